@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One command for everything:
+#   ./run.sh [run options]   set up (first time only), then folds -> train -> blend [-> submit]
+#   ./run.sh test [pytest args]   set up the same way, then run the test suite
+# Any other first word that is a `python -m solution` command (folds, train, blend, submit,
+# predict, kernel) is passed through after set-up.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV="${SOLUTION_VENV:-.venv}"
+TORCH_CPU_VERSION="2.13.0"
+
+log() { printf '[run.sh] %s\n' "$*" >&2; }
+
+setup() {
+  local extras="$1"
+  if [ "${SOLUTION_NO_VENV:-0}" = "1" ]; then
+    PY="$(command -v python3 || command -v python)"
+  else
+    if [ ! -x "$VENV/bin/python" ]; then
+      # On Kaggle/Colab images torch (with CUDA) is already installed system-wide: see it
+      # through the venv instead of downloading another copy.
+      if python3 -c 'import torch' >/dev/null 2>&1; then
+        log "creating $VENV (reusing the system torch)"
+        python3 -m venv --system-site-packages "$VENV"
+      else
+        log "creating $VENV"
+        python3 -m venv "$VENV"
+      fi
+    fi
+    PY="$VENV/bin/python"
+  fi
+  # Reinstall only when the declared dependencies or the requested extras change.
+  local want stamp="$VENV/.solution-setup"
+  want="$( (cat setup.cfg pyproject.toml; echo "$extras") | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$PY" -c 'import solution, torch' >/dev/null 2>&1; then
+    return 0
+  fi
+  log "installing the kit into $VENV (first run only)"
+  "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+    # An unpinned torch would pull a multi-GB CUDA build; the CPU wheel is what a laptop needs.
+    log "no torch found: installing the CPU build torch==$TORCH_CPU_VERSION"
+    "$PY" -m pip install -q "torch==$TORCH_CPU_VERSION" \
+      || "$PY" -m pip install -q "torch==$TORCH_CPU_VERSION" --index-url https://download.pytorch.org/whl/cpu
+  fi
+  "$PY" -m pip install -q -e ".[$extras]"
+  mkdir -p "$VENV" && echo "$want" > "$stamp"
+}
+
+extras="dev"
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then extras="dev,gpu"; fi
+
+case "${1:-}" in
+  test)
+    shift
+    setup "$extras"
+    exec "$PY" -m pytest -q "$@"
+    ;;
+  folds|train|blend|submit|predict|kernel|run)
+    cmd="$1"; shift
+    setup "$extras"
+    exec "$PY" -m solution "$cmd" "$@"
+    ;;
+  -h|--help)
+    setup "$extras"
+    exec "$PY" -m solution run --help
+    ;;
+  *)
+    setup "$extras"
+    exec "$PY" -m solution run "$@"
+    ;;
+esac

@@ -1,0 +1,3 @@
+from solution.cli import entry
+
+entry()

@@ -1,0 +1,118 @@
+"""`python -m solution <command>`: argument parsing and dispatch only; each command is a `main(argv)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from solution import log
+from solution.errors import UserError
+
+COMMANDS = {
+    "folds": ("solution.folds", "make multilabel-stratified folds into folds/ (once)"),
+    "train": ("solution.train", "train models fold by fold; writes output/<model>/"),
+    "blend": ("solution.blend", "blend models' OOF/test probabilities, tune thresholds, write the submission"),
+    "submit": ("solution.submit", "check output/submission.csv and submit it with the kaggle CLI"),
+    "run": ("solution.pipeline", "folds -> train -> blend [-> submit], the whole job"),
+    "predict": ("solution.predict", "predict emotions of new tweets with the trained models"),
+    "kernel": ("solution.kernel", "write a Kaggle notebook (+ metadata) that runs the kit offline"),
+}
+
+DEFAULT_INPUT, DEFAULT_FOLDS, DEFAULT_OUTPUT = Path("input"), Path("folds"), Path("output")
+DEMO_DIR = Path("output") / "demo"
+
+
+@dataclass
+class Dirs:
+    input: Path
+    folds: Path
+    output: Path
+    demo: bool = False
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """--input/--folds-dir/--output/--competition, shared by every command that reads data."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("data and output locations")
+    g.add_argument("--input", type=Path, default=None,
+                   help="directory with train.csv, test.csv, sample_submission.csv (default: input/, "
+                        "downloaded with the kaggle CLI if missing, else a generated demo set)")
+    g.add_argument("--folds-dir", type=Path, default=None, help="where folds.csv lives (default: folds/)")
+    g.add_argument("--output", type=Path, default=None, help="where models, blend and submission go (default: output/)")
+    g.add_argument("--competition", default=None, help="kaggle competition slug (default: emotion-detection-spring-2024)")
+    return p
+
+
+def resolve_dirs(args) -> Dirs:
+    """Where the data comes from: --input always wins; else input/; else a kaggle download; else the demo."""
+    from solution.kaggle_cli import DEFAULT_COMPETITION, download_competition, has_credentials
+
+    demo = False
+    if args.input is not None:
+        input_dir = Path(args.input)
+        if not input_dir.is_dir():
+            raise UserError(f"{input_dir}: --input directory not found")
+    elif (DEFAULT_INPUT / "train.csv").exists():
+        input_dir = DEFAULT_INPUT
+    elif has_credentials() and not getattr(args, "no_download", False):
+        input_dir = download_competition(args.competition or DEFAULT_COMPETITION, DEFAULT_INPUT)
+    else:
+        demo = True
+        input_dir = DEMO_DIR / "input"
+    # a demo keeps its folds and outputs apart, so a demo submission can never be submitted by mistake
+    folds = args.folds_dir or (DEMO_DIR / "folds" if demo else DEFAULT_FOLDS)
+    output = args.output or (DEMO_DIR if demo else DEFAULT_OUTPUT)
+    return Dirs(Path(input_dir), Path(folds), Path(output), demo)
+
+
+def resolve_data(args):
+    from solution import data as data_mod
+
+    dirs = resolve_dirs(args)
+    if dirs.demo:
+        from solution.demo import write_demo
+
+        if not (dirs.input / "train.csv").exists():
+            write_demo(dirs.input)
+        log.banner(f"DEMO DATA: no input/train.csv and no kaggle credentials; using the generated demo set in "
+                   f"{dirs.input}/. Results are NOT competition results.")
+    return data_mod.load(dirs.input), dirs
+
+
+def usage() -> str:
+    lines = ["usage: python -m solution <command> [options]   (python -m solution <command> --help)", "", "commands:"]
+    lines += [f"  {name:<8} {desc}" for name, (_, desc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return run_main(module.main, rest)
+
+
+def run_main(fn, argv) -> int:
+    """Call a command's main; a UserError becomes one line on stderr and its exit code."""
+    try:
+        return int(fn(argv) or 0)
+    except UserError as e:
+        from solution.kaggle_cli import scrub
+
+        print(f"error: {scrub(str(e))}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Multilabel-stratified k-fold splits, made once into folds/ and only read afterwards.
+
+`folds/folds.csv` holds (ID, fold); `folds/folds.json` the fingerprint of the train IDs and labels it
+was made from, with n_splits and seed. Reading folds for data that no longer matches is refused.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from solution import log
+from solution.data import ID, CompetitionData
+from solution.errors import UserError
+from solution.io import read_json, write_csv, write_json
+
+DEFAULT_FOLDS_DIR = Path("folds")
+DEFAULT_N_SPLITS = 5
+DEFAULT_SEED = 42
+
+
+def make_folds(y: np.ndarray, n_splits: int = DEFAULT_N_SPLITS, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """Fold index per row, from iterstrat's MultilabelStratifiedKFold (shuffled, seeded)."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+    y = np.asarray(y)
+    if n_splits < 2:
+        raise UserError(f"--n-splits must be at least 2, got {n_splits}")
+    if len(y) < n_splits:
+        raise UserError(f"cannot make {n_splits} folds from {len(y)} train rows")
+    fold = np.full(len(y), -1, dtype=np.int64)
+    mskf = MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for k, (_, val) in enumerate(mskf.split(np.zeros(len(y)), y)):
+        fold[val] = k
+    return fold
+
+
+def write(data: CompetitionData, folds_dir: Path, n_splits: int, seed: int) -> Path:
+    fold = make_folds(data.y, n_splits, seed)
+    folds_dir = Path(folds_dir)
+    write_csv(pd.DataFrame({ID: data.train[ID], "fold": fold}), folds_dir / "folds.csv")
+    write_json({"fingerprint": data.fingerprint(), "n_splits": n_splits, "seed": seed,
+                "n_rows": len(fold), "input_dir": str(data.input_dir)}, folds_dir / "folds.json")
+    return folds_dir / "folds.csv"
+
+
+def meta(folds_dir: Path) -> dict:
+    return read_json(Path(folds_dir) / "folds.json")
+
+
+def load(data: CompetitionData, folds_dir: Path = DEFAULT_FOLDS_DIR) -> np.ndarray:
+    """Fold index per train row (in train order); refuses missing or stale folds."""
+    folds_dir = Path(folds_dir)
+    csv_path, meta_path = folds_dir / "folds.csv", folds_dir / "folds.json"
+    if not csv_path.exists() or not meta_path.exists():
+        raise UserError(f"{csv_path}: no folds yet; make them with `python -m solution folds --input {data.input_dir}`")
+    m = read_json(meta_path)
+    if m.get("fingerprint") != data.fingerprint():
+        raise UserError(f"{csv_path} was made from other train data than {data.input_dir / 'train.csv'} "
+                        f"(fingerprint {m.get('fingerprint')} vs {data.fingerprint()}); rebuild with "
+                        f"`python -m solution folds --input {data.input_dir} --force` (trained models then retrain)")
+    df = pd.read_csv(csv_path, dtype={ID: str})
+    by_id = dict(zip(df[ID], df["fold"]))
+    fold = np.array([by_id.get(i, -1) for i in data.train[ID]], dtype=np.int64)
+    if (fold < 0).any() or len(df) != len(fold):
+        raise UserError(f"{csv_path} does not cover train.csv row for row; rebuild with `python -m solution folds --force`")
+    return fold
+
+
+def ensure(data: CompetitionData, folds_dir: Path, n_splits: int = DEFAULT_N_SPLITS, seed: int = DEFAULT_SEED,
+           force: bool = False) -> np.ndarray:
+    """Make folds unless up-to-date ones with the same n_splits/seed exist; stale ones need force."""
+    folds_dir = Path(folds_dir)
+    if (folds_dir / "folds.json").exists() and not force:
+        m = meta(folds_dir)
+        fold = load(data, folds_dir)  # raises on stale data
+        if (m.get("n_splits"), m.get("seed")) != (n_splits, seed):
+            raise UserError(f"{folds_dir / 'folds.csv'} has n_splits={m.get('n_splits')} seed={m.get('seed')}, "
+                            f"not n_splits={n_splits} seed={seed}; rebuild with `python -m solution folds --force`")
+        log.info(f"folds up to date: {folds_dir / 'folds.csv'} ({n_splits} folds, seed {seed})")
+        return fold
+    path = write(data, folds_dir, n_splits, seed)
+    log.info(f"wrote {path} ({n_splits} folds, seed {seed}, {len(data.train)} rows)")
+    return load(data, folds_dir)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-splits", type=int, default=DEFAULT_N_SPLITS, help="number of folds (default 5)")
+    p.add_argument("--fold-seed", type=int, default=DEFAULT_SEED, help="shuffle seed of the folds (default 42)")
+
+
+def main(argv=None) -> int:
+    from solution.cli import common_parser, resolve_data
+
+    p = argparse.ArgumentParser(prog="python -m solution folds", parents=[common_parser()],
+                                description="Make multilabel-stratified folds into folds/folds.csv (once).")
+    add_args(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if folds exist (stale or other settings)")
+    args = p.parse_args(argv)
+    data, dirs = resolve_data(args)
+    fold = ensure(data, dirs.folds, args.n_splits, args.fold_seed, force=args.force)
+    counts = np.bincount(fold)
+    print(f"folds: {dirs.folds / 'folds.csv'} sizes {counts.tolist()}")
+    return 0
