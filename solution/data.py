@@ -72,10 +72,7 @@ def read_csv(path: Path, required: list[str], label_cols: list[str] | None = Non
         raise UserError(f"{where(path, 1)}: duplicated column(s) {', '.join(dup)}")
     missing = [c for c in required if c not in header]
     if missing:
-        hint = ""
-        if len(header) == 1 and any(d in header[0] for d in ";\t|"):
-            hint = f" (the header is one column {header[0][:60]!r}: is the file comma-separated?)"
-        raise UserError(f"{where(path, 1)}: missing column(s) {', '.join(missing)}{hint}")
+        raise UserError(f"{where(path, 1)}: missing column(s) {', '.join(missing)}{_delimiter_hint(header)}")
     extra = [c for c in header if c not in required]
     if extra:
         log.warn(f"{path}: ignoring extra column(s) {', '.join(extra)}")
@@ -101,6 +98,12 @@ def read_csv(path: Path, required: list[str], label_cols: list[str] | None = Non
     return df
 
 
+def _delimiter_hint(header: list[str]) -> str:
+    if len(header) == 1 and any(d in header[0] for d in ";\t|"):
+        return f" (the header is one column {header[0][:60]!r}: is the file comma-separated?)"
+    return ""
+
+
 def _check_ids(df: pd.DataFrame, path: Path) -> None:
     ids = df[ID].str.strip()
     blank = ids == ""
@@ -121,7 +124,7 @@ def read_sample(path: Path) -> tuple[pd.DataFrame, list[str]]:
     text = _read_text(path)
     header = [h.strip() for h in next(csv.reader(io.StringIO(text)))]
     if ID not in header:
-        raise UserError(f"{where(path, 1)}: missing column(s) {ID}")
+        raise UserError(f"{where(path, 1)}: missing column(s) {ID}{_delimiter_hint(header)}")
     labels = [h for h in header if h != ID]
     if not labels:
         raise UserError(f"{where(path, 1)}: no label columns besides {ID}")

@@ -29,7 +29,10 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
         # no positives to find: predict none (F1 is 0 whatever we do)
         return float(min(1.0, np.nextafter(ps[0], np.inf))) if ps[0] < 1 else 1.0, 0.0
     lo = ps[best + 1] if best + 1 < n else 0.0
-    return float((ps[best] + lo) / 2), float(f1[best])
+    t = (ps[best] + lo) / 2
+    if not lo < t:  # adjacent floats: the midpoint rounds onto lo, which must stay out
+        t = ps[best]
+    return float(t), float(f1[best])
 
 
 def tune(y: np.ndarray, probs: np.ndarray, shrink: float = 0.0, center: float = 0.5) -> np.ndarray:
