@@ -2,7 +2,7 @@
 
 Label columns are the emotion columns of sample_submission.csv (anger ... trust in the competition);
 train.csv must have the same ones. Every validation failure is a UserError naming the file and,
-where there is one, the row (line number, header = row 1) and column.
+where there is one, the row (CSV record number as a spreadsheet shows it, header = row 1) and column.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ class UserError(Exception):
 
 
 def where(path, row: int | None = None, column: str | None = None) -> str:
-    """`file, row N, column C` for error messages (row is the 1-based line number in the file)."""
+    """`file, row N, column C` for error messages (row N is the Nth CSV record, header = row 1, as a spreadsheet shows it; a quoted multi-line tweet is one row)."""
     parts = [str(path)]
     if row is not None:
         parts.append(f"row {row}")
