@@ -41,3 +41,122 @@ def tune(y: np.ndarray, probs: np.ndarray, shrink: float = 0.0, center: float = 
     probs = np.asarray(probs, dtype=np.float64)
     t = np.array([best_threshold(y[:, j], probs[:, j])[0] for j in range(y.shape[1])])
     return (1 - shrink) * t + shrink * center
+
+
+# --- guarded tuning: shrink chosen by cross-validating the thresholds themselves -------------------
+
+SHRINK_GRID = (0.0, 0.25, 0.5, 0.75)
+CENTERS = ("0.5", "global")
+MIN_ONE_MODES = ("auto", "on", "off")
+_EPS = 1e-12
+
+
+def global_threshold(y: np.ndarray, probs: np.ndarray) -> float:
+    """One threshold for every label: the exact best-micro-F1 cut of all tweet-label cells together."""
+    return best_threshold(np.asarray(y).ravel(), np.asarray(probs, dtype=np.float64).ravel())[0]
+
+
+def center_value(center, y: np.ndarray, probs: np.ndarray) -> float:
+    """The point thresholds are shrunk toward: a number (e.g. "0.5") or "global" (fit on y/probs)."""
+    if str(center) == "global":
+        return global_threshold(y, probs)
+    return float(center)
+
+
+def tune_guarded(y, probs, shrink: float = 0.0, center="0.5") -> np.ndarray:
+    """`tune` with the center given as in CENTERS ("global" is fit on the same rows as the thresholds)."""
+    return tune(y, probs, shrink, center_value(center, y, probs))
+
+
+def predict(probs: np.ndarray, t, min_one: bool = False) -> np.ndarray:
+    """0/1 predictions `probs >= t`; with min_one, a tweet with no label gets its argmax of prob/threshold."""
+    probs = np.asarray(probs, dtype=np.float64)
+    t = np.broadcast_to(np.asarray(t, dtype=np.float64), (probs.shape[1],))
+    pred = (probs >= t).astype(np.int8)
+    if min_one and len(pred):
+        empty = np.flatnonzero(pred.sum(1) == 0)
+        if len(empty):
+            ratio = probs[empty] / np.maximum(t, _EPS)
+            pred[empty, ratio.argmax(1)] = 1
+    return pred
+
+
+def f1_curve(y: np.ndarray, p: np.ndarray, grid) -> np.ndarray:
+    """F1 of `p >= t` for every t in `grid` (one label), exact, O((n + len(grid)) log n)."""
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    grid = np.asarray(grid, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    ps, ys = p[order], y[order]
+    suffix = np.append(np.cumsum(ys[::-1])[::-1], 0)  # positives among ps[i:]
+    idx = np.searchsorted(ps, grid, side="left")
+    k = len(ps) - idx
+    tp = suffix[idx]
+    denom = k + ys.sum()
+    return np.divide(2.0 * tp, denom, out=np.zeros(len(grid)), where=denom > 0)
+
+
+def _macro_f1(y, pred) -> float:
+    y, pred = np.asarray(y, dtype=bool), np.asarray(pred, dtype=bool)
+    tp = (y & pred).sum(0)
+    denom = 2 * tp + (~y & pred).sum(0) + (y & ~pred).sum(0)
+    return float(np.divide(2.0 * tp, denom, out=np.zeros(len(tp)), where=denom > 0).mean())
+
+
+def cv_thresholds(y, probs, fold, shrink: float = 0.0, center="0.5") -> np.ndarray:
+    """Per-fold thresholds (n_folds, n_labels): fold k's are tuned on every other fold's rows only."""
+    y, probs, fold = np.asarray(y), np.asarray(probs, dtype=np.float64), np.asarray(fold)
+    return np.stack([tune_guarded(y[fold != k], probs[fold != k], shrink, center) for k in range(int(fold.max()) + 1)])
+
+
+def cv_predict(probs, fold, fold_thresholds: np.ndarray, min_one: bool = False) -> np.ndarray:
+    """Held-out predictions: every row is cut with the thresholds of its own fold (never fit on it)."""
+    probs, fold = np.asarray(probs, dtype=np.float64), np.asarray(fold)
+    pred = np.zeros(probs.shape, dtype=np.int8)
+    for k, t in enumerate(fold_thresholds):
+        rows = fold == k
+        pred[rows] = predict(probs[rows], t, min_one)
+    return pred
+
+
+def select(y, probs, fold, shrinks=SHRINK_GRID, centers=CENTERS, min_one: str = "auto") -> dict:
+    """Tune per-label thresholds on all OOF rows, with the guard chosen by cross-validation.
+
+    For each (shrink, center) candidate the thresholds are tuned on k-1 folds' OOF and applied to the
+    held-out fold; the held-out predictions of all folds are pooled and scored by macro-F1 (pooling
+    keeps rare labels' F1 from being computed on a handful of positives per fold). The candidate with
+    the best held-out macro-F1 wins (ties: the smaller shrink, then 0.5 before "global"). The same
+    held-out predictions decide `min_one="auto"`: at-least-one-label is kept only if it raises the
+    held-out macro-F1. Final thresholds are then tuned on every OOF row with the chosen guard.
+    """
+    y = np.asarray(y, dtype=np.int8)
+    probs = np.asarray(probs, dtype=np.float64)
+    fold = np.asarray(fold)
+    if min_one not in MIN_ONE_MODES:
+        raise ValueError(f"min_one must be one of {MIN_ONE_MODES}, got {min_one!r}")
+    grid, best, best_folds = [], None, None
+    seen = set()
+    for s in shrinks:
+        for c in centers:
+            key = (float(s), str(c) if float(s) > 0 else str(centers[0]))  # shrink 0: the center is irrelevant
+            if key in seen:
+                continue
+            seen.add(key)
+            ft = cv_thresholds(y, probs, fold, *key)
+            score = _macro_f1(y, cv_predict(probs, fold, ft, min_one == "on"))
+            grid.append({"shrink": key[0], "center": key[1], "cv_macro_f1": score})
+            if best is None or score > best["cv_macro_f1"] + 1e-12:
+                best, best_folds = grid[-1], ft
+    off = _macro_f1(y, cv_predict(probs, fold, best_folds, False))
+    on = _macro_f1(y, cv_predict(probs, fold, best_folds, True))
+    use_min_one = {"on": True, "off": False, "auto": on > off + 1e-12}[min_one]
+    unshrunk = tune(y, probs)
+    center_v = center_value(best["center"], y, probs)
+    t = (1 - best["shrink"]) * unshrunk + best["shrink"] * center_v
+    return {
+        "thresholds": t, "unshrunk": unshrunk, "shrink": best["shrink"], "center": best["center"],
+        "center_value": center_v, "grid": grid, "fold_thresholds": best_folds,
+        "cv_macro_f1": on if use_min_one else off,
+        "in_sample_macro_f1": _macro_f1(y, predict(probs, t, use_min_one)),
+        "min_one": {"mode": min_one, "used": bool(use_min_one), "cv_macro_f1_off": off, "cv_macro_f1_on": on},
+    }
