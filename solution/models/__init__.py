@@ -29,4 +29,8 @@ def model_class(kind: str):
         from solution.models.hf import HFModel
 
         return HFModel
-    raise UserError(f"unknown model kind {kind!r}; known kinds: tfidf, hf")
+    if kind == "embed":
+        from solution.models.embed import EmbedModel
+
+        return EmbedModel
+    raise UserError(f"unknown model kind {kind!r}; known kinds: tfidf, hf, embed")

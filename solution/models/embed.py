@@ -1,0 +1,106 @@
+"""Frozen sentence embeddings (mean-pooled transformer states) + one-vs-rest logistic regression.
+
+Cheap and diverse next to the fine-tuned models: the encoder runs once per distinct tweet (embeddings are
+memoised in-process across folds), so five folds cost one inference pass over train and test.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from solution.io import atomic_path
+from solution.models import FitResult
+from solution.text import prepare
+
+_MEMO: dict[tuple, np.ndarray] = {}
+
+
+class EmbedModel:
+    def __init__(self, cfg, labels):
+        self.cfg, self.labels = cfg, labels
+        self.classifiers = []
+        self._encoder = None
+
+    def _load_encoder(self):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from solution.models.hf import set_threads
+        from solution.models.weights import not_found_message, resolve
+
+        from solution.errors import UserError
+
+        set_threads(self.cfg.num_threads)
+        path = resolve(self.cfg.backbone, self.cfg.weights)
+        try:
+            tok = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path).eval()
+        except (OSError, ValueError) as e:
+            raise UserError(not_found_message(self.cfg.backbone, e)) from None
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token or tok.unk_token
+        self._encoder = (tok, model, torch)
+
+    def embed(self, texts) -> np.ndarray:
+        texts = prepare(texts, self.cfg.preprocess, self.cfg.prompt)
+        key = (self.cfg.backbone, self.cfg.weights, self.cfg.max_length)
+        todo = sorted({t for t in texts if (key, _h(t)) not in _MEMO})
+        if todo:
+            if self._encoder is None:
+                self._load_encoder()
+            tok, model, torch = self._encoder
+            from tqdm.auto import tqdm
+
+            order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
+            bs = self.cfg.eval_batch_size
+            with torch.inference_mode():
+                for s in tqdm(range(0, len(order), bs), desc=f"{self.cfg.name} embed", leave=False, mininterval=2):
+                    batch = [todo[i] for i in order[s:s + bs]]
+                    enc = tok(batch, truncation=True, max_length=self.cfg.max_length, padding=True, return_tensors="pt")
+                    hidden = model(**enc).last_hidden_state
+                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                    vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+                    vec = torch.nn.functional.normalize(vec, dim=-1).numpy().astype(np.float32)
+                    for t, v in zip(batch, vec):
+                        _MEMO[(key, _h(t))] = v
+        return np.stack([_MEMO[(key, _h(t))] for t in texts])
+
+    def fit(self, train_texts, y_train, val_texts, y_val, log_dir=None) -> FitResult:
+        from sklearn.linear_model import LogisticRegression
+
+        X = self.embed(train_texts)
+        self.classifiers = []
+        for j in range(y_train.shape[1]):
+            yj = y_train[:, j]
+            if yj.min() == yj.max():
+                self.classifiers.append(float(yj.mean()))
+                continue
+            clf = LogisticRegression(C=self.cfg.C, class_weight=None if self.cfg.class_weight == "none" else "balanced",
+                                     max_iter=3000, random_state=self.cfg.seed)
+            self.classifiers.append(clf.fit(X, yj))
+        return FitResult(val_probs=self.predict(val_texts))
+
+    def predict(self, texts) -> np.ndarray:
+        X = self.embed(list(texts))
+        cols = [np.full(len(X), c) if isinstance(c, float) else c.predict_proba(X)[:, 1] for c in self.classifiers]
+        return np.stack(cols, axis=1).astype(np.float64)
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / "model.pkl") as tmp, open(tmp, "wb") as f:
+            pickle.dump({"classifiers": self.classifiers}, f)
+
+    @classmethod
+    def load(cls, directory: Path, cfg, labels) -> "EmbedModel":
+        m = cls(cfg, labels)
+        with open(Path(directory) / "model.pkl", "rb") as f:
+            m.classifiers = pickle.load(f)["classifiers"]
+        return m
+
+
+def _h(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()

