@@ -61,8 +61,17 @@ def load(data: CompetitionData, folds_dir: Path = DEFAULT_FOLDS_DIR) -> np.ndarr
         raise UserError(f"{csv_path} was made from other train data than {data.input_dir / 'train.csv'} "
                         f"(fingerprint {m.get('fingerprint')} vs {data.fingerprint()}); rebuild with "
                         f"`python -m solution folds --input {data.input_dir} --force` (trained models then retrain)")
-    df = pd.read_csv(csv_path, dtype={ID: str})
-    by_id = dict(zip(df[ID], df["fold"]))
+    rebuild = f"rebuild with `python -m solution folds --input {data.input_dir} --force`"
+    try:
+        df = pd.read_csv(csv_path, dtype={ID: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise UserError(f"{csv_path}: cannot read ({str(e).splitlines()[0]}); {rebuild}") from None
+    missing = [c for c in (ID, "fold") if c not in df.columns]
+    fold_col = pd.to_numeric(df["fold"], errors="coerce") if not missing else None
+    if missing or fold_col.isna().any() or (fold_col % 1 != 0).any():
+        what = f"missing column(s) {', '.join(missing)}" if missing else "non-integer fold numbers"
+        raise UserError(f"{csv_path}: {what}; {rebuild}")
+    by_id = dict(zip(df[ID], fold_col.astype(np.int64)))
     fold = np.array([by_id.get(i, -1) for i in data.train[ID]], dtype=np.int64)
     if (fold < 0).any() or len(df) != len(fold):
         raise UserError(f"{csv_path} does not cover train.csv row for row; rebuild with `python -m solution folds --force`")

@@ -11,6 +11,7 @@ Layout under output/<model>/:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -49,7 +50,8 @@ def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], 
               "folds": signature, "labels": labels}
     if path.exists():
         old = read_json(path)
-        diff = sorted(k for k, v in record["config"].items()
+        new = json.loads(json.dumps(record["config"]))  # as stored: tuples read back as lists
+        diff = sorted(k for k, v in new.items()
                       if k not in config_mod.RUNTIME_FIELDS and old.get("config", {}).get(k) != v)
         if old.get("config_fingerprint") != record["config_fingerprint"]:
             problem = f"another config (differs in: {', '.join(diff) or '?'})"

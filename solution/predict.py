@@ -1,0 +1,266 @@
+"""`predict`: the emotions of new tweets, from the trained fold models of the last blend. Never retrains.
+
+The models, their weights, the per-label thresholds, the fold average and the at-least-one-label rule
+are read from OUTPUT/blend/report.json, so a tweet gets the labels the submission would give it:
+each model's fold models (OUTPUT/<model>/fold<k>/model/) are reloaded and their probabilities
+averaged over folds, then combined over models with the blend's weights, then cut at the thresholds.
+
+Tweets come from the command line, from `--file` (a CSV with ID and Tweet columns, e.g. test.csv), or
+from stdin, one per line, when neither is given.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from solution import log
+from solution.errors import UserError
+
+FORMATS = ("table", "json", "csv")
+DEFAULT_OUTPUT = Path("output")
+DEMO_OUTPUT = Path("output") / "demo"
+
+
+# --- what the last blend used ----------------------------------------------------------------------
+
+def read_blend(output: Path) -> dict:
+    """The blend report's models, weights (summing to 1), labels, thresholds, fold average and min-one rule."""
+    from solution.io import read_json
+
+    path = Path(output) / "blend" / "report.json"
+    if not path.exists():
+        raise UserError(f"{path}: no blend report, so no models to predict with; make it with "
+                        f"`python -m solution blend` (after `python -m solution train`), or `./run.sh`")
+    try:
+        rep = read_json(path)
+    except UserError as e:
+        raise UserError(f"{e}; remake it with `python -m solution blend`") from None
+    if not isinstance(rep, dict):
+        raise UserError(f"{path}: not a blend report; remake it with `python -m solution blend`")
+    missing = [k for k in ("models", "weights", "thresholds") if not rep.get(k)]
+    if missing:
+        raise UserError(f"{path}: incomplete blend report (no {', '.join(missing)}); rerun `python -m solution blend`")
+    labels = list(rep.get("labels") or rep["thresholds"])
+    absent = [lab for lab in labels if lab not in rep["thresholds"]]
+    unweighted = [m for m in rep["models"] if m not in rep["weights"]]
+    if absent or unweighted:
+        what = (f"no threshold for {', '.join(absent)}" if absent else f"no weight for {', '.join(unweighted)}")
+        raise UserError(f"{path}: incomplete blend report ({what}); rerun `python -m solution blend`")
+    weights = {m: float(rep["weights"][m]) for m in rep["models"]}
+    total = sum(weights.values())
+    if not np.isfinite(total) or total <= 0:
+        raise UserError(f"{path}: the blend's weights do not sum to a positive number; rerun `python -m solution blend`")
+    return {
+        "path": path,
+        "models": list(rep["models"]),
+        "weights": {m: w / total for m, w in weights.items()},
+        "labels": labels,
+        "thresholds": np.array([float(rep["thresholds"][lab]) for lab in labels]),
+        "fold_average": rep.get("fold_average") or "mean",
+        "min_one": bool((rep.get("min_one_label") or {}).get("used", False)),
+    }
+
+
+def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[Path]]:
+    """(config, [fold<k>/model dirs]) of a trained model; refuses a missing or incomplete one."""
+    from solution import config as config_mod
+    from solution.io import read_json
+    from solution.train import DONE
+
+    mdir = Path(output) / name
+    train_cmd = f"`python -m solution train {name} --output {output}`"
+    if not (mdir / "config.json").exists():
+        raise UserError(f"{mdir}: no trained model {name!r} (the blend used it); train it with {train_cmd}")
+    rec = read_json(mdir / "config.json")
+    try:
+        cfg = config_mod.from_dict(rec["config"])
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{mdir / 'config.json'}: not a model config ({e}); retrain with {train_cmd[:-1]} --force`") from None
+    if rec.get("labels") not in (None, labels):
+        raise UserError(f"{mdir} was trained with other labels than the blend's; retrain it with "
+                        f"{train_cmd[:-1]} --force`, then rerun `python -m solution blend`")
+    n_splits = (rec.get("folds") or {}).get("n_splits")
+    if not n_splits:
+        n_splits = len([p for p in mdir.glob("fold*") if p.is_dir()])
+    dirs, missing = [], []
+    for k in range(int(n_splits)):
+        fdir = mdir / f"fold{k}"
+        done = fdir / DONE
+        ok = done.exists() and (fdir / "model").is_dir()
+        if ok:
+            try:
+                ok = read_json(done).get("config_fingerprint") in (None, cfg.fingerprint())
+            except UserError:
+                ok = False
+        (dirs if ok else missing).append(fdir / "model")
+    if missing or not dirs:
+        ks = [int(p.parent.name[4:]) for p in missing]
+        raise UserError(f"{mdir}: fold model(s) {ks or 'all'} missing or incomplete; finish them with {train_cmd}")
+    return cfg, dirs
+
+
+def load_fold_model(cfg, directory: Path, labels: list[str]):
+    import pickle
+
+    from solution.models import model_class
+
+    cls = model_class(cfg.kind)
+    try:
+        return cls.load(directory, cfg, labels)
+    except UserError:
+        raise
+    except (OSError, EOFError, KeyError, ValueError, AttributeError, ImportError, pickle.UnpicklingError) as e:
+        why = str(e).splitlines()[0] if str(e) else ""
+        raise UserError(f"{directory}: cannot load the fold model ({type(e).__name__}: {why}); "
+                        f"retrain it with `python -m solution train {cfg.name} --force`") from None
+
+
+def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Blended probabilities (n_tweets, n_labels) and the blend settings used."""
+    from solution.blend import fold_average
+
+    output = Path(output)
+    blend = blend or read_blend(output)
+    labels = blend["labels"]
+    used = [m for m in blend["models"] if blend["weights"][m] > 0]
+    located = {m: fold_dirs(output, m, labels) for m in used}  # every model checked before any is loaded
+    report_time = blend["path"].stat().st_mtime
+    total = np.zeros((len(texts), len(labels)))
+    for m in used:
+        cfg, dirs = located[m]
+        if any((d.parent / "DONE.json").stat().st_mtime > report_time for d in dirs):
+            log.warn(f"{output / m} was retrained after the last blend: its thresholds may not fit; "
+                     f"rerun `python -m solution blend`")
+        probs = []
+        for d in dirs:
+            model = load_fold_model(cfg, d, labels)
+            probs.append(np.asarray(model.predict(texts), dtype=np.float64))
+            del model
+        total += blend["weights"][m] * fold_average(probs, blend["fold_average"])
+    return total, blend
+
+
+# --- reading tweets --------------------------------------------------------------------------------
+
+def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
+    """(IDs, tweets) from the arguments, --file, or stdin (one tweet per line)."""
+    from solution.data import ID, TEXT, read_csv
+
+    if args.file is not None:
+        if args.tweets:
+            raise UserError("give tweets either as arguments or with --file, not both")
+        df = read_csv(Path(args.file), [ID, TEXT])
+        return df[ID].tolist(), df[TEXT].tolist()
+    if args.tweets:
+        tweets = list(args.tweets)
+    else:
+        stdin = sys.stdin if stdin is None else stdin
+        if stdin is None or _isatty(stdin):
+            raise UserError('no tweets: give them as arguments (python -m solution predict "a tweet"), '
+                            "with --file tweets.csv (ID, Tweet), or one per line on stdin")
+        tweets = [line.rstrip("\r\n") for line in stdin]
+        tweets = [t for t in tweets if t.strip()]
+        if not tweets:
+            raise UserError("no tweets on stdin (one tweet per line)")
+    return [str(i + 1) for i in range(len(tweets))], tweets
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# --- printing --------------------------------------------------------------------------------------
+
+def predictions(ids, tweets, probs, blend) -> list[dict]:
+    from solution import thresholds as thresholds_mod
+
+    labels = blend["labels"]
+    pred = thresholds_mod.predict(probs, blend["thresholds"], blend["min_one"])
+    return [{"ID": i, "tweet": t, "emotions": [lab for j, lab in enumerate(labels) if pred[n, j]],
+             "probabilities": {lab: float(probs[n, j]) for j, lab in enumerate(labels)}}
+            for n, (i, t) in enumerate(zip(ids, tweets))]
+
+
+def format_json(rows, blend) -> str:
+    doc = {"models": blend["models"], "weights": blend["weights"], "fold_average": blend["fold_average"],
+           "thresholds": dict(zip(blend["labels"], blend["thresholds"].tolist())),
+           "at_least_one_label": blend["min_one"], "predictions": rows}
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def format_csv(rows, blend) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["ID", "Tweet", "emotions", *blend["labels"]])
+    for r in rows:
+        w.writerow([r["ID"], r["tweet"], " ".join(r["emotions"]),
+                    *[repr(r["probabilities"][lab]) for lab in blend["labels"]]])
+    return buf.getvalue().rstrip("\n")
+
+
+def format_table(rows, blend) -> str:
+    labels = blend["labels"]
+    width = max(len(lab) for lab in labels)
+    out = []
+    for r in rows:
+        tweet = " ".join(str(r["tweet"]).split())
+        if len(tweet) > 100:
+            tweet = tweet[:97] + "..."
+        out.append(f"[{r['ID']}] {tweet}")
+        out.append(f"  emotions: {', '.join(r['emotions']) or '(none)'}")
+        out.append(f"  {'label':<{width}}  prob   threshold")
+        for j, lab in enumerate(labels):
+            mark = "  *" if lab in r["emotions"] else ""
+            out.append(f"  {lab:<{width}}  {r['probabilities'][lab]:.3f}  {blend['thresholds'][j]:.3f}{mark}")
+        out.append("")
+    weights = ", ".join(f"{m} {w:.2f}" for m, w in blend["weights"].items())
+    out.append(f"(* = predicted: probability >= threshold; models: {weights}; folds averaged by "
+               f"{blend['fold_average']}{'; at least one label per tweet' if blend['min_one'] else ''})")
+    return "\n".join(out)
+
+
+FORMATTERS = {"table": format_table, "json": format_json, "csv": format_csv}
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+def default_output() -> Path:
+    """output/, or output/demo/ when only a demo run has made a blend (with a warning)."""
+    if not (DEFAULT_OUTPUT / "blend" / "report.json").exists() and (DEMO_OUTPUT / "blend" / "report.json").exists():
+        log.banner(f"no {DEFAULT_OUTPUT}/blend/report.json: using the DEMO models of {DEMO_OUTPUT}/ "
+                   f"(trained on generated data, not the competition's)")
+        return DEMO_OUTPUT
+    return DEFAULT_OUTPUT
+
+
+def main(argv=None, stdin=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m solution predict", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Predict the emotions of new tweets with the trained fold models of the last blend\n"
+                    "(models, weights and thresholds from OUTPUT/blend/report.json, as in the submission).\n"
+                    "Never retrains. Tweets: arguments, --file (CSV with ID, Tweet), or stdin, one per line.",
+        epilog="examples:\n"
+               '  python -m solution predict "so happy today!" "this is awful"\n'
+               "  python -m solution predict --file input/test.csv --format csv > predictions.csv\n"
+               "  cat tweets.txt | python -m solution predict --format json")
+    p.add_argument("tweets", nargs="*", help="tweets to classify (default: --file, else stdin)")
+    p.add_argument("--file", type=Path, default=None, help="CSV with ID and Tweet columns (e.g. test.csv)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="where training and the blend wrote (default: output/)")
+    args = p.parse_args(argv)
+    ids, tweets = read_tweets(args, stdin)
+    output = args.output if args.output is not None else default_output()
+    probs, blend = predict_probs(output, tweets)
+    rows = predictions(ids, tweets, probs, blend)
+    print(FORMATTERS[args.format](rows, blend))
+    return 0
