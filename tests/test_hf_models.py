@@ -1,0 +1,276 @@
+"""The transformers + PEFT fold model (solution/models/hf.py) through the real `train` command, on tiny random
+llama / mistral / gemma / qwen2 / bert models built from configs (tests/tiny_models.py; nothing downloaded).
+
+Each architecture is trained with LoRA and with IA3 (1 epoch, 2 folds, 40 rows), through the report's registry
+entries (gemma-2b-lora/-ia3, e5-mistral-7b-qlora, gecko-7b-qlora, qwen1.5-7b-qlora, gte-qwen1.5-7b-qlora,
+minilm-lora) with `--set weights=<tiny model>`; the artifacts, metrics, resume, reload and reproducibility are
+checked, and QLoRA (4-bit bitsandbytes on CPU) is trained and its gradients checked after an evaluation pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from solution import config as config_mod
+from solution import data as data_mod
+from solution.cli import main
+from solution.io import read_json, read_prob_table
+from solution.models.hf import META, HFModel
+
+from tiny_models import ARCHS, N_SPLITS, tiny_data, tiny_models  # noqa: F401  (session fixtures)
+
+# one thread: on a shared 2-core machine two spinning threads per process are many times slower
+COMMON = ["epochs=1", "batch_size=8", "max_length=32", "num_threads=1"]
+
+# (arch, adapter) -> (registry entry, extra overrides). The 7B entries' LoRA runs keep the registry's 4-bit
+# QLoRA (bitsandbytes on CPU); their IA3 runs train unquantised.
+CASES = {
+    ("llama", "lora"): ("minilm-lora", []),
+    ("llama", "ia3"): ("minilm-lora", []),
+    ("mistral", "lora"): ("e5-mistral-7b-qlora", []),
+    ("mistral", "ia3"): ("gecko-7b-qlora", ["quantize=none"]),
+    ("gemma", "lora"): ("gemma-2b-lora", []),
+    ("gemma", "ia3"): ("gemma-2b-ia3", []),
+    ("qwen2", "lora"): ("qwen1.5-7b-qlora", []),
+    ("qwen2", "ia3"): ("gte-qwen1.5-7b-qlora", ["quantize=none"]),
+    ("bert", "lora"): ("minilm-lora", []),
+    ("bert", "ia3"): ("minilm-lora", []),
+}
+QLORA = ("llama", "qlora")  # minilm-lora's settings on a tiny llama, 4-bit, 2 epochs: validation between epochs
+
+METRIC_KEYS = {"at_0.5", "at_tuned_thresholds", "samples_per_s", "peak_rss_mb", "wall_time_s", "history",
+               "kept_epoch", "n_train", "n_val", "fold", "model"}
+SCORE_KEYS = {"macro_f1", "micro_f1", "subset_accuracy", "log_loss", "per_class"}
+
+
+def overrides(tiny_models, arch: str, adapter: str) -> tuple[str, list[str]]:
+    if (arch, adapter) == QLORA:
+        return "minilm-lora", [f"weights={tiny_models[arch]}", *COMMON, "epochs=2", "adapter=lora", "quantize=4bit"]
+    name, extra = CASES[(arch, adapter)]
+    return name, [f"weights={tiny_models[arch]}", *COMMON, f"adapter={adapter}", *extra]
+
+
+def train_argv(tiny_data, name: str, sets: list[str], output) -> list[str]:
+    input_dir, folds_dir = tiny_data
+    argv = ["train", name, "--input", str(input_dir), "--folds-dir", str(folds_dir), "--output", str(output)]
+    for s in sets:
+        argv += ["--set", s]
+    return argv
+
+
+def require_bnb():
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception as e:  # not installed, or no backend for this machine
+        pytest.skip(f"bitsandbytes cannot run here ({type(e).__name__}: {e}); QLoRA is untested on this machine")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tiny_models, tmp_path_factory):
+    """trained(arch, adapter) -> (model dir, config): trains once per module through `solution.cli.main`."""
+    cache = {}
+
+    def get(arch: str, adapter: str):
+        if (arch, adapter) not in cache:
+            name, sets = overrides(tiny_models, arch, adapter)
+            cfg = config_mod.get(name, sets)
+            if cfg.quantize == "4bit":
+                require_bnb()
+            out = tmp_path_factory.mktemp(f"out-{arch}-{adapter}")
+            assert main(train_argv(tiny_data, name, sets, out)) == 0
+            cache[(arch, adapter)] = (out / name, cfg)
+        return cache[(arch, adapter)]
+
+    return get
+
+
+def load_data(tiny_data):
+    return data_mod.load(tiny_data[0])
+
+
+def check_table(path, ids, labels):
+    table = read_prob_table(path, labels)
+    assert table["ID"].tolist() == list(ids), path
+    probs = table[labels].to_numpy()
+    assert probs.shape == (len(ids), len(labels))
+    assert np.isfinite(probs).all() and (probs >= 0).all() and (probs <= 1).all(), path
+    return probs
+
+
+def check_run(mdir, cfg, data, fold_ids):
+    labels = data.labels
+    record = read_json(mdir / "config.json")
+    assert record["name"] == cfg.name and record["config"]["adapter"] == cfg.adapter
+    assert record["config"]["quantize"] == cfg.quantize and record["config"]["weights"] == cfg.weights
+    oof = read_prob_table(mdir / "oof.csv", labels).set_index("ID")
+    check_table(mdir / "oof.csv", data.train["ID"], labels)
+    test = check_table(mdir / "test.csv", data.test["ID"], labels)
+    fold_tests = []
+    for k in range(N_SPLITS):
+        fd = mdir / f"fold{k}"
+        oof_ids = read_prob_table(fd / "oof.csv", labels)["ID"].tolist()
+        assert sorted(oof_ids) == sorted(fold_ids[k])
+        fold_oof = check_table(fd / "oof.csv", oof_ids, labels)
+        np.testing.assert_array_equal(oof.loc[oof_ids, labels].to_numpy(), fold_oof)  # assembled in train order
+        fold_tests.append(check_table(fd / "test.csv", data.test["ID"], labels))
+        assert read_json(fd / "DONE.json")["config_fingerprint"] == cfg.fingerprint()
+        m = read_json(fd / "metrics.json")
+        assert METRIC_KEYS <= set(m), METRIC_KEYS - set(m)
+        assert SCORE_KEYS <= set(m["at_0.5"]) and set(m["at_0.5"]["per_class"]) == set(labels)
+        assert m["n_val"] == len(fold_ids[k]) and m["n_train"] == len(data.train) - len(fold_ids[k])
+        assert len(m["history"]) == cfg.epochs and m["kept_epoch"] == cfg.epochs
+        assert m["samples_per_s"] > 0 and m["peak_rss_mb"] > 0 and m["wall_time_s"] > 0
+        assert 0 < m["trainable_params"]
+        saved = fd / "model"
+        assert (saved / META).exists() and (saved / "adapter_config.json").exists()
+        assert read_json(saved / "adapter_config.json")["peft_type"] == cfg.adapter.upper()
+        assert read_json(saved / META)["quantize"] == cfg.quantize
+    np.testing.assert_allclose(test, np.mean(fold_tests, axis=0), rtol=0, atol=1e-12)
+
+
+def fold_ids_of(tiny_data):
+    import pandas as pd
+
+    folds = pd.read_csv(tiny_data[1] / "folds.csv", dtype={"ID": str})
+    return {k: folds.loc[folds["fold"] == k, "ID"].tolist() for k in range(N_SPLITS)}
+
+
+def check_reload(mdir, data, k: int = 1):
+    """The saved adapter + head of fold k, reloaded from its config.json, predicts fold<k>/test.csv again."""
+    cfg = config_mod.from_dict(read_json(mdir / "config.json")["config"])
+    model = HFModel.load(mdir / f"fold{k}" / "model", cfg, data.labels)
+    probs = model.predict(data.test["Tweet"].tolist())
+    saved = read_prob_table(mdir / f"fold{k}" / "test.csv", data.labels)[data.labels].to_numpy()
+    np.testing.assert_allclose(probs, saved, rtol=0, atol=1e-5)
+
+
+def test_tiny_models_reload_with_their_tokenizers(tiny_models, tiny_data):
+    """The fixture itself: AutoTokenizer reloads each tokenizer (qwen2 as a Qwen2Tokenizer rebuilt from vocab and
+    merges) with a pad token, ids inside the model's vocabulary, and a demo tweet mostly in-vocabulary."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    tweets = load_data(tiny_data).train["Tweet"].tolist()[:8]
+    for arch, path in tiny_models.items():
+        tok, conf = AutoTokenizer.from_pretrained(str(path)), AutoConfig.from_pretrained(str(path))
+        assert conf.model_type == arch and conf.vocab_size == len(tok) and tok.pad_token_id is not None, arch
+        ids = [i for t in tweets for i in tok(t)["input_ids"]]
+        assert max(ids) < conf.vocab_size, arch
+        assert sum(i == tok.unk_token_id for i in ids) < 0.1 * len(ids), arch
+
+
+# ---- every architecture x adapter through `train` ----------------------------------------------------------
+@pytest.mark.parametrize("arch,adapter", list(CASES), ids=[f"{a}-{d}" for a, d in CASES])
+def test_train_command(trained, tiny_data, arch, adapter):
+    mdir, cfg = trained(arch, adapter)
+    data = load_data(tiny_data)
+    check_run(mdir, cfg, data, fold_ids_of(tiny_data))
+    check_reload(mdir, data)
+
+
+def test_every_architecture_and_adapter_is_covered():
+    assert {a for a, _ in CASES} == set(ARCHS)
+    assert {(a, d) for a in ARCHS for d in ("lora", "ia3")} <= set(CASES)
+    assert {n for n, _ in CASES.values()} >= set(config_mod.PROFILES["gpu"]) | {"minilm-lora"}
+
+
+# ---- resume and reproducibility ----------------------------------------------------------------------------
+def _mtimes(directory):
+    return {str(p.relative_to(directory)): p.stat().st_mtime_ns for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_resume_retrains_only_the_unfinished_fold(trained, tiny_data, tiny_models, capsys):
+    arch, adapter = "bert", "lora"
+    mdir, cfg = trained(arch, adapter)
+    name, sets = overrides(tiny_models, arch, adapter)
+    oof_before = (mdir / "oof.csv").read_bytes()
+    kept = _mtimes(mdir / "fold1")
+    (mdir / "fold0" / "DONE.json").unlink()
+    capsys.readouterr()
+    assert main(train_argv(tiny_data, name, sets, mdir.parent)) == 0
+    out, err = capsys.readouterr()
+    assert f"{name} fold 0:" in out and f"{name} fold 1:" not in out
+    assert "fold(s) [1] already done" in err and "training fold(s) [0]" in err
+    assert _mtimes(mdir / "fold1") == kept  # fold 1 untouched, file for file
+    assert (mdir / "fold0" / "DONE.json").exists()
+    assert (mdir / "oof.csv").read_bytes() == oof_before  # the retrained fold is the same model again
+    check_run(mdir, cfg, load_data(tiny_data), fold_ids_of(tiny_data))
+    # everything done: a rerun trains nothing
+    assert main(train_argv(tiny_data, name, sets, mdir.parent)) == 0
+    out, err = capsys.readouterr()
+    assert "fold 0:" not in out and "fold 1:" not in out and "training fold(s) []" in err
+    assert _mtimes(mdir / "fold1") == kept
+
+
+def test_same_run_twice_gives_identical_oof(trained, tiny_data, tiny_models, tmp_path):
+    arch, adapter = "llama", "lora"
+    mdir, _ = trained(arch, adapter)
+    name, sets = overrides(tiny_models, arch, adapter)
+    assert main(train_argv(tiny_data, name, sets, tmp_path)) == 0
+    assert (tmp_path / name / "oof.csv").read_bytes() == (mdir / "oof.csv").read_bytes()
+    assert (tmp_path / name / "test.csv").read_bytes() == (mdir / "test.csv").read_bytes()
+
+
+# ---- QLoRA: 4-bit bitsandbytes on CPU ----------------------------------------------------------------------
+def test_qlora_train_command(trained, tiny_data):
+    mdir, cfg = trained(*QLORA)
+    assert cfg.quantize == "4bit" and cfg.adapter == "lora" and cfg.epochs == 2
+    data = load_data(tiny_data)
+    check_run(mdir, cfg, data, fold_ids_of(tiny_data))
+    check_reload(mdir, data)
+
+
+def _lora_grads(m, ids, mask) -> dict:
+    m.model.train()
+    m.model.zero_grad(set_to_none=True)
+    with m._autocast():
+        logits = m.model(input_ids=ids, attention_mask=mask).logits
+    logits.float().sum().backward()
+    return {n: p.grad for n, p in m.model.named_parameters() if "lora_" in n}
+
+
+def test_qlora_gradients_survive_an_evaluation_pass(tiny_models, tiny_data):
+    """Training after validation (every epoch but the last) must see the same LoRA gradients as before it.
+
+    bitsandbytes on an AVX512-BF16 CPU repacks Linear4bit weights on an eval-mode forward; afterwards its
+    4-bit matmul has no backward, so gradients through the frozen base layers are silently dropped (or, with
+    in_features < 64, the repack crashes). hf.py's _disable_bnb_cpu_repack prevents both: this fails without it.
+    """
+    require_bnb()
+    import bitsandbytes as bnb
+
+    cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['llama']}", "quantize=4bit", "lora_dropout=0",
+                                           "num_threads=1"])
+    torch.manual_seed(0)
+    m = HFModel(cfg, load_data(tiny_data).labels)
+    m._build()
+    assert sum(isinstance(mod, bnb.nn.Linear4bit) for mod in m.model.modules()) >= 14  # 7 per layer, 2 layers
+    with torch.no_grad():  # lora_B starts at zero, which zeroes lora_A's gradient: give it a value
+        for n, p in m.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.1)
+    ids, mask = m._batch(m._encode(["i am so furious right now", "wow what a twist", "best day ever"]))
+    before = {n: g.clone() for n, g in _lora_grads(m, ids, mask).items()}
+    m.model.eval()
+    with torch.inference_mode(), m._autocast():
+        m.model(input_ids=ids, attention_mask=mask)
+    after = _lora_grads(m, ids, mask)
+    assert after and set(after) == set(before)
+    for n, g in after.items():
+        assert g is not None and g.abs().sum() > 0, n
+        torch.testing.assert_close(g, before[n], rtol=1e-3, atol=1e-6, msg=lambda s: f"{n}: {s}")
+
+
+# ---- weights lookup ----------------------------------------------------------------------------------------
+def test_minilm_default_weights_come_from_the_package(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from solution.models import weights
+
+    monkeypatch.delenv("SOLUTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("SOLUTION_KAGGLE_INPUT", str(tmp_path / "no-kaggle-input"))
+    cfg = config_mod.get("minilm-lora")
+    assert cfg.weights == ""
+    path = weights.resolve(cfg.backbone, cfg.weights)
+    assert path != cfg.backbone and (Path(path) / "config.json").is_file()
+    assert read_json(Path(path) / "config.json")["model_type"] == "bert"
