@@ -124,6 +124,9 @@ class HFConfig(ModelConfig):
     lora_dropout: float = 0.05
     target_modules: list = field(default_factory=list)  # empty: per-architecture default (LORA_TARGETS)
     ia3_feedforward_modules: list = field(default_factory=list)  # empty: per-architecture default
+    # adapters on the top N transformer blocks only (0 = all): backpropagation then stops at the lowest
+    # adapted block, which on a CPU saves most of the backward pass
+    adapter_layers: int = 0
     max_length: int = 128
     batch_size: int = 16  # micro-batch
     grad_accum: int = 1
@@ -164,6 +167,8 @@ class HFConfig(ModelConfig):
             e.append(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
         if self.keep not in ("best", "last"):
             e.append(f"keep must be 'best' or 'last', got {self.keep!r}")
+        if self.adapter_layers < 0:
+            e.append(f"adapter_layers must be >= 0 (0 = all blocks), got {self.adapter_layers}")
         for nm in ("lora_r", "max_length", "batch_size", "grad_accum", "eval_batch_size", "epochs"):
             if getattr(self, nm) < 1:
                 e.append(f"{nm} must be >= 1, got {getattr(self, nm)}")

@@ -130,7 +130,7 @@ class HFModel:
         elif cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if cfg.adapter != "none":
-            model = self._wrap_peft(model, mconf.model_type, saved)
+            model = self._wrap_peft(model, mconf, saved)
         if "device_map" not in kwargs:
             model = model.to(self.device)
         for p in model.parameters():  # trainable weights in fp32; autocast does the fast math
@@ -138,19 +138,23 @@ class HFModel:
                 p.data = p.data.float()
         self.model, self.tokenizer = model, tok
 
-    def _wrap_peft(self, model, model_type: str, saved: Path | None):
+    def _wrap_peft(self, model, mconf, saved: Path | None):
         from peft import IA3Config, LoraConfig, PeftModel, TaskType, get_peft_model
 
         cfg = self.cfg
         if saved is not None:
             return PeftModel.from_pretrained(model, str(saved), is_trainable=False)
+        model_type = mconf.model_type
+        n_layers = getattr(mconf, "num_hidden_layers", 0)
+        layers = ({"layers_to_transform": list(range(max(0, n_layers - cfg.adapter_layers), n_layers))}
+                  if cfg.adapter_layers and n_layers else {})
         if cfg.adapter == "lora":
             targets = cfg.target_modules or LORA_TARGETS.get(model_type)
             if not targets:
                 raise UserError(f"{cfg.name}: no default LoRA target modules for architecture {model_type!r}; "
                                 f"set them with --set target_modules=a,b")
             pc = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                            lora_dropout=cfg.lora_dropout, target_modules=list(targets))
+                            lora_dropout=cfg.lora_dropout, target_modules=list(targets), **layers)
         else:
             default = IA3_TARGETS.get(model_type, (None, None))
             targets = cfg.target_modules or default[0]
@@ -158,7 +162,7 @@ class HFModel:
             if not targets:
                 raise UserError(f"{cfg.name}: no default IA3 modules for architecture {model_type!r}; "
                                 f"set target_modules and ia3_feedforward_modules")
-            pc = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=list(targets), feedforward_modules=list(ff))
+            pc = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=list(targets), feedforward_modules=list(ff), **layers)
         # SEQ_CLS puts the classifier/score head in modules_to_save: trained and saved with the adapter
         return get_peft_model(model, pc)
 
