@@ -64,6 +64,7 @@ def read_blend(output: Path) -> dict:
         "thresholds": np.array([float(rep["thresholds"][lab]) for lab in labels]),
         "fold_average": rep.get("fold_average") or "mean",
         "min_one": bool((rep.get("min_one_label") or {}).get("used", False)),
+        "stacker": rep.get("stacker") or {},
     }
 
 
@@ -128,10 +129,14 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> 
     output = Path(output)
     blend = blend or read_blend(output)
     labels = blend["labels"]
-    used = [m for m in blend["models"] if blend["weights"][m] > 0]
+    stacker = blend.get("stacker") or {}
+    stacked = bool(stacker.get("used"))
+    # a stacker reads every model's probabilities; an average only the weighted ones
+    used = list(blend["models"]) if stacked else [m for m in blend["models"] if blend["weights"][m] > 0]
     located = {m: fold_dirs(output, m, labels) for m in used}  # every model checked before any is loaded
     report_time = blend["path"].stat().st_mtime
     total = np.zeros((len(texts), len(labels)))
+    per_model = []
     for m in used:
         cfg, dirs = located[m]
         if any((d.parent / "DONE.json").stat().st_mtime > report_time for d in dirs):
@@ -142,7 +147,13 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> 
             model = load_fold_model(cfg, d, labels)
             probs.append(np.asarray(model.predict(texts), dtype=np.float64))
             del model
-        total += blend["weights"][m] * fold_average(probs, blend["fold_average"])
+        avg = fold_average(probs, blend["fold_average"])
+        per_model.append(avg)
+        total += blend["weights"][m] * avg
+    if stacked:
+        from solution import stack as stack_mod
+
+        total = stack_mod.apply(stacker, stack_mod.features(np.stack(per_model)))
     return total, blend
 
 

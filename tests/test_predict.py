@@ -30,7 +30,7 @@ def trained(tmp_path_factory):
     common = ["--input", inp, "--folds-dir", folds]
     assert _cli("folds", *common) == 0
     assert _cli("train", "tfidf-lr", *common, "--output", out) == 0
-    assert _cli("blend", "tfidf-lr", *common, "--output", out, "--no-plots") == 0
+    assert _cli("blend", "tfidf-lr", *common, "--output", out, "--no-plots", "--stack", "off") == 0
     other = root / "output-c1"  # a second, different model for the weighting tests
     assert _cli("train", "tfidf-lr", *common, "--output", other, "--set", "C=1.0") == 0
     return {"root": root, "input": inp, "folds": folds, "output": out, "c1": other / "tfidf-lr"}
