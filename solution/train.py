@@ -203,37 +203,44 @@ def parse_folds(s: str | None):
         raise UserError(f"--folds {s!r}: expected comma-separated fold numbers, e.g. 0,2") from None
 
 
-def gpu_parallel(names, args, n_gpus: int) -> int:
-    """Several GPUs: one `train --folds k` subprocess per GPU (CUDA_VISIBLE_DEVICES), folds round-robin."""
-    argv = [a for a in (args._argv or [])]
+def gpu_parallel(cfgs, data: CompetitionData, dirs, args, n_gpus: int) -> int:
+    """Several GPUs: one `train MODEL --folds k` subprocess per GPU (CUDA_VISIBLE_DEVICES), folds round-robin.
+
+    The parent checks the model folder (and clears it or the chosen folds' DONE markers for --force)
+    before starting the children, and assembles oof.csv/test.csv after them, so children never race
+    on shared files.
+    """
+    fold = folds_mod.load(data, dirs.folds)
+    n_splits = int(fold.max()) + 1
+    wanted = parse_folds(args.folds) or list(range(n_splits))
+    common = ["--input", str(dirs.input), "--folds-dir", str(dirs.folds), "--output", str(dirs.output)]
     code = 0
-    for name in names:
-        n_splits = folds_mod.meta(args._dirs.folds)["n_splits"]
-        wanted = parse_folds(args.folds) or list(range(n_splits))
-        procs = []
-        for i, k in enumerate(wanted):
-            env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(i % n_gpus), "SOLUTION_NO_PARALLEL": "1"}
-            cmd = [sys.executable, "-m", "solution", "train", name, "--folds", str(k), *_strip(argv, name)]
-            procs.append(subprocess.Popen(cmd, env=env))
-            if len(procs) == n_gpus:
-                code |= max(p.wait() for p in procs)
-                procs = []
-        code |= max([p.wait() for p in procs] or [0])
+    for cfg in cfgs:
+        mdir = model_dir(dirs.output, cfg.name)
+        _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, args.force)
+        todo = wanted if args.force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
+        for k in todo:
+            (mdir / f"fold{k}" / DONE).unlink(missing_ok=True)
+        sets = [x for kv in cfg_overrides(cfg) for x in ("--set", kv)]
+        for start in range(0, len(todo), n_gpus):
+            procs = []
+            for gpu, k in enumerate(todo[start:start + n_gpus]):
+                env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "SOLUTION_NO_PARALLEL": "1"}
+                cmd = [sys.executable, "-m", "solution", "train", cfg.name, "--folds", str(k), *common, *sets]
+                log.info(f"{cfg.name} fold {k} on GPU {gpu}")
+                procs.append(subprocess.Popen(cmd, env=env))
+            code = max([code, *(p.wait() for p in procs)])
+        assemble(cfg, data, fold, mdir)
     return code
 
 
-def _strip(argv, name):
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in ("--folds", "--models", "--profile"):
-            skip = True
-            continue
-        if a == name or a.startswith("--folds=") or a.startswith("--profile=") or a.startswith("--models="):
-            continue
-        out.append(a)
+def cfg_overrides(cfg) -> list[str]:
+    """The settings where `cfg` differs from its registry entry, as key=value for a child `--set`."""
+    base = config_mod.get(cfg.name).to_dict()
+    out = []
+    for k, v in cfg.to_dict().items():
+        if base.get(k) != v:
+            out.append(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
     return out
 
 
@@ -252,11 +259,10 @@ def main(argv=None) -> int:
     names = args.models or config_mod.profile_models(args.profile or default_profile())
     cfgs = configs_from_args(names, args)  # validate every config before any work
     data, dirs = resolve_data(args)
-    args._argv, args._dirs = list(argv or []), dirs
     n_gpus = _cuda_count()
     if n_gpus > 1 and os.environ.get("SOLUTION_NO_PARALLEL") != "1":
         log.info(f"{n_gpus} GPUs visible: training folds in parallel, one process per GPU")
-        return gpu_parallel(names, args, n_gpus)
+        return gpu_parallel(cfgs, data, dirs, args, n_gpus)
     for cfg in cfgs:
         train_model(cfg, data, dirs.folds, dirs.output, parse_folds(args.folds), force=args.force)
     return 0

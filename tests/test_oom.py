@@ -1,0 +1,43 @@
+"""On a CUDA out-of-memory error a fold restarts with half the micro-batch and twice the accumulation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from solution import config
+from solution.errors import UserError
+from solution.models import FitResult
+from solution.models.hf import OOM, HFModel
+
+
+def _model(batch_size=16, grad_accum=1):
+    cfg = config.get("minilm-lora", [f"batch_size={batch_size}", f"grad_accum={grad_accum}"])
+    return HFModel(cfg, ["a", "b"])
+
+
+def test_oom_halves_the_micro_batch_and_doubles_accumulation(monkeypatch, capsys):
+    seen = []
+
+    def fake_fit(self, *args):
+        seen.append((self.cfg.batch_size, self.cfg.grad_accum))
+        if len(seen) < 3:
+            raise OOM[0]("CUDA out of memory")
+        return FitResult(val_probs=np.zeros((1, 2)))
+
+    monkeypatch.setattr(HFModel, "_fit", fake_fit)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    res = _model(16, 1).fit([], np.zeros((0, 2)), [], np.zeros((0, 2)))
+    assert seen == [(16, 1), (8, 2), (4, 4)]  # the effective batch stays 16
+    assert res.extra["oom_retries"] == 2
+    assert "restarting the fold with micro-batch 8 x accumulation 2" in capsys.readouterr().err
+
+
+def test_oom_at_micro_batch_one_is_a_clear_error(monkeypatch):
+    def fake_fit(self, *args):
+        raise OOM[0]("CUDA out of memory")
+
+    monkeypatch.setattr(HFModel, "_fit", fake_fit)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    with pytest.raises(UserError, match="out of memory even at micro-batch 1"):
+        _model(1, 4).fit([], np.zeros((0, 2)), [], np.zeros((0, 2)))
