@@ -1,0 +1,95 @@
+"""Pure pieces of the training path: batching, losses, tweet normalisation, config validation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from solution import config
+from solution.batching import length_grouped, pad, sorted_batches
+from solution.errors import UserError
+from solution.models.losses import asymmetric_loss, focal_loss, pos_weight
+from solution.text import normalize
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_length_grouped_batches_cover_every_row_once_longest_first(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 80, size=int(rng.integers(1, 500)))
+    bs = int(rng.integers(1, 40))
+    batches = length_grouped(lengths, bs, np.random.default_rng(seed), mega=5)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= bs for b in batches)
+    assert lengths[batches[0]].max() == lengths.max()
+    # grouping: padding inside batches is far below that of random batches
+    waste = sum((lengths[b].max() - lengths[b]).sum() for b in batches)
+    perm = np.random.default_rng(seed + 1).permutation(len(lengths))
+    rand = sum((lengths[b].max() - lengths[b]).sum() for b in np.array_split(perm, len(batches)))
+    assert waste <= rand
+
+
+def test_length_grouped_is_deterministic_for_a_seed():
+    lengths = np.arange(100) % 17
+    a = length_grouped(lengths, 8, np.random.default_rng(3))
+    b = length_grouped(lengths, 8, np.random.default_rng(3))
+    assert all((x == y).all() for x, y in zip(a, b))
+
+
+def test_sorted_batches_and_pad():
+    lengths = [3, 9, 1, 5]
+    assert [b.tolist() for b in sorted_batches(lengths, 3)] == [[1, 3, 0], [2]]
+    ids, mask = pad([[5, 6], [7]], pad_id=0)
+    assert ids.tolist() == [[5, 6], [7, 0]] and mask.tolist() == [[1, 1], [1, 0]]
+    ids, mask = pad([[5, 6], [7]], pad_id=0, side="left")
+    assert ids.tolist() == [[5, 6], [0, 7]] and mask.tolist() == [[1, 1], [0, 1]]
+
+
+def test_asymmetric_loss_without_focusing_is_bce():
+    torch.manual_seed(0)
+    logits, t = torch.randn(8, 5), (torch.rand(8, 5) > 0.5).float()
+    assert torch.allclose(asymmetric_loss(logits, t, 0.0, 0.0, 0.0),
+                          F.binary_cross_entropy_with_logits(logits, t), atol=1e-6)
+    assert torch.allclose(focal_loss(logits, t, 0.0), F.binary_cross_entropy_with_logits(logits, t), atol=1e-6)
+    # focusing down-weights easy negatives
+    easy_neg = torch.full((1, 1), -4.0)
+    assert asymmetric_loss(easy_neg, torch.zeros(1, 1)) < F.binary_cross_entropy_with_logits(easy_neg, torch.zeros(1, 1))
+
+
+def test_pos_weight_lifts_rare_labels_within_bounds():
+    y = np.zeros((100, 3), dtype=np.int8)
+    y[:50, 0], y[:5, 1] = 1, 1  # common, rare, absent
+    w = pos_weight(y).numpy()
+    assert w[0] == pytest.approx(1.0) and w[1] == pytest.approx(np.sqrt(95 / 5))
+    assert 1.0 <= w[2] <= 10.0
+
+
+def test_normalize_tweets():
+    assert normalize("#SoHappy @bob http://t.co/x 😂") == "# so happy @user http face with tears of joy"
+    assert normalize(None) == "" and normalize("   ") == ""
+
+
+def test_config_validation_and_overrides():
+    with pytest.raises(UserError, match="unknown model 'nope'; known models: .*minilm-lora"):
+        config.get("nope")
+    with pytest.raises(UserError, match="adapter must be one of"):
+        config.get("minilm-lora", ["adapter=prefix"])
+    with pytest.raises(UserError, match="4-bit weights cannot be fine-tuned fully"):
+        config.get("minilm-lora", ["adapter=none", "quantize=4bit"])
+    with pytest.raises(UserError, match="expected int"):
+        config.get("minilm-lora", ["epochs=two"])
+    with pytest.raises(UserError, match="has no setting 'epoch'"):
+        config.get("minilm-lora", ["epoch=2"])
+    c = config.get("minilm-lora", ["epochs=2", "gradient_checkpointing=true", "target_modules=query,value"])
+    assert (c.epochs, c.gradient_checkpointing, c.target_modules) == (2, True, ["query", "value"])
+    assert c.fingerprint() != config.get("minilm-lora").fingerprint()
+    # runtime settings do not change what a model learns, so not its fingerprint
+    assert config.get("minilm-lora", ["eval_batch_size=7"]).fingerprint() == config.get("minilm-lora").fingerprint()
+    for name in config.known():
+        assert config.get(name).description, name
+    assert set(config.profile_models("gpu")) == {"gemma-2b-lora", "gemma-2b-ia3", "e5-mistral-7b-qlora",
+                                                 "qwen1.5-7b-qlora", "gecko-7b-qlora", "gte-qwen1.5-7b-qlora"}
+    for name in config.profile_models("gpu")[2:]:
+        c = config.get(name)
+        assert (c.quantize, c.adapter, c.gradient_checkpointing) == ("4bit", "lora", True)
