@@ -46,6 +46,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)
 BASE_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn", "scipy": "scipy",
                  "iterstrat": "iterative-stratification", "emoji": "emoji", "matplotlib": "matplotlib",
                  "tqdm": "tqdm", "psutil": "psutil"}
+TRANSFORMER_KINDS = ("hf", "embed")  # model kinds that run a transformers backbone
 HF_PACKAGES = {"torch": "torch", "transformers": "transformers", "peft": "peft", "accelerate": "accelerate"}
 
 
@@ -504,7 +505,7 @@ def packages_for(cfgs) -> dict[str, str]:
 
     pk = dict(BASE_PACKAGES)
     for cfg in cfgs:
-        if cfg.kind == "hf":
+        if cfg.kind in TRANSFORMER_KINDS:
             pk.update(HF_PACKAGES)
             if getattr(cfg, "quantize", "none") == "4bit":
                 pk["bitsandbytes"] = "bitsandbytes"
@@ -567,12 +568,12 @@ def write_kernel(args) -> dict:
 
     weights = {h: mount_path(r) for h, r in {**model_w, **data_w}.items()}
     previous = list(dict.fromkeys([slug, *(mount_path(r) for r in resume)]))
-    backbones = {getattr(c, "backbone", "") for c in cfgs if c.kind == "hf"}
+    backbones = {getattr(c, "backbone", "") for c in cfgs if c.kind in TRANSFORMER_KINDS}
     for hub_id in sorted(set(weights) - backbones):
         log.warn(f"--weights {hub_id}: none of {', '.join(names)} uses it (backbones: "
                  f"{', '.join(sorted(backbones)) or 'none'})")
     unmapped = sorted(b for b in backbones if b not in weights and b not in PACKAGED
-                      and not any(c.kind == "hf" and c.backbone == b and c.weights for c in cfgs))
+                      and not any(c.kind in TRANSFORMER_KINDS and c.backbone == b and c.weights for c in cfgs))
     if unmapped:
         print("note: no --weights/--dataset-weights for " + ", ".join(unmapped) + ": attach them on Kaggle "
               "yourself (the kit finds a folder under /kaggle/input whose path names the model), the notebook "
