@@ -27,7 +27,6 @@ def load_rows(input_dir: str, rows: int):
 
 
 def run_kit(args) -> dict:
-    import numpy as np
 
     from solution import config
     from solution.models.hf import HFModel
@@ -44,7 +43,6 @@ def run_kit(args) -> dict:
 
 def run_trainer(args) -> dict:
     import numpy as np
-    import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer,

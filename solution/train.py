@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from solution import config as config_mod
 from solution import folds as folds_mod
