@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from solution.metrics import f1_per_class
+
 
 def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """(threshold, F1) maximising F1 of `p >= threshold` for one label; ties go to the higher threshold."""
@@ -97,10 +99,7 @@ def f1_curve(y: np.ndarray, p: np.ndarray, grid) -> np.ndarray:
 
 
 def _macro_f1(y, pred) -> float:
-    y, pred = np.asarray(y, dtype=bool), np.asarray(pred, dtype=bool)
-    tp = (y & pred).sum(0)
-    denom = 2 * tp + (~y & pred).sum(0) + (y & ~pred).sum(0)
-    return float(np.divide(2.0 * tp, denom, out=np.zeros(len(tp)), where=denom > 0).mean())
+    return float(f1_per_class(y, pred).mean())
 
 
 def cv_thresholds(y, probs, fold, shrink: float = 0.0, center="0.5") -> np.ndarray:

@@ -185,12 +185,7 @@ def configs_from_args(names: list[str], args) -> list:
 
 
 def default_profile() -> str:
-    try:
-        import torch
-
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
+    return "gpu" if _cuda_count() else "cpu"
 
 
 def parse_folds(s: str | None):

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from solution.io import atomic_path
+from solution.errors import UserError
 from solution.models import FitResult
+from solution.models.linear import fit_per_label, predict_per_label
 from solution.text import prepare
 
 _MEMO: dict[tuple, np.ndarray] = {}
@@ -30,8 +32,6 @@ class EmbedModel:
 
         from solution.models.hf import set_threads
         from solution.models.weights import not_found_message, resolve
-
-        from solution.errors import UserError
 
         set_threads(self.cfg.num_threads)
         path = resolve(self.cfg.backbone, self.cfg.weights)
@@ -71,22 +71,13 @@ class EmbedModel:
     def fit(self, train_texts, y_train, val_texts, y_val, log_dir=None) -> FitResult:
         from sklearn.linear_model import LogisticRegression
 
-        X = self.embed(train_texts)
-        self.classifiers = []
-        for j in range(y_train.shape[1]):
-            yj = y_train[:, j]
-            if yj.min() == yj.max():
-                self.classifiers.append(float(yj.mean()))
-                continue
-            clf = LogisticRegression(C=self.cfg.C, class_weight=None if self.cfg.class_weight == "none" else "balanced",
-                                     max_iter=3000, random_state=self.cfg.seed)
-            self.classifiers.append(clf.fit(X, yj))
+        cw = None if self.cfg.class_weight == "none" else "balanced"
+        self.classifiers = fit_per_label(self.embed(train_texts), y_train, lambda: LogisticRegression(
+            C=self.cfg.C, class_weight=cw, max_iter=3000, random_state=self.cfg.seed))
         return FitResult(val_probs=self.predict(val_texts))
 
     def predict(self, texts) -> np.ndarray:
-        X = self.embed(list(texts))
-        cols = [np.full(len(X), c) if isinstance(c, float) else c.predict_proba(X)[:, 1] for c in self.classifiers]
-        return np.stack(cols, axis=1).astype(np.float64)
+        return predict_per_label(self.classifiers, self.embed(list(texts)))
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

@@ -24,7 +24,7 @@ from solution import log
 from solution.batching import length_grouped, pad, random_batches, sorted_batches
 from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
-from solution.metrics import macro_f1
+from solution.metrics import log_loss, macro_f1
 from solution.models import FitResult
 from solution.models import weights as weights_mod
 from solution.models.losses import make_loss
@@ -259,7 +259,7 @@ class HFModel:
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
         scaler = torch.amp.GradScaler("cuda") if (self.device.type == "cuda" and self.dtype == torch.float16) else None
-        trainable = [p for g in self._param_groups() for p in g["params"]]
+        trainable = [p for g in opt.param_groups for p in g["params"]]
         wandb = _wandb(cfg)
         history, best, seen, train_time = [], None, 0, 0.0
         if self.device.type == "cuda":
@@ -299,7 +299,7 @@ class HFModel:
             entry = {"epoch": epoch + 1, "train_loss": total / max(1, count),
                      "val_macro_f1": macro_f1(y_val, probs, 0.5),
                      "val_macro_f1_tuned": macro_f1(y_val, probs, tune(y_val, probs)),
-                     "val_log_loss": float(_bce(y_val, probs)), "epoch_time_s": time.time() - t0}
+                     "val_log_loss": log_loss(y_val, probs), "epoch_time_s": time.time() - t0}
             history.append(entry)
             if epoch == 0 and self._guard_collapse and len(y_val) >= COLLAPSE_MIN_ROWS:
                 floor = constant_f1(y_val) + COLLAPSE_MARGIN
@@ -374,11 +374,6 @@ def constant_f1(y) -> float:
     """Macro-F1 of predicting every label for every tweet: per label 2r/(1+r), r its positive rate."""
     r = np.asarray(y, dtype=np.float64).mean(0)
     return float((2 * r / (1 + r)).mean())
-
-
-def _bce(y, p, eps=1e-7):
-    p = np.clip(p, eps, 1 - eps)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()
 
 
 def _disable_bnb_cpu_repack(model) -> None:

@@ -10,6 +10,7 @@ from scipy import sparse
 from solution.config import TfidfConfig
 from solution.io import atomic_path
 from solution.models import FitResult
+from solution.models.linear import fit_per_label, predict_per_label
 from solution.text import prepare
 
 
@@ -38,21 +39,12 @@ class TfidfModel:
 
         X = self._features(train_texts, fit=True)
         cw = None if self.cfg.class_weight == "none" else "balanced"
-        self.classifiers = []
-        for j in range(y_train.shape[1]):
-            yj = y_train[:, j]
-            if yj.min() == yj.max():  # a label absent from this fold's train rows: predict its rate
-                self.classifiers.append(float(yj.mean()))
-                continue
-            clf = LogisticRegression(C=self.cfg.C, class_weight=cw, max_iter=2000, solver="liblinear",
-                                     random_state=self.cfg.seed)
-            self.classifiers.append(clf.fit(X, yj))
+        self.classifiers = fit_per_label(X, y_train, lambda: LogisticRegression(
+            C=self.cfg.C, class_weight=cw, max_iter=2000, solver="liblinear", random_state=self.cfg.seed))
         return FitResult(val_probs=self.predict(val_texts))
 
     def predict(self, texts) -> np.ndarray:
-        X = self._features(texts, fit=False)
-        cols = [np.full(X.shape[0], c) if isinstance(c, float) else c.predict_proba(X)[:, 1] for c in self.classifiers]
-        return np.stack(cols, axis=1).astype(np.float64)
+        return predict_per_label(self.classifiers, self._features(texts, fit=False))
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)
