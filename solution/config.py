@@ -147,6 +147,7 @@ class HFConfig(ModelConfig):
     collapse_retries: int = 2  # epoch 1 no better than "every label": restart at half the lr (0 = never)
     keep: str = "last"  # last | best epoch by tuned val macro-F1 (best biases OOF upward: it picks on the OOF rows)
     group_by_length: bool = True
+    pooling: str = "cls"  # cls (the architecture's own head) | mean (encoders: see models/pooling.py)
     prompt: str = ""  # text put before every tweet (instruction-tuned embedders want one)
     num_threads: int = 0  # 0: one per physical core
     report_to: str = "none"  # none | wandb
@@ -166,6 +167,8 @@ class HFConfig(ModelConfig):
             e.append(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
             e.append(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
+        if self.pooling not in ("cls", "mean"):
+            e.append(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
         if self.keep not in ("best", "last"):
             e.append(f"keep must be 'best' or 'last', got {self.keep!r}")
         if self.collapse_retries < 0:
@@ -220,9 +223,10 @@ REGISTRY = {
                     "copies every adapted layer's input: 187 vs ~100 samples/s here), BCE with per-label "
                     "pos_weight so the rare labels are learnt. lr 1e-3 / head lr 3e-3 diverged on one fold in five: "
                     "the collapse guard restarts such a fold at half the rates; 5e-4 everywhere cost 0.03 OOF "
-                    "macro-F1 (bench/RESULTS.md).",
+                    "macro-F1. Mean pooling, as the checkpoint was trained, instead of the [CLS] pooler: fold-0 "
+                    "val macro-F1 0.605 vs 0.597 (bench/RESULTS.md).",
         lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=1e-3, head_lr=3e-3, epochs=4, batch_size=32,
-        max_length=64, loss="bce_pos_weight", warmup_ratio=0.06, precision="auto"),
+        max_length=64, loss="bce_pos_weight", warmup_ratio=0.06, precision="auto", pooling="mean"),
     "minilm-ft": lambda: HFConfig(
         name="minilm-ft", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="none",
         description="all-MiniLM-L6-v2 fully fine-tuned: on a CPU this small model trains 2.7x faster without "

@@ -274,3 +274,39 @@ def test_minilm_default_weights_come_from_the_package(monkeypatch, tmp_path):
     path = weights.resolve(cfg.backbone, cfg.weights)
     assert path != cfg.backbone and (Path(path) / "config.json").is_file()
     assert read_json(Path(path) / "config.json")["model_type"] == "bert"
+
+
+# ---- pooling ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("adapter", ["lora", "none"])
+def test_mean_pooling_ignores_padding_and_reloads(tiny_models, tiny_data, tmp_path, adapter):
+    """pooling=mean classifies the mean of the non-pad token states: a tweet padded to a longer batch scores
+    as it does alone, the [CLS]-only input no longer decides, and the saved model reloads to the same output."""
+    data = load_data(tiny_data)
+    cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['bert']}", "pooling=mean", f"adapter={adapter}",
+                                           "num_threads=1"])
+    torch.manual_seed(0)
+    m = HFModel(cfg, data.labels)
+    m._build()
+    m.model.eval()
+    short, long = "so happy today", "i am so furious right now what a terrible terrible day"
+    alone = m.predict([short])
+    together = m.predict([short, long])
+    np.testing.assert_allclose(together[:1], alone, rtol=0, atol=1e-5)
+    bert = m.model.base_model.model.bert if adapter == "lora" else m.model.bert
+    ids, mask = m._batch(m._encode([short, long]))
+    with torch.inference_mode():
+        out = bert(input_ids=ids, attention_mask=mask)
+    states, keep = out.last_hidden_state, mask.unsqueeze(-1).float()
+    mean = (states * keep).sum(1) / keep.sum(1)
+    torch.testing.assert_close(out.pooler_output, mean)
+    m.save(tmp_path / "model")
+    again = HFModel.load(tmp_path / "model", cfg, data.labels)
+    np.testing.assert_allclose(again.predict([short, long]), together, rtol=0, atol=1e-5)
+
+
+def test_mean_pooling_refuses_decoders(tiny_models, tiny_data):
+    from solution.errors import UserError
+
+    cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['llama']}", "pooling=mean", "num_threads=1"])
+    with pytest.raises(UserError, match="pooling=mean needs an encoder"):
+        HFModel(cfg, load_data(tiny_data).labels)._build()

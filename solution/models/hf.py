@@ -28,6 +28,7 @@ from solution.metrics import log_loss, macro_f1
 from solution.models import FitResult
 from solution.models import weights as weights_mod
 from solution.models.losses import make_loss
+from solution.models.pooling import apply_pooling
 from solution.text import prepare
 from solution.thresholds import tune
 
@@ -120,6 +121,7 @@ class HFModel:
             model = AutoModelForSequenceClassification.from_pretrained(path, config=mconf, **kwargs)
         except (OSError, ValueError) as e:
             raise UserError(weights_mod.not_found_message(cfg.backbone, e)) from None
+        apply_pooling(model, cfg.pooling)
         if cfg.quantize == "4bit":
             from peft import prepare_model_for_kbit_training
 
