@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, fields
 
 from solution.errors import UserError
@@ -312,10 +313,21 @@ def _split(item: str) -> tuple[str, str]:
     return k.strip(), v
 
 
+SEED_SUFFIX = re.compile(r"^(?P<base>.+)-seed(?P<seed>\d+)$")
+
+
 def get(name: str, overrides=None) -> ModelConfig:
-    if name not in REGISTRY:
-        raise UserError(f"unknown model {name!r}; known models: {', '.join(known())}")
-    return apply_overrides(REGISTRY[name](), overrides).check()
+    """A registry config; NAME-seedN is NAME trained with seed N, in its own output folder (another seed to
+    blend with the first: `train minilm-lora-seed7`)."""
+    m = SEED_SUFFIX.match(name)
+    if name not in REGISTRY and m and m["base"] in REGISTRY:
+        cfg = dataclasses.replace(REGISTRY[m["base"]](), name=name, seed=int(m["seed"]))
+    elif name in REGISTRY:
+        cfg = REGISTRY[name]()
+    else:
+        raise UserError(f"unknown model {name!r}; known models: {', '.join(known())} "
+                        f"(and any of them as NAME-seedN for another seed)")
+    return apply_overrides(cfg, overrides).check()
 
 
 def from_dict(d: dict) -> ModelConfig:

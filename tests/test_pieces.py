@@ -1,6 +1,8 @@
 """Pure pieces of the training path: batching, losses, tweet normalisation, config validation."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -81,6 +83,15 @@ def test_config_validation_and_overrides():
         config.get("minilm-lora", ["epochs=two"])
     with pytest.raises(UserError, match="has no setting 'epoch'"):
         config.get("minilm-lora", ["epoch=2"])
+    # NAME-seedN: the registry entry with another seed, under its own name (its own output folder)
+    s7 = config.get("minilm-lora-seed7", ["epochs=3"])
+    assert (s7.name, s7.seed, s7.epochs) == ("minilm-lora-seed7", 7, 3)
+    assert dataclasses.replace(s7, name="minilm-lora", seed=42, epochs=4) == config.get("minilm-lora")
+    assert s7.fingerprint() != config.get("minilm-lora", ["epochs=3"]).fingerprint()
+    with pytest.raises(UserError, match="unknown model 'nope-seed7'.*NAME-seedN"):
+        config.get("nope-seed7")
+    with pytest.raises(UserError, match="unknown model 'minilm-lora-seedx'"):
+        config.get("minilm-lora-seedx")
     c = config.get("minilm-lora", ["epochs=2", "gradient_checkpointing=true", "target_modules=query,value"])
     assert (c.epochs, c.gradient_checkpointing, c.target_modules) == (2, True, ["query", "value"])
     assert c.fingerprint() != config.get("minilm-lora").fingerprint()

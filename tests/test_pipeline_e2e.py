@@ -85,6 +85,23 @@ def test_run_tfidf_end_to_end(make_input, run_cli, tmp_path):
     assert checksums(d) == before
 
 
+def test_a_second_seed_is_its_own_model_in_the_blend(make_input, run_cli, tmp_path):
+    """`NAME-seedN` trains NAME with seed N into output/NAME-seedN/ (the seed in every artifact path), and the
+    blend averages it with the first seed like any other member."""
+    d = make_input()
+    F, O = tmp_path / "folds", tmp_path / "out"
+    code, out, err = run_cli("run", "--models", "tfidf-lr,tfidf-lr-seed3", "--input", d, "--folds-dir", F,
+                             "--output", O)
+    assert code == 0, err
+    rec = json.loads((O / "tfidf-lr-seed3" / "config.json").read_text())
+    assert rec["name"] == "tfidf-lr-seed3" and rec["config"]["seed"] == 3
+    assert json.loads((O / "tfidf-lr" / "config.json").read_text())["config"]["seed"] == 42
+    assert all((O / "tfidf-lr-seed3" / f"fold{k}" / "DONE.json").exists() for k in range(5))
+    report = json.loads((O / "blend" / "report.json").read_text())
+    assert report["models"] == ["tfidf-lr", "tfidf-lr-seed3"]
+    assert report["weights"] == {"tfidf-lr": 0.5, "tfidf-lr-seed3": 0.5}
+
+
 def test_run_refuses_stale_folds(make_input, run_cli, tmp_path):
     F, O = tmp_path / "folds", tmp_path / "out"
     d1 = make_input("v1")
