@@ -26,8 +26,8 @@ COMMON = ["epochs=1", "batch_size=8", "max_length=32", "num_threads=1"]
 # (arch, adapter) -> (registry entry, extra overrides). The 7B entries' LoRA runs keep the registry's 4-bit
 # QLoRA (bitsandbytes on CPU); their IA3 runs train unquantised.
 CASES = {
-    ("llama", "lora"): ("minilm-lora", []),
-    ("llama", "ia3"): ("minilm-lora", []),
+    ("llama", "lora"): ("minilm-lora", ["pooling=cls"]),  # a decoder pools its last token
+    ("llama", "ia3"): ("minilm-lora", ["pooling=cls"]),
     ("mistral", "lora"): ("e5-mistral-7b-qlora", []),
     ("mistral", "ia3"): ("gecko-7b-qlora", ["quantize=none"]),
     ("gemma", "lora"): ("gemma-2b-lora", []),
@@ -46,7 +46,8 @@ SCORE_KEYS = {"macro_f1", "micro_f1", "subset_accuracy", "log_loss", "per_class"
 
 def overrides(tiny_models, arch: str, adapter: str) -> tuple[str, list[str]]:
     if (arch, adapter) == QLORA:
-        return "minilm-lora", [f"weights={tiny_models[arch]}", *COMMON, "epochs=2", "adapter=lora", "quantize=4bit"]
+        return "minilm-lora", [f"weights={tiny_models[arch]}", *COMMON, "epochs=2", "adapter=lora", "quantize=4bit",
+                               "pooling=cls"]
     name, extra = CASES[(arch, adapter)]
     return name, [f"weights={tiny_models[arch]}", *COMMON, f"adapter={adapter}", *extra]
 
@@ -240,7 +241,7 @@ def test_qlora_gradients_survive_an_evaluation_pass(tiny_models, tiny_data):
     import bitsandbytes as bnb
 
     cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['llama']}", "quantize=4bit", "lora_dropout=0",
-                                           "num_threads=1"])
+                                           "pooling=cls", "num_threads=1"])
     torch.manual_seed(0)
     m = HFModel(cfg, load_data(tiny_data).labels)
     m._build()
@@ -283,7 +284,7 @@ def test_mean_pooling_ignores_padding_and_reloads(tiny_models, tiny_data, tmp_pa
     as it does alone, the [CLS]-only input no longer decides, and the saved model reloads to the same output."""
     data = load_data(tiny_data)
     cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['bert']}", "pooling=mean", f"adapter={adapter}",
-                                           "num_threads=1"])
+                                           "pooling=cls", "num_threads=1"])
     torch.manual_seed(0)
     m = HFModel(cfg, data.labels)
     m._build()
