@@ -284,7 +284,7 @@ def test_mean_pooling_ignores_padding_and_reloads(tiny_models, tiny_data, tmp_pa
     as it does alone, the [CLS]-only input no longer decides, and the saved model reloads to the same output."""
     data = load_data(tiny_data)
     cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['bert']}", "pooling=mean", f"adapter={adapter}",
-                                           "pooling=cls", "num_threads=1"])
+                                           "num_threads=1"])
     torch.manual_seed(0)
     m = HFModel(cfg, data.labels)
     m._build()
