@@ -19,11 +19,7 @@ import numpy as np
 from solution import data as data_mod
 from solution import folds as folds_mod
 from solution import metrics, thresholds
-from solution.blend import combine, discover, load_model
-
-
-def tuned_f1(y, p) -> float:
-    return float(metrics.f1_per_class(y, (p >= thresholds.tune(y, p)).astype(float)).mean())
+from solution.blend import _held_out_macro_f1, combine, discover, load_model
 
 
 def main() -> None:
@@ -43,7 +39,7 @@ def main() -> None:
     grid = [np.array(c) / k for c in itertools.product(range(k + 1), repeat=len(names)) if sum(c) == k]
 
     def search(rows):
-        scores = [tuned_f1(y[rows], combine(oof[:, rows], w)) for w in grid]
+        scores = [metrics.macro_f1(y[rows], p, thresholds.tune(y[rows], p)) for p in (combine(oof[:, rows], w) for w in grid)]
         i = int(np.argmax(scores))
         return grid[i], scores[i]
 
@@ -57,8 +53,7 @@ def main() -> None:
         held[fold == f] = combine(oof[:, fold == f], w)
         fold_t.append(thresholds.tune(y[tr], combine(oof[:, tr], w)))
     nested = float(metrics.f1_per_class(y, thresholds.cv_predict(held, fold, np.array(fold_t))).mean())
-    equal = combine(oof, np.full(len(names), 1 / len(names)))
-    eq = float(metrics.f1_per_class(y, thresholds.cv_predict(equal, fold, thresholds.cv_thresholds(y, equal, fold))).mean())
+    eq = _held_out_macro_f1(y, combine(oof, np.full(len(names), 1 / len(names))), fold)
     print(f"held-out macro-F1: searched weights {nested:.4f}, equal weights {eq:.4f}")
 
 

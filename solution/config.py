@@ -111,6 +111,7 @@ IA3_TARGETS = {
 }
 ADAPTERS = ("lora", "ia3", "none")
 LOSSES = ("bce", "bce_pos_weight", "asl", "focal")
+POOLINGS = ("cls", "mean")  # see models/pooling.py
 
 
 @dataclass
@@ -170,8 +171,8 @@ class HFConfig(ModelConfig):
             e.append(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
             e.append(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
-        if self.pooling not in ("cls", "mean"):
-            e.append(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            e.append(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if self.keep not in ("best", "last"):
             e.append(f"keep must be 'best' or 'last', got {self.keep!r}")
         if self.collapse_retries < 0:
@@ -322,10 +323,10 @@ def get(name: str, overrides=None) -> ModelConfig:
     """A registry config; NAME-seedN is NAME trained with seed N, in its own output folder (another seed to
     blend with the first: `train minilm-lora-seed7`)."""
     m = SEED_SUFFIX.match(name)
-    if name not in REGISTRY and m and m["base"] in REGISTRY:
-        cfg = dataclasses.replace(REGISTRY[m["base"]](), name=name, seed=int(m["seed"]))
-    elif name in REGISTRY:
+    if name in REGISTRY:
         cfg = REGISTRY[name]()
+    elif m and m["base"] in REGISTRY:
+        cfg = dataclasses.replace(REGISTRY[m["base"]](), name=name, seed=int(m["seed"]))
     else:
         raise UserError(f"unknown model {name!r}; known models: {', '.join(known())} "
                         f"(and any of them as NAME-seedN for another seed)")

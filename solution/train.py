@@ -243,7 +243,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m solution train", parents=[common_parser()],
                                 description="Train models once per fold (reads folds/folds.csv; run `folds` first).")
-    p.add_argument("models", nargs="*", help=f"model names (known: {', '.join(config_mod.known())}; NAME-seedN trains NAME with "
+    p.add_argument("models", nargs="*",
+                   help=f"model names (known: {', '.join(config_mod.known())}; NAME-seedN trains NAME with "
                         f"seed N into its own folder, e.g. minilm-lora-seed7)")
     p.add_argument("--profile", choices=sorted(config_mod.PROFILES), default=None,
                    help="train a profile's models (default when no model is named: gpu if CUDA is present, else cpu)")

@@ -12,9 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from solution.config import POOLINGS
 from solution.errors import UserError
-
-POOLINGS = ("cls", "mean")
 
 
 class MaskedMeanPooler(nn.Module):
