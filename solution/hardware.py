@@ -1,0 +1,116 @@
+"""What this machine can run: visible GPUs, whether the installed torch has kernels for them, and the
+mixed precision each device does natively.
+
+`torch.cuda.is_bf16_supported()` counts emulation, so it is true on a T4 (compute capability 7.5), where
+bf16 matmuls run without tensor cores, several times slower than fp16. The rule here reads the compute
+capability instead: bf16 from Ampere (8.0) on, fp16 with a GradScaler below.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from solution.errors import UserError
+
+BF16_CAPABILITY = (8, 0)  # Ampere: native bf16 tensor cores
+KAGGLE_T4_HINT = ("on Kaggle choose the GPU T4 x2 accelerator (`python -m solution kernel --accelerator "
+                  "NvidiaTeslaT4`, or Settings > Accelerator in the editor)")
+
+
+def cuda_count() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def torch_runs_on(capability: tuple[int, int], arch_list: list[str]) -> bool:
+    """Whether a torch built for `arch_list` (e.g. ['sm_75', 'sm_80', 'compute_90']) has kernels for a GPU.
+
+    A cubin for sm_XY runs on the same major version with a minor >= Y; PTX (compute_XY) is compiled at load
+    time for any GPU of capability >= XY.
+    """
+    major, minor = capability
+    for arch in arch_list:
+        kind, _, num = arch.partition("_")
+        digits = num.rstrip("abf")  # sm_90a, sm_100f: architecture-specific variants
+        if not digits.isdigit() or len(digits) < 2:
+            continue
+        a_major, a_minor = int(digits[:-1]), int(digits[-1])
+        if kind == "sm" and a_major == major and a_minor <= minor and digits == num:
+            return True
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+    return False
+
+
+def gpu_problem(index: int, name: str, capability: tuple[int, int], arch_list: list[str],
+                torch_version: str) -> str | None:
+    """The one-line refusal for a GPU that this torch cannot run, else None."""
+    if not arch_list or torch_runs_on(capability, arch_list):
+        return None
+    built = ", ".join(a for a in arch_list if a.startswith("sm_")) or ", ".join(arch_list)
+    return (f"GPU {index} is a {name} (compute capability {capability[0]}.{capability[1]}), which torch "
+            f"{torch_version} cannot run (it has kernels for {built}): {KAGGLE_T4_HINT}; elsewhere install a "
+            f"torch built for this GPU, or hide it with CUDA_VISIBLE_DEVICES= to train on the CPU")
+
+
+def check_gpus() -> int:
+    """Refuse, before any model loads, a visible GPU the installed torch has no kernels for. Returns the count."""
+    n = cuda_count()
+    if not n:
+        return 0
+    import torch
+
+    arch_list = torch.cuda.get_arch_list()
+    for i in range(n):
+        problem = gpu_problem(i, torch.cuda.get_device_name(i), torch.cuda.get_device_capability(i), arch_list,
+                              torch.__version__)
+        if problem:
+            raise UserError(problem)
+    return n
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def capability_precision(capability: tuple[int, int]) -> str:
+    """bf16 where the GPU has it natively, else fp16 (autocast + GradScaler)."""
+    return "bf16" if tuple(capability) >= BF16_CAPABILITY else "fp16"
+
+
+def mixed_precision(requested: str, device_type: str, capability: tuple[int, int] | None = None) -> str:
+    """The Accelerator's `mixed_precision` ("bf16" | "fp16" | "no") for a config's `precision` on a device.
+
+    auto: on CUDA by compute capability (see module docstring); on a CPU bf16 autocast where the CPU has
+    bf16 instructions (measured 1.12-1.8x over fp32 on the 2-core machines here), else fp32.
+    """
+    if requested == "fp32":
+        return "no"
+    if requested in ("bf16", "fp16"):
+        if requested == "fp16" and device_type == "cpu":
+            raise UserError("precision=fp16 needs a CUDA GPU; on a CPU use precision=bf16 or fp32")
+        return requested
+    if device_type == "cuda":
+        return capability_precision(capability or (0, 0))
+    return "bf16" if cpu_has_bf16() else "no"
+
+
+def set_threads(n: int) -> None:
+    """torch's intra-op threads: n, or one per physical core for 0 (hyper-threads slow matmuls down here)."""
+    import torch
+
+    if n <= 0:
+        try:
+            import psutil
+
+            n = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+        except ImportError:
+            n = os.cpu_count() or 1
+    torch.set_num_threads(n)
