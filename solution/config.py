@@ -122,7 +122,10 @@ class HFConfig(ModelConfig):
     backbone: str = ""  # hub id, e.g. google/gemma-1.1-2b-it
     weights: str = ""  # local folder of the weights; else SOLUTION_WEIGHTS / /kaggle/input lookup (see models/hf.py)
     adapter: str = "lora"  # lora | ia3 | none (full fine-tuning)
-    quantize: str = "none"  # none | 4bit (QLoRA: nf4, double quantisation)
+    quantize: str = "none"  # none | 4bit (QLoRA; the recipe is the three bnb_4bit_* settings below)
+    bnb_4bit_quant_type: str = "nf4"  # nf4 (QLoRA's normal float) | fp4
+    bnb_4bit_use_double_quant: bool = True  # quantise the quantisation constants too (~0.4 bit/param less)
+    bnb_4bit_compute_dtype: str = "auto"  # auto (the precision's: bf16 on Ampere+, fp16 on a T4) | bf16 | fp16 | fp32
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -141,7 +144,8 @@ class HFConfig(ModelConfig):
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    precision: str = "auto"  # auto (bf16 where supported, else fp16 on CUDA, fp32 elsewhere) | bf16 | fp16 | fp32
+    precision: str = "auto"  # auto: bf16 on GPUs with native bf16 (compute capability >= 8.0), fp16 + GradScaler
+    # below (T4), bf16 autocast on CPUs with bf16 instructions, else fp32 (solution/hardware.py) | bf16 | fp16 | fp32
     gradient_checkpointing: bool = False
     loss: str = "bce"  # bce | bce_pos_weight | asl | focal
     asl_gamma_neg: float = 4.0
@@ -169,6 +173,10 @@ class HFConfig(ModelConfig):
             e.append("4-bit weights cannot be fine-tuned fully: use adapter=lora (QLoRA) or ia3")
         if self.loss not in LOSSES:
             e.append(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.bnb_4bit_quant_type not in ("nf4", "fp4"):
+            e.append(f"bnb_4bit_quant_type must be nf4 or fp4, got {self.bnb_4bit_quant_type!r}")
+        if self.bnb_4bit_compute_dtype not in ("auto", "bf16", "fp16", "fp32"):
+            e.append(f"bnb_4bit_compute_dtype must be auto, bf16, fp16 or fp32, got {self.bnb_4bit_compute_dtype!r}")
         if self.precision not in ("auto", "bf16", "fp16", "fp32"):
             e.append(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
         if self.pooling not in POOLINGS:
@@ -213,7 +221,7 @@ def _qlora_7b(name: str, backbone: str, description: str, **kw) -> HFConfig:
 #   CUDA context, allocator slack, fp16 head and buffers               ~ 1.5 GB
 #   total                                                              ~ 6.5 GB of 15 GB usable
 # so micro-batch 8 leaves room for longer tweets; on OOM training halves it and doubles grad_accum.
-QLORA_7B = dict(adapter="lora", quantize="4bit", lora_r=16, lora_alpha=32, lora_dropout=0.05, max_length=128,
+QLORA_7B = dict(adapter="lora", quantize="4bit", bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, lora_r=16, lora_alpha=32, lora_dropout=0.05, max_length=128,
                 batch_size=8, grad_accum=2, eval_batch_size=32, lr=1e-4, head_lr=5e-4, epochs=2,
                 gradient_checkpointing=True, precision="auto", preprocess="none")
 
@@ -256,8 +264,8 @@ REGISTRY = {
         prompt="Instruct: Classify the emotions expressed in this tweet\nQuery: "),
     "qwen1.5-7b-qlora": lambda: _qlora_7b("qwen1.5-7b-qlora", "Qwen/Qwen1.5-7B", "Qwen1.5-7B with QLoRA."),
     "gecko-7b-qlora": lambda: _qlora_7b(
-        "gecko-7b-qlora", "kaist-ai/Gecko-7B-v0.1",
-        "Gecko-7B-v0.1 (a Mistral-architecture model) with QLoRA; set its hub id with --set backbone=..."),
+        "gecko-7b-qlora", "NeuralNovel/Gecko-7B-v0.1",
+        "NeuralNovel's Gecko-7B-v0.1 (a Mistral-7B-Instruct-v0.2 fine-tune, the report's model) with QLoRA."),
     "gte-qwen1.5-7b-qlora": lambda: _qlora_7b(
         "gte-qwen1.5-7b-qlora", "Alibaba-NLP/gte-Qwen1.5-7B-instruct",
         "gte-Qwen1.5-7B-instruct with QLoRA; the instruction prefix it was trained with is kept.",

@@ -91,6 +91,7 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
     texts = data.train[TEXT].tolist()
     cls = model_class(cfg.kind)
     model = cls(cfg, data.labels)
+    model.fold_name = f"{cfg.name} fold {k}"
     t0 = time.time()
     res = model.fit([texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], log_dir=fold_dir)
     fit_s = time.time() - t0

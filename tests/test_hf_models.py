@@ -221,10 +221,18 @@ def test_qlora_train_command(trained, tiny_data):
     check_reload(mdir, data)
 
 
+def _batch(m, seqs):
+    """input_ids and attention_mask of a right-padded batch, as the loop's collator makes them."""
+    from transformers import DataCollatorWithPadding
+
+    b = DataCollatorWithPadding(m.tokenizer)([{"input_ids": s} for s in seqs])
+    return b["input_ids"], b["attention_mask"]
+
+
 def _lora_grads(m, ids, mask) -> dict:
     m.model.train()
     m.model.zero_grad(set_to_none=True)
-    with m._autocast():
+    with m.autocast():
         logits = m.model(input_ids=ids, attention_mask=mask).logits
     logits.float().sum().backward()
     return {n: p.grad for n, p in m.model.named_parameters() if "lora_" in n}
@@ -250,10 +258,10 @@ def test_qlora_gradients_survive_an_evaluation_pass(tiny_models, tiny_data):
         for n, p in m.model.named_parameters():
             if "lora_B" in n:
                 p.normal_(0, 0.1)
-    ids, mask = m._batch(m._encode(["i am so furious right now", "wow what a twist", "best day ever"]))
+    ids, mask = _batch(m, m.encode(["i am so furious right now", "wow what a twist", "best day ever"]))
     before = {n: g.clone() for n, g in _lora_grads(m, ids, mask).items()}
     m.model.eval()
-    with torch.inference_mode(), m._autocast():
+    with torch.inference_mode(), m.autocast():
         m.model(input_ids=ids, attention_mask=mask)
     after = _lora_grads(m, ids, mask)
     assert after and set(after) == set(before)
@@ -294,7 +302,7 @@ def test_mean_pooling_ignores_padding_and_reloads(tiny_models, tiny_data, tmp_pa
     together = m.predict([short, long])
     np.testing.assert_allclose(together[:1], alone, rtol=0, atol=1e-5)
     bert = m.model.base_model.model.bert if adapter == "lora" else m.model.bert
-    ids, mask = m._batch(m._encode([short, long]))
+    ids, mask = _batch(m, m.encode([short, long]))
     with torch.inference_mode():
         out = bert(input_ids=ids, attention_mask=mask)
     states, keep = out.last_hidden_state, mask.unsqueeze(-1).float()
@@ -311,3 +319,17 @@ def test_mean_pooling_refuses_decoders(tiny_models, tiny_data):
     cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['llama']}", "pooling=mean", "num_threads=1"])
     with pytest.raises(UserError, match="pooling=mean needs an encoder"):
         HFModel(cfg, load_data(tiny_data).labels)._build()
+
+
+@pytest.mark.parametrize("case", [QLORA, ("gemma", "ia3")], ids=["qlora-4bit", "ia3"])
+def test_a_cached_base_gives_the_folds_a_fresh_load_would(trained, tiny_data, tiny_models, tmp_path, case):
+    """One process trains both folds (fold 1 on the base cached from fold 0, its adapter and head removed and the
+    head's initial weights restored); fold 1 trained alone, from a fresh load, writes the same bytes."""
+    from solution.models.hf import release_cached_base
+
+    mdir, cfg = trained(*case)
+    name, sets = overrides(tiny_models, *case)
+    release_cached_base()
+    assert main(train_argv(tiny_data, name, sets, tmp_path) + ["--folds", "1"]) == 0
+    for f in ("oof.csv", "test.csv"):
+        assert (tmp_path / name / "fold1" / f).read_bytes() == (mdir / "fold1" / f).read_bytes(), f

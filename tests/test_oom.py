@@ -8,7 +8,9 @@ import torch
 from solution import config
 from solution.errors import UserError
 from solution.models import FitResult
-from solution.models.hf import OOM, HFModel
+from solution.models import loop
+from solution.models.hf import HFModel
+from solution.models.loop import OOM
 
 
 def _model(batch_size=16, grad_accum=1):
@@ -25,7 +27,7 @@ def test_oom_halves_the_micro_batch_and_doubles_accumulation(monkeypatch, capsys
             raise OOM[0]("CUDA out of memory")
         return FitResult(val_probs=np.zeros((1, 2)))
 
-    monkeypatch.setattr(HFModel, "_fit", fake_fit)
+    monkeypatch.setattr(loop, "fit_once", fake_fit)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     res = _model(16, 1).fit([], np.zeros((0, 2)), [], np.zeros((0, 2)))
     assert seen == [(16, 1), (8, 2), (4, 4)]  # the effective batch stays 16
@@ -37,24 +39,25 @@ def test_oom_at_micro_batch_one_is_a_clear_error(monkeypatch):
     def fake_fit(self, *args):
         raise OOM[0]("CUDA out of memory")
 
-    monkeypatch.setattr(HFModel, "_fit", fake_fit)
+    monkeypatch.setattr(loop, "fit_once", fake_fit)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     with pytest.raises(UserError, match="out of memory even at micro-batch 1"):
         _model(1, 4).fit([], np.zeros((0, 2)), [], np.zeros((0, 2)))
 
 
 def test_a_collapsed_first_epoch_restarts_at_half_the_learning_rate(monkeypatch, capsys):
-    from solution.models.hf import Collapsed, constant_f1
+    from solution.models.loop import Collapsed, constant_f1
 
     seen = []
 
     def fake_fit(self, *args):
-        seen.append((self.cfg.lr, self._guard_collapse))
-        if self._guard_collapse:
+        guard = args[-1]
+        seen.append((self.cfg.lr, guard))
+        if guard:
             raise Collapsed("training collapsed in epoch 1")
         return FitResult(val_probs=np.zeros((1, 2)))
 
-    monkeypatch.setattr(HFModel, "_fit", fake_fit)
+    monkeypatch.setattr(loop, "fit_once", fake_fit)
     m = _model()
     lr = m.cfg.lr
     res = m.fit([], np.zeros((0, 2)), [], np.zeros((0, 2)))

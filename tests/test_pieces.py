@@ -1,4 +1,4 @@
-"""Pure pieces of the training path: batching, losses, tweet normalisation, config validation."""
+"""Pure pieces of the training path: losses, tweet normalisation, config validation."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,43 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from solution import config
-from solution.batching import length_grouped, pad, sorted_batches
 from solution.errors import UserError
 from solution.models.losses import asymmetric_loss, focal_loss, pos_weight
 from solution.text import normalize
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_length_grouped_batches_cover_every_row_once_longest_first(seed):
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, 80, size=int(rng.integers(1, 500)))
-    bs = int(rng.integers(1, 40))
-    batches = length_grouped(lengths, bs, np.random.default_rng(seed), mega=5)
-    flat = np.concatenate(batches)
-    assert sorted(flat.tolist()) == list(range(len(lengths)))
-    assert all(1 <= len(b) <= bs for b in batches)
-    assert lengths[batches[0]].max() == lengths.max()
-    # grouping: padding inside batches is far below that of random batches
-    waste = sum((lengths[b].max() - lengths[b]).sum() for b in batches)
-    perm = np.random.default_rng(seed + 1).permutation(len(lengths))
-    rand = sum((lengths[b].max() - lengths[b]).sum() for b in np.array_split(perm, len(batches)))
-    assert waste <= rand
-
-
-def test_length_grouped_is_deterministic_for_a_seed():
-    lengths = np.arange(100) % 17
-    a = length_grouped(lengths, 8, np.random.default_rng(3))
-    b = length_grouped(lengths, 8, np.random.default_rng(3))
-    assert all((x == y).all() for x, y in zip(a, b))
-
-
-def test_sorted_batches_and_pad():
-    lengths = [3, 9, 1, 5]
-    assert [b.tolist() for b in sorted_batches(lengths, 3)] == [[1, 3, 0], [2]]
-    ids, mask = pad([[5, 6], [7]], pad_id=0)
-    assert ids.tolist() == [[5, 6], [7, 0]] and mask.tolist() == [[1, 1], [1, 0]]
-    ids, mask = pad([[5, 6], [7]], pad_id=0, side="left")
-    assert ids.tolist() == [[5, 6], [0, 7]] and mask.tolist() == [[1, 1], [0, 1]]
 
 
 def test_asymmetric_loss_without_focusing_is_bce():

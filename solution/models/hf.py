@@ -1,124 +1,78 @@
 """A transformers sequence classifier with a PEFT adapter (LoRA, IA3, QLoRA) or full fine-tuning.
 
-One fold model: built from an HFConfig, trained with a plain PyTorch loop (no Trainer): length-grouped
-batches with dynamic padding, bf16/fp16 autocast where the hardware has it, gradient accumulation,
-a separate learning rate for the classification head, one validation pass per epoch, and on a CUDA
-out-of-memory error a restart of the fold with half the micro-batch and twice the accumulation.
+One fold model: built from an HFConfig (this module), trained by the accelerate loop in
+`solution.models.loop`, saved as adapter + head (or the whole model for full fine-tuning), reloaded by
+`predict`. A frozen base (every adapter model) is loaded once per process and model, then given a fresh
+adapter and head for each fold: a 7B 4-bit base takes minutes to load and is the same for all five folds.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import os
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from solution import log
-from solution.batching import length_grouped, pad, random_batches, sorted_batches
+from solution import hardware
 from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
-from solution.metrics import log_loss, macro_f1
 from solution.models import FitResult
 from solution.models import weights as weights_mod
-from solution.models.losses import make_loss
 from solution.models.pooling import apply_pooling
 from solution.text import prepare
-from solution.thresholds import tune
 
 HEAD = re.compile(r"(^|\.)(classifier|score)(\.|$)")
 META = "solution_model.json"
-OOM = tuple(e for e in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if e)
-
-
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "no": None, "fp32": None}
 
 
 def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def amp_dtype(precision: str, device: torch.device):
-    """The autocast dtype, or None for fp32. auto: bf16 where supported (this CPU too), else fp16 on CUDA."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if cpu_has_bf16() else None
-
-
-def set_threads(n: int) -> None:
-    if n <= 0:
-        try:
-            import psutil
-
-            n = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-        except ImportError:
-            n = os.cpu_count() or 1
-    torch.set_num_threads(n)
-
-
 class HFModel:
     def __init__(self, cfg: HFConfig, labels: list[str]):
         self.cfg, self.labels = cfg, labels
         self.device = pick_device()
-        self.dtype = amp_dtype(cfg.precision, self.device)
+        capability = torch.cuda.get_device_capability() if self.device.type == "cuda" else None
+        self.precision = hardware.mixed_precision(cfg.precision, self.device.type, capability)
+        self.dtype = DTYPES[self.precision]  # autocast dtype, None for fp32
         self.model = self.tokenizer = None
         self.weights_path = None
-        self._guard_collapse = False
-        set_threads(cfg.num_threads)
+        self.fold_name = cfg.name  # "<model> fold <k>" once train.py names the fold (error messages)
+        hardware.set_threads(cfg.num_threads)
 
     # ---- building ---------------------------------------------------------------------------------
     def _build(self, saved: Path | None = None) -> None:
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+        """The model to train (saved=None: a cached frozen base gets a fresh adapter + head) or a saved one."""
+        cfg = self.cfg
+        if saved is None and cfg.adapter != "none":
+            model, self.tokenizer = BASES.take(self)
+            self.model = self._wrap_peft(model, None)
+            BASES.wrapped(self.model)
+        else:
+            model, self.tokenizer = self._load_base(saved)
+            self.model = self._wrap_peft(model, saved) if cfg.adapter != "none" else model
+        if not _has_device_map(self.model):
+            self.model = self.model.to(self.device)
+        for p in self.model.parameters():  # trainable weights in fp32 (an fp32 head too); autocast does the fast math
+            if p.requires_grad and p.dtype != torch.float32:
+                p.data = p.data.float()
+
+    def _load_base(self, saved: Path | None = None):
+        """(model with a new classification head, tokenizer), ready for an adapter or full fine-tuning."""
+        from transformers import AutoModelForSequenceClassification
 
         cfg = self.cfg
-        path = weights_mod.resolve(cfg.backbone, cfg.weights)
-        self.weights_path = path
+        path = self.weights_path = weights_mod.resolve(cfg.backbone, cfg.weights)
+        tok, mconf = self._tokenizer_and_config(path, saved)
+        source = str(saved) if (cfg.adapter == "none" and saved is not None) else path
         try:
-            tok = AutoTokenizer.from_pretrained(str(saved) if saved else path)
-            mconf = AutoConfig.from_pretrained(path)
-        except (OSError, ValueError) as e:
-            raise UserError(weights_mod.not_found_message(cfg.backbone, e)) from None
-        if tok.pad_token is None:  # decoders ship without one
-            tok.pad_token = tok.eos_token or tok.unk_token
-        tok.padding_side = "right"  # the classifier pools the last non-pad token: keep one side throughout
-        mconf.num_labels = len(self.labels)
-        mconf.problem_type = "multi_label_classification"
-        mconf.id2label = dict(enumerate(self.labels))
-        mconf.label2id = {lab: i for i, lab in enumerate(self.labels)}
-        mconf.pad_token_id = tok.pad_token_id
-        kwargs = {}
-        if cfg.quantize == "4bit":
-            from transformers import BitsAndBytesConfig
-
-            compute = self.dtype or torch.float32
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=["score", "classifier"])  # head unquantised
-            kwargs["device_map"] = {"": self.device.index or 0} if self.device.type == "cuda" else {"": "cpu"}
-            kwargs["dtype"] = compute
-        elif self.device.type == "cuda" and self.dtype is not None:
-            kwargs["dtype"] = self.dtype  # 16-bit base weights on GPU; trainable ones are upcast below
-        if cfg.adapter == "none" and saved is not None:
-            path = str(saved)
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(path, config=mconf, **kwargs)
+            model = AutoModelForSequenceClassification.from_pretrained(source, config=mconf, **self._load_kwargs())
         except (OSError, ValueError) as e:
             raise UserError(weights_mod.not_found_message(cfg.backbone, e)) from None
         apply_pooling(model, cfg.pooling)
@@ -132,212 +86,93 @@ class HFModel:
                 _disable_bnb_cpu_repack(model)
         elif cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if cfg.adapter != "none":
-            model = self._wrap_peft(model, mconf, saved)
-        if "device_map" not in kwargs:
-            model = model.to(self.device)
-        for p in model.parameters():  # trainable weights in fp32; autocast does the fast math
-            if p.requires_grad and p.dtype != torch.float32:
-                p.data = p.data.float()
-        self.model, self.tokenizer = model, tok
+        return model, tok
 
-    def _wrap_peft(self, model, mconf, saved: Path | None):
+    def _tokenizer_and_config(self, path: str, saved: Path | None):
+        from transformers import AutoConfig, AutoTokenizer
+
+        try:
+            tok = AutoTokenizer.from_pretrained(str(saved) if saved else path)
+            mconf = AutoConfig.from_pretrained(path)
+        except (OSError, ValueError) as e:
+            raise UserError(weights_mod.not_found_message(self.cfg.backbone, e)) from None
+        if tok.pad_token is None:  # decoders ship without one
+            tok.pad_token = tok.eos_token or tok.unk_token
+        tok.padding_side = "right"  # the classifier pools the last non-pad token: keep one side throughout
+        mconf.num_labels = len(self.labels)
+        mconf.problem_type = "multi_label_classification"
+        mconf.id2label = dict(enumerate(self.labels))
+        mconf.label2id = {lab: i for i, lab in enumerate(self.labels)}
+        mconf.pad_token_id = tok.pad_token_id
+        mconf.use_cache = False  # a classifier never generates: no KV cache in training or evaluation
+        return tok, mconf
+
+    def _load_kwargs(self) -> dict:
+        """from_pretrained's dtype, device map and 4-bit recipe (the config's bnb_* settings)."""
+        cfg = self.cfg
+        if cfg.quantize != "4bit":
+            on_gpu = self.device.type == "cuda" and self.dtype is not None
+            return {"dtype": self.dtype} if on_gpu else {}  # 16-bit frozen weights on a GPU
+        from transformers import BitsAndBytesConfig
+
+        compute = DTYPES[cfg.bnb_4bit_compute_dtype] if cfg.bnb_4bit_compute_dtype != "auto" else self.dtype
+        compute = compute or torch.float32
+        quant = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
+            bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant, bnb_4bit_compute_dtype=compute,
+            llm_int8_skip_modules=["score", "classifier"])  # the head stays unquantised (and trains in fp32)
+        where = _local_device_index() if self.device.type == "cuda" else "cpu"
+        return {"quantization_config": quant, "device_map": {"": where}, "dtype": compute}
+
+    def _wrap_peft(self, model, saved: Path | None):
         from peft import IA3Config, LoraConfig, PeftModel, TaskType, get_peft_model
 
         cfg = self.cfg
         if saved is not None:
             return PeftModel.from_pretrained(model, str(saved), is_trainable=False)
-        model_type = mconf.model_type
+        mconf = model.config
         n_layers = getattr(mconf, "num_hidden_layers", 0)
         layers = ({"layers_to_transform": list(range(max(0, n_layers - cfg.adapter_layers), n_layers))}
                   if cfg.adapter_layers and n_layers else {})
         if cfg.adapter == "lora":
-            targets = cfg.target_modules or LORA_TARGETS.get(model_type)
+            targets = cfg.target_modules or LORA_TARGETS.get(mconf.model_type)
             if not targets:
-                raise UserError(f"{cfg.name}: no default LoRA target modules for architecture {model_type!r}; "
+                raise UserError(f"{cfg.name}: no default LoRA target modules for architecture {mconf.model_type!r}; "
                                 f"set them with --set target_modules=a,b")
             pc = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                             lora_dropout=cfg.lora_dropout, target_modules=list(targets), **layers)
         else:
-            default = IA3_TARGETS.get(model_type, (None, None))
+            default = IA3_TARGETS.get(mconf.model_type, (None, None))
             targets = cfg.target_modules or default[0]
             ff = cfg.ia3_feedforward_modules or default[1]
             if not targets:
-                raise UserError(f"{cfg.name}: no default IA3 modules for architecture {model_type!r}; "
+                raise UserError(f"{cfg.name}: no default IA3 modules for architecture {mconf.model_type!r}; "
                                 f"set target_modules and ia3_feedforward_modules")
-            pc = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=list(targets), feedforward_modules=list(ff), **layers)
+            pc = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=list(targets), feedforward_modules=list(ff),
+                           **layers)
         # SEQ_CLS puts the classifier/score head in modules_to_save: trained and saved with the adapter
         return get_peft_model(model, pc)
 
     # ---- data -------------------------------------------------------------------------------------
-    def _encode(self, texts) -> list[list[int]]:
+    def encode(self, texts) -> list[list[int]]:
         texts = prepare(texts, self.cfg.preprocess, self.cfg.prompt)
         enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length, padding=False)
         return [ids if ids else [self.tokenizer.pad_token_id] for ids in enc["input_ids"]]
 
-    def _batch(self, seqs):
-        ids, mask = pad(seqs, self.tokenizer.pad_token_id, self.tokenizer.padding_side)
-        return torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None)
 
-    def _autocast(self):
-        if self.dtype is None:
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
-    def _predict_encoded(self, seqs, desc: str = "predict") -> np.ndarray:
-        from tqdm.auto import tqdm
-
-        self.model.eval()
-        out = np.zeros((len(seqs), len(self.labels)), dtype=np.float64)
-        batches = sorted_batches([len(s) for s in seqs], self.cfg.eval_batch_size)
-        with torch.inference_mode(), self._autocast():
-            for b in tqdm(batches, desc=desc, leave=False, file=sys.stderr, mininterval=2, disable=len(batches) < 4):
-                ids, mask = self._batch([seqs[i] for i in b])
-                logits = self.model(input_ids=ids, attention_mask=mask).logits
-                out[b] = torch.sigmoid(logits.float()).cpu().numpy()
-        return out
-
-    # ---- training ---------------------------------------------------------------------------------
+    # ---- the fold model interface -----------------------------------------------------------------
     def fit(self, train_texts, y_train, val_texts, y_val, log_dir=None) -> FitResult:
-        retries, collapses = 0, 0
-        while True:
-            # the last allowed attempt runs unguarded: its result is kept whatever it is
-            self._guard_collapse = collapses < self.cfg.collapse_retries
-            try:
-                res = self._fit(train_texts, y_train, val_texts, y_val)
-                res.extra.update(oom_retries=retries, collapse_retries=collapses, lr=self.cfg.lr,
-                                 head_lr=self.cfg.head_lr)
-                return res
-            except Collapsed as c:
-                cfg = self.cfg
-                self.cfg = dataclasses.replace(cfg, lr=cfg.lr / 2, head_lr=cfg.head_lr / 2)
-                log.warn(f"{cfg.name}: {c}; restarting the fold with half the learning rates "
-                         f"(lr {self.cfg.lr:g}, head_lr {self.cfg.head_lr:g})")
-                self.model = None
-                collapses += 1
-            except OOM:
-                cfg = self.cfg
-                if cfg.batch_size <= 1:
-                    raise UserError(f"{cfg.name}: CUDA out of memory even at micro-batch 1; lower max_length "
-                                    f"or use a smaller model") from None
-                self.cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size // 2, grad_accum=cfg.grad_accum * 2,
-                                               eval_batch_size=max(1, cfg.eval_batch_size // 2))
-                log.warn(f"{cfg.name}: CUDA out of memory at micro-batch {cfg.batch_size}; restarting the fold with "
-                         f"micro-batch {self.cfg.batch_size} x accumulation {self.cfg.grad_accum} (same effective batch)")
-                self.model = None
-                torch.cuda.empty_cache()
-                retries += 1
+        from solution.models.loop import fit
 
-    def _param_groups(self):
-        cfg = self.cfg
-        groups = {(h, d): [] for h in (True, False) for d in (True, False)}
-        for name, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            head = bool(HEAD.search(name))
-            decay = p.ndim >= 2 and "norm" not in name.lower()
-            groups[(head, decay)].append(p)
-        return [{"params": ps, "lr": cfg.head_lr if h else cfg.lr, "weight_decay": cfg.weight_decay if d else 0.0}
-                for (h, d), ps in groups.items() if ps]
-
-    def _fit(self, train_texts, y_train, val_texts, y_val) -> FitResult:
-        from tqdm.auto import tqdm
-
-        cfg = self.cfg
-        torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        self._build()
-        if cfg.max_train_samples:
-            keep = rng.permutation(len(train_texts))[: cfg.max_train_samples]
-            train_texts, y_train = [train_texts[i] for i in keep], y_train[keep]
-        tr, va = self._encode(train_texts), self._encode(val_texts)
-        lengths = np.array([len(s) for s in tr])
-        targets = torch.tensor(y_train, dtype=torch.float32)
-        loss_fn = make_loss(cfg, y_train, self.device)
-        opt = torch.optim.AdamW(self._param_groups(), betas=(0.9, 0.999), eps=1e-8)
-        n_batches = math.ceil(len(tr) / cfg.batch_size)
-        steps = math.ceil(n_batches / cfg.grad_accum) * cfg.epochs
-        warm = int(steps * cfg.warmup_ratio)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
-        scaler = torch.amp.GradScaler("cuda") if (self.device.type == "cuda" and self.dtype == torch.float16) else None
-        trainable = [p for g in opt.param_groups for p in g["params"]]
-        wandb = _wandb(cfg)
-        history, best, seen, train_time = [], None, 0, 0.0
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        for epoch in range(cfg.epochs):
-            self.model.train()
-            batches = (length_grouped(lengths, cfg.batch_size, rng) if cfg.group_by_length
-                       else random_batches(len(tr), cfg.batch_size, rng))
-            t0, total, count = time.time(), 0.0, 0
-            bar = tqdm(batches, desc=f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr,
-                       mininterval=2)
-            for i, b in enumerate(bar):
-                ids, mask = self._batch([tr[j] for j in b])
-                with self._autocast():
-                    logits = self.model(input_ids=ids, attention_mask=mask).logits
-                loss = loss_fn(logits.float(), targets[b].to(self.device))
-                (scaler.scale(loss / cfg.grad_accum) if scaler else loss / cfg.grad_accum).backward()
-                if (i + 1) % cfg.grad_accum == 0 or i + 1 == len(batches):
-                    if scaler:
-                        scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-                    if scaler:
-                        scaler.step(opt)
-                        scaler.update()
-                    else:
-                        opt.step()
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
-                total += loss.item() * len(b)
-                count += len(b)
-                if i % 20 == 0:
-                    bar.set_postfix(loss=f"{total / count:.4f}")
-            bar.close()
-            train_time += time.time() - t0
-            seen += count
-            probs = self._predict_encoded(va, desc="validate")
-            entry = {"epoch": epoch + 1, "train_loss": total / max(1, count),
-                     "val_macro_f1": macro_f1(y_val, probs, 0.5),
-                     "val_macro_f1_tuned": macro_f1(y_val, probs, tune(y_val, probs)),
-                     "val_log_loss": log_loss(y_val, probs), "epoch_time_s": time.time() - t0}
-            history.append(entry)
-            if epoch == 0 and self._guard_collapse and len(y_val) >= COLLAPSE_MIN_ROWS:
-                floor = constant_f1(y_val) + COLLAPSE_MARGIN
-                if entry["val_macro_f1_tuned"] <= floor:
-                    raise Collapsed(f"training collapsed in epoch 1 (val macro-F1 {entry['val_macro_f1_tuned']:.3f}, "
-                                    f"no better than predicting every label: {floor - COLLAPSE_MARGIN:.3f})")
-            log.info(f"{cfg.name} epoch {epoch + 1}/{cfg.epochs}: loss {entry['train_loss']:.4f}, val macro-F1 "
-                     f"{entry['val_macro_f1']:.4f} at 0.5 / {entry['val_macro_f1_tuned']:.4f} tuned")
-            if wandb:
-                wandb.log(entry)
-            if cfg.keep == "last" or best is None or entry["val_macro_f1_tuned"] > best[0]:
-                state = ({n: p.detach().cpu().clone() for n, p in self.model.named_parameters() if p.requires_grad}
-                         if cfg.keep == "best" and epoch + 1 < cfg.epochs else None)
-                best = (entry["val_macro_f1_tuned"], epoch + 1, probs, state)
-        kept = best[1]
-        if cfg.keep == "best" and kept != cfg.epochs:
-            params = dict(self.model.named_parameters())
-            with torch.no_grad():
-                for n, v in best[3].items():
-                    params[n].copy_(v.to(params[n].device))
-        log.info(f"{cfg.name}: keeping epoch {kept} ({cfg.keep})")
-        if wandb:
-            wandb.finish()
-        extra = {"samples_per_s": seen / max(train_time, 1e-9), "train_time_s": train_time,
-                 "device": str(self.device), "autocast": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
-                 "micro_batch": cfg.batch_size, "grad_accum": cfg.grad_accum,
-                 "trainable_params": int(sum(p.numel() for p in trainable)),
-                 "weights_path": str(self.weights_path)}
-        if self.device.type == "cuda":
-            extra["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        return FitResult(val_probs=best[2], history=history, kept_epoch=kept, extra=extra)
+        return fit(self, train_texts, y_train, val_texts, y_val)
 
     def predict(self, texts) -> np.ndarray:
-        return self._predict_encoded(self._encode(list(texts)), desc="predict")
+        from solution.models.loop import predict_encoded
 
-    # ---- saving -----------------------------------------------------------------------------------
+        return predict_encoded(self, self.encode(list(texts)))
+
     def save(self, directory: Path) -> None:
         directory = Path(directory)
         tmp = directory.with_name(directory.name + ".partial")
@@ -362,20 +197,85 @@ class HFModel:
         return m
 
 
-# A run that diverges early (seen with MiniLM + LoRA at lr 1e-3 on one fold in five) ends epoch 1 no better
-# than predicting every label for every tweet, and never recovers; it is restarted at half the learning rate.
-COLLAPSE_MIN_ROWS = 200  # too few validation rows say nothing
-COLLAPSE_MARGIN = 0.02
+class BaseCache:
+    """One frozen base model kept between folds of the same model (adapters only: their base never changes).
+
+    A fold gets exactly what a fresh load would give it: the new classification head's initial weights and
+    the random state right after loading are recorded at the first load and restored for every later fold,
+    so the adapter initialises alike too (tests/test_hf_models.py checks folds match a reload byte for byte).
+    """
+
+    def __init__(self):
+        self.key = self.entry = None
+
+    def take(self, m: HFModel):
+        key = _base_key(m)
+        if key != self.key:
+            self.release()
+            model, tok = m._load_base()
+            head = {n: t.detach().clone() for n, t in model.state_dict().items() if HEAD.search(n)}
+            self.key, self.entry = key, {"model": model, "tok": tok, "head": head, "rng": _rng_state(),
+                                         "path": m.weights_path, "peft": None}
+        e = self.entry
+        if e["peft"] is not None:  # the last fold's adapter and trained head come off
+            e["model"] = e["peft"].unload()
+        model = e["model"]
+        model.load_state_dict(e["head"], strict=False)
+        _set_rng_state(e["rng"])
+        m.weights_path = e["path"]
+        return model, e["tok"]
+
+    def wrapped(self, peft_model) -> None:
+        if self.entry is not None:
+            self.entry["peft"] = peft_model
+
+    def release(self) -> None:
+        self.key = self.entry = None
+        _free_memory()
 
 
-class Collapsed(Exception):
-    pass
+BASES = BaseCache()
 
 
-def constant_f1(y) -> float:
-    """Macro-F1 of predicting every label for every tweet: per label 2r/(1+r), r its positive rate."""
-    r = np.asarray(y, dtype=np.float64).mean(0)
-    return float((2 * r / (1 + r)).mean())
+def release_cached_base() -> None:
+    """Drop the cached base (train.py calls it when a model's folds are done)."""
+    BASES.release()
+
+
+def _base_key(m: HFModel) -> tuple:
+    c = m.cfg
+    return (c.backbone, c.weights, os.environ.get("SOLUTION_WEIGHTS", ""), c.quantize, c.bnb_4bit_quant_type,
+            c.bnb_4bit_use_double_quant, c.bnb_4bit_compute_dtype, m.precision, str(m.device), tuple(m.labels),
+            c.pooling, c.gradient_checkpointing, c.seed)
+
+
+def _rng_state():
+    return torch.get_rng_state(), (torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+
+def _set_rng_state(state) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _free_memory() -> None:
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _has_device_map(model) -> bool:
+    return bool(getattr(model, "hf_device_map", None)) or bool(getattr(getattr(model, "base_model", None),
+                                                                       "hf_device_map", None))
+
+
+def _local_device_index() -> int:
+    """This process's GPU: 0, or its local rank under `accelerate launch` (one fold data-parallel)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def _disable_bnb_cpu_repack(model) -> None:
@@ -390,13 +290,10 @@ def _disable_bnb_cpu_repack(model) -> None:
             mod.support_avx512bf16_for_cpu = False
 
 
-def _wandb(cfg):
-    if cfg.report_to != "wandb":
-        return None
-    try:
-        import wandb
-    except ImportError:
-        raise UserError("--report-to wandb needs the wandb package: pip install wandb") from None
-    wandb.init(project=os.environ.get("WANDB_PROJECT", "emotion-tweets"), name=cfg.name, config=cfg.to_dict(),
-               reinit=True)
-    return wandb
+def progress(iterable=None, **kw):
+    """A tqdm bar on stderr that refreshes rarely where stderr is no terminal (a notebook's or CI's log keeps
+    every refresh as a line)."""
+    from tqdm.auto import tqdm
+
+    interactive = sys.stderr.isatty()
+    return tqdm(iterable, file=sys.stderr, mininterval=2 if interactive else 60, leave=False, **kw)
