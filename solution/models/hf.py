@@ -110,9 +110,9 @@ class HFModel:
     def _load_kwargs(self) -> dict:
         """from_pretrained's dtype, device map and 4-bit recipe (the config's bnb_* settings)."""
         cfg = self.cfg
-        if cfg.quantize != "4bit":
+        if cfg.quantize != "4bit":  # 16-bit frozen weights on a GPU; fp32 elsewhere (autocast does the fast math)
             on_gpu = self.device.type == "cuda" and self.dtype is not None
-            return {"dtype": self.dtype} if on_gpu else {}  # 16-bit frozen weights on a GPU
+            return {"dtype": self.dtype if on_gpu else torch.float32}
         from transformers import BitsAndBytesConfig
 
         compute = DTYPES[cfg.bnb_4bit_compute_dtype] if cfg.bnb_4bit_compute_dtype != "auto" else self.dtype

@@ -139,10 +139,12 @@ def fit_once(m, train_texts, y_train, val_texts, y_val, guard: bool) -> FitResul
     for epoch in range(cfg.epochs):
         t0 = time.time()
         loss, count = train_epoch(m, acc, loader, opt, sched, loss_fn, targets, epoch, bar)
-        run.train_time += time.time() - t0
+        t_train = time.time() - t0
+        run.train_time += t_train
         run.seen += count
         probs = predict_encoded(m, va, desc="validate")
         entry = epoch_entry(epoch, loss, y_val, probs, time.time() - t0)
+        entry["train_time_s"] = t_train
         run.history.append(entry)
         if epoch == 0 and guard:
             check_collapse(entry, y_val)
