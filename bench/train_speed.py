@@ -1,22 +1,31 @@
-"""minilm-lora training speed and memory: the kit's loop against a plain transformers Trainer.
+"""minilm-lora training speed: the kit's loop against transformers' Trainer, in one run on one machine.
 
-Same model (all-MiniLM-L6-v2 + the same LoRA), same rows, max length and batch size; each side runs in
-its own subprocess so peak RSS is its own. Prints samples/s, peak RSS and the ratio.
+Sides, each in its own subprocess (so peak RSS is its own), on the same rows, model, LoRA, mean pooling,
+batch size and max length:
+  trainer          Trainer with its defaults (fp32, random batches)
+  trainer-fair     Trainer with bf16 autocast and length grouping (train_sampling_strategy="group_by_length"):
+                   the strongest plain Trainer, and the headline comparison
+  kit              the kit's loop (solution/models/loop.py) as `train minilm-lora` runs it
+  kit@REF          the kit's loop as of a git commit (--baseline-ref, e.g. the hand-written loop before the
+                   accelerate rewrite), checked out into a temporary folder
+Prints samples/s, peak RSS and the ratios, and --repeat runs every side that many times (interleaved).
 
-    .venv/bin/python bench/train_speed.py --input ../shared/data/semeval2018-ec [--rows 2048] [--epochs 1]
+    .venv/bin/python bench/train_speed.py --input ../shared/data/semeval2018-ec [--rows 2048] [--epochs 1] \
+        [--baseline-ref 6f29fb2] [--repeat 2]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def load_rows(input_dir: str, rows: int):
@@ -26,58 +35,90 @@ def load_rows(input_dir: str, rows: int):
     return d.train["Tweet"].tolist()[:rows], d.y[:rows], d.labels
 
 
-def run_kit(args) -> dict:
-
+def kit_config(args):
     from solution import config
+
+    return config.get("minilm-lora", [f"epochs={args.epochs}", f"batch_size={args.batch_size}",
+                                      f"max_length={args.max_length}", f"precision={args.precision}"])
+
+
+def run_kit(args) -> dict:
     from solution.models.hf import HFModel
 
     texts, y, labels = load_rows(args.input, args.rows)
-    cfg = config.get("minilm-lora", [f"epochs={args.epochs}", f"batch_size={args.batch_size}",
-                                     f"max_length={args.max_length}", f"precision={args.precision}"])
-    m = HFModel(cfg, labels)
-    # validation on 64 rows only: this measures training
-    res = m.fit(texts, y, texts[:64], y[:64])
+    m = HFModel(kit_config(args), labels)
+    res = m.fit(texts, y, texts[:64], y[:64])  # validation on 64 rows only: this measures training
     return {"samples_per_s": res.extra["samples_per_s"], "train_time_s": res.extra["train_time_s"],
-            "autocast": res.extra["autocast"]}
+            "how": f"autocast {res.extra['autocast']}"}
 
 
-def run_trainer(args) -> dict:
+def run_trainer(args, fair: bool) -> dict:
     import numpy as np
+    import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer,
                               DataCollatorWithPadding, Trainer, TrainingArguments)
 
-    from solution import config
+    from solution.models.pooling import apply_pooling
     from solution.models.weights import resolve
     from solution.text import prepare
 
     texts, y, labels = load_rows(args.input, args.rows)
-    cfg = config.get("minilm-lora")
+    cfg = kit_config(args)
+    torch.set_num_threads(torch.get_num_threads())
     path = resolve(cfg.backbone)
     tok = AutoTokenizer.from_pretrained(path)
     mc = AutoConfig.from_pretrained(path)
     mc.num_labels, mc.problem_type = len(labels), "multi_label_classification"
-    model = AutoModelForSequenceClassification.from_pretrained(path, config=mc)
+    model = AutoModelForSequenceClassification.from_pretrained(path, config=mc, dtype=torch.float32)
+    apply_pooling(model, cfg.pooling)  # the same head input as the kit's (mean of the token states)
     model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                             lora_dropout=cfg.lora_dropout, target_modules=["query", "key", "value", "dense"]))
+                                             lora_dropout=cfg.lora_dropout,
+                                             target_modules=["query", "key", "value", "dense"]))
     enc = tok(prepare(texts, cfg.preprocess), truncation=True, max_length=args.max_length)
     ds = Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                             "labels": y.astype(np.float32).tolist()})
-    targs = TrainingArguments(output_dir="/tmp/bench-trainer", per_device_train_batch_size=args.batch_size,
-                              num_train_epochs=args.epochs, learning_rate=cfg.lr, report_to="none", save_strategy="no",
-                              logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=42)
+    extra = dict(bf16=True, train_sampling_strategy="group_by_length") if fair else {}
+    targs = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=args.batch_size,
+                              num_train_epochs=args.epochs, learning_rate=cfg.lr, report_to="none",
+                              save_strategy="no", logging_strategy="no", use_cpu=True, disable_tqdm=True, seed=42,
+                              **extra)
     trainer = Trainer(model=model, args=targs, train_dataset=ds, data_collator=DataCollatorWithPadding(tok))
     t0 = time.time()
     trainer.train()
     dt = time.time() - t0
-    return {"samples_per_s": len(texts) * args.epochs / dt, "train_time_s": dt, "autocast": "fp32 (Trainer default)"}
+    return {"samples_per_s": len(texts) * args.epochs / dt, "train_time_s": dt,
+            "how": "bf16, group_by_length" if fair else "defaults (fp32, random batches)"}
 
 
 def child(args) -> None:
-    out = run_kit(args) if args.side == "kit" else run_trainer(args)
+    sys.path.insert(0, args.kit_root or str(ROOT))
+    if args.side.startswith("kit"):
+        out = run_kit(args)
+    else:
+        out = run_trainer(args, fair=args.side == "trainer-fair")
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
+
+
+def checkout(ref: str) -> Path:
+    """The package as of `ref`, in a temporary folder (git archive: no worktree to clean up)."""
+    dest = Path(tempfile.mkdtemp(prefix="kit-baseline-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "solution"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def run_side(side: str, kit_root: Path | None, argv: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--side", side, *argv]
+    if kit_root:
+        cmd += ["--kit-root", str(kit_root)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not line:
+        sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[0][7:])
 
 
 def main() -> None:
@@ -88,25 +129,31 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--precision", default="auto")
-    p.add_argument("--side", choices=["kit", "trainer"], help=argparse.SUPPRESS)
+    p.add_argument("--baseline-ref", default=None, help="also time the kit's loop as of this git commit")
+    p.add_argument("--repeat", type=int, default=1, help="run every side this many times, interleaved")
+    p.add_argument("--side", help=argparse.SUPPRESS)
+    p.add_argument("--kit-root", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.side:
         return child(args)
-    results = {}
-    for side in ("trainer", "kit"):
-        cmd = [sys.executable, __file__, "--side", side, *sys.argv[1:]]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-        if proc.returncode != 0 or not line:
-            sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
-        results[side] = json.loads(line[0][7:])
-        r = results[side]
-        print(f"{side:>8}: {r['samples_per_s']:.1f} samples/s, peak RSS {r['peak_rss_mb']:.0f} MB, "
-              f"{r['train_time_s']:.0f}s ({r['autocast']})", flush=True)
-    k, t = results["kit"], results["trainer"]
-    print(f"ratio kit/Trainer: {k['samples_per_s'] / t['samples_per_s']:.2f}x samples/s, "
-          f"{k['peak_rss_mb'] / t['peak_rss_mb']:.2f}x peak RSS "
-          f"({args.rows} rows, batch {args.batch_size}, max_length {args.max_length}, {args.epochs} epoch)")
+    argv = [a for a in sys.argv[1:]]
+    sides = {"trainer": None, "trainer-fair": None, "kit": ROOT}
+    if args.baseline_ref:
+        sides[f"kit@{args.baseline_ref}"] = checkout(args.baseline_ref)
+    results = {s: [] for s in sides}
+    for _ in range(args.repeat):
+        for side, root in sides.items():
+            r = run_side(side if not side.startswith("kit@") else "kit", root, argv)
+            results[side].append(r)
+            print(f"{side:>16}: {r['samples_per_s']:.1f} samples/s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                  f"{r['train_time_s']:.0f}s ({r['how']})", flush=True)
+    speed = {s: statistics.median(r["samples_per_s"] for r in rs) for s, rs in results.items()}
+    print(f"\nmedian samples/s over {args.repeat} run(s): " + ", ".join(f"{s} {v:.1f}" for s, v in speed.items()))
+    print(f"kit / Trainer with bf16 + length grouping (the fair ratio): {speed['kit'] / speed['trainer-fair']:.2f}x")
+    print(f"kit / Trainer with defaults: {speed['kit'] / speed['trainer']:.2f}x")
+    if args.baseline_ref:
+        print(f"kit / kit@{args.baseline_ref}: {speed['kit'] / speed[f'kit@{args.baseline_ref}']:.2f}x")
+    print(f"({args.rows} rows, batch {args.batch_size}, max_length {args.max_length}, {args.epochs} epoch)")
 
 
 if __name__ == "__main__":

@@ -226,7 +226,7 @@ def _batch(m, seqs):
     from transformers import DataCollatorWithPadding
 
     b = DataCollatorWithPadding(m.tokenizer)([{"input_ids": s} for s in seqs])
-    return b["input_ids"], b["attention_mask"]
+    return b["input_ids"].to(m.device), b["attention_mask"].to(m.device)
 
 
 def _lora_grads(m, ids, mask) -> dict:
