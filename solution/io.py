@@ -85,7 +85,8 @@ def read_prob_table(path, labels: list[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
-    df = pd.read_csv(path, dtype={"ID": str}, encoding="utf-8")
+    # round_trip: the default parser can be 1 ulp off for 17-digit floats (seen on the GPU image's pandas)
+    df = pd.read_csv(path, dtype={"ID": str}, encoding="utf-8", float_precision="round_trip")
     missing = [c for c in ["ID", *labels] if c not in df.columns]
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
