@@ -42,6 +42,8 @@ def common_parser() -> argparse.ArgumentParser:
     g.add_argument("--folds-dir", type=Path, default=None, help="where folds.csv lives (default: folds/)")
     g.add_argument("--output", type=Path, default=None, help="where models, blend and submission go (default: output/)")
     g.add_argument("--competition", default=None, help="kaggle competition slug (default: emotion-detection-spring-2024)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show the libraries' warnings here instead of in the step's log file (train.log, blend.log)")
     return p
 
 
@@ -96,6 +98,7 @@ def main(argv=None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    log.route_libraries(log.verbose_requested(rest), transformers=name in ("train", "run", "predict"))
     module = importlib.import_module(COMMANDS[name][0])
     return run_main(module.main, rest)
 

@@ -1,5 +1,21 @@
-"""Tiny console helpers: what the kit is doing goes to stderr, results to stdout."""
+"""Console helpers (what the kit is doing goes to stderr, results to stdout) and the libraries' log.
+
+The libraries the kit runs (transformers, peft, accelerate, bitsandbytes, torch, sklearn, ...) talk a lot:
+load reports for the new classification head, deprecation and future warnings, backend notices. The user
+sees the kit's own progress lines and bars; that talk goes to a log file beside the step's output
+(`output/<model>/train.log`, `output/blend/blend.log`), and the step says how many messages it holds. Nothing
+is dropped: outside such a step, or with `--verbose` (or SOLUTION_VERBOSE=1), it goes to stderr as usual.
+"""
+from __future__ import annotations
+
+import logging
+import os
 import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+LIBRARIES = ("transformers", "peft", "accelerate", "bitsandbytes", "torch", "datasets", "huggingface_hub",
+             "sklearn", "py.warnings", "urllib3", "filelock")
 
 
 def info(msg: str) -> None:
@@ -13,3 +29,72 @@ def warn(msg: str) -> None:
 def banner(msg: str) -> None:
     line = "=" * min(100, max(40, len(msg) + 8))
     print(f"\n{line}\n    {msg}\n{line}\n", file=sys.stderr, flush=True)
+
+
+class _LibraryHandler(logging.Handler):
+    """Writes each record to the log file of the step in progress, else to stderr."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        self.files: list[list] = []  # stack of [path, count]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record) + "\n"
+            if self.files:
+                target = self.files[-1]
+                with open(target[0], "a", encoding="utf-8") as f:
+                    f.write(text)
+                target[1] += 1
+            else:
+                sys.stderr.write(text)
+        except Exception:  # a log line must never break a run
+            self.handleError(record)
+
+
+_HANDLER = _LibraryHandler()
+
+
+def verbose_requested(argv) -> bool:
+    return "--verbose" in argv or os.environ.get("SOLUTION_VERBOSE", "") not in ("", "0")
+
+
+def route_libraries(verbose: bool = False, transformers: bool = True) -> None:
+    """Send the libraries' warnings through one handler (call once, before they load). verbose: leave them be.
+    transformers=False skips importing transformers' logging (a second) for commands that never load it."""
+    if verbose:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    logging.captureWarnings(True)
+    for name in LIBRARIES:
+        lg = logging.getLogger(name)
+        lg.handlers = [_HANDLER]
+        lg.propagate = False
+        if lg.level == logging.NOTSET or lg.level > logging.WARNING:
+            lg.setLevel(logging.WARNING)
+    if not transformers:
+        return
+    try:  # transformers keeps its own stderr handler and a "Loading weights" bar
+        from transformers.utils import logging as tf_logging
+
+        tf_logging.disable_default_handler()
+        tf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+@contextmanager
+def library_log(path):
+    """While the block runs, the libraries' messages go to `path` (appended); says how many there were."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = [path, 0]
+    _HANDLER.files.append(entry)
+    try:
+        yield path
+    finally:
+        _HANDLER.files.remove(entry)
+        if entry[1]:
+            info(f"{entry[1]} message(s) from the libraries written to {path} (--verbose shows them here)")

@@ -1,13 +1,22 @@
-"""`run`: folds -> train (a profile or --models) -> blend [-> submit], the whole job in one command."""
+"""`run`: folds -> train (a profile or --models) -> blend [-> submit], the whole job in one command.
+
+Training goes through the same job queue as `train` (every GPU busy, one fold after another on a CPU) and,
+with a time budget, trains only what fits. Each time a model completes, the blend is remade from the models
+complete so far, so `submission.csv` exists from the first finished model on and is rewritten (atomically)
+as more finish; the last blend adds its plots and names what the budget left out.
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import time
 
 from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import log
-from solution.train import add_model_args, configs_from_args, default_profile, train_model
+from solution.errors import UserError
+from solution.train import add_model_args, configs_from_args, default_profile, parse_budget, train_models
 
 
 def main(argv=None) -> int:
@@ -28,14 +37,13 @@ def main(argv=None) -> int:
     profile = args.profile or default_profile()
     names = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else config_mod.profile_models(profile)
     cfgs = configs_from_args(names, args)
+    budget_s = parse_budget(args)
     data, dirs = resolve_data(args)
     log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {', '.join(names)}")
     folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
-    for cfg in cfgs:
-        train_model(cfg, data, dirs.folds, dirs.output, force=args.force)
-    from solution.blend import blend
-
-    report = blend(data, dirs.folds, dirs.output, names)
+    outcome = train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose,
+                           on_model_done=lambda done: interim_blend(data, dirs, names, done))
+    report = final_blend(data, dirs, names, outcome)
     if args.submit:
         if dirs.demo:
             log.warn("not submitting: this was a demo run")
@@ -49,3 +57,32 @@ def main(argv=None) -> int:
     if dirs.demo:
         log.banner(f"DEMO RESULT ONLY: {report['submission']} was made from generated demo data, not the competition's.")
     return 0
+
+
+def in_order(names: list[str], done: list[str]) -> list[str]:
+    return [n for n in names if n in done]
+
+
+def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
+    """A submission from the models complete so far (no plots; the final blend makes them)."""
+    from solution.blend import blend
+
+    members = in_order(names, done)
+    if len(members) == len(names):
+        return  # the final blend follows at once
+    with contextlib.redirect_stdout(io.StringIO()):
+        report = blend(data, dirs.folds, dirs.output, members, plots=False)
+    log.info(f"{report['submission']} updated from {len(members)} complete model(s) ({', '.join(members)}): "
+             f"CV macro-F1 {report['threshold_selection']['cv_macro_f1']:.4f}")
+
+
+def final_blend(data, dirs, names: list[str], outcome) -> dict:
+    from solution.blend import blend
+
+    members = in_order(names, outcome.complete)
+    if not members:
+        raise UserError("no model finished within the time budget, so there is no submission; give a larger "
+                        "--time-budget, or train fewer or smaller models (--models)")
+    if outcome.skipped:
+        log.warn("not in this blend (time budget): " + "; ".join(f"{m}: {why}" for m, why in outcome.skipped.items()))
+    return blend(data, dirs.folds, dirs.output, members)

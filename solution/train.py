@@ -11,12 +11,10 @@ Layout under output/<model>/:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import resource
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -108,10 +106,17 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
         "note": "tuned thresholds are fit on this fold's validation rows (optimistic); the blend tunes them on all OOF",
         "kept_epoch": res.kept_epoch, "history": res.history,
         "wall_time_s": time.time() - t0, "fit_time_s": fit_s, "peak_rss_mb": peak_rss_mb(), **res.extra,
+        "machine": _machine(), "config_fingerprint": cfg.fingerprint(),
     }
     write_json(m, fold_dir / "metrics.json")
     write_json({"fold": k, "seed": cfg.seed, "config_fingerprint": cfg.fingerprint()}, fold_dir / DONE)
     return m
+
+
+def _machine() -> str:
+    from solution.budget import machine_id
+
+    return machine_id()
 
 
 def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path) -> bool:
@@ -134,59 +139,250 @@ def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path) -> bool:
     return True
 
 
-def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_folds=None, force=False) -> dict:
-    fold = folds_mod.load(data, folds_dir)
+def prepare_model_dir(cfg, data: CompetitionData, dirs, wanted: list[int], force: bool) -> list[int]:
+    """Check (or write) the model folder's config and return the folds to train; --force clears their markers."""
+    mdir = model_dir(dirs.output, cfg.name)
+    _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, force)
+    todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
+    for k in todo:
+        (mdir / f"fold{k}" / DONE).unlink(missing_ok=True)
+    skipped = sorted(set(wanted) - set(todo))
+    if skipped:
+        log.info(f"{cfg.name}: fold(s) {skipped} already done, skipping (--force retrains)")
+    if todo:
+        log.info(f"{cfg.name}: training fold(s) {todo} into {mdir}/")
+    return todo
+
+
+@dataclasses.dataclass
+class Outcome:
+    complete: list  # models with every fold done and oof.csv/test.csv assembled
+    skipped: dict  # model -> why the time budget left it out
+    folds: dict  # model -> {fold: metrics} trained in this run
+
+
+def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool = False, budget_s=None,
+                 on_model_done=None, verbose: bool = False, clock=None) -> Outcome:
+    """Every (model, fold) job of `cfgs`, on one worker per GPU (or in this process), within the budget.
+
+    on_model_done(names) is called with the complete models each time one more completes (the run blends
+    there, so a submission exists as early as possible)."""
+    from solution import budget as budget_mod
+    from solution import hardware, schedule
+
+    n_gpus = hardware.check_gpus()  # refuse a GPU this torch cannot run before any model loads
+    fold = folds_mod.load(data, dirs.folds)
     n_splits = int(fold.max()) + 1
     wanted = list(range(n_splits)) if only_folds is None else list(only_folds)
     bad = [k for k in wanted if not 0 <= k < n_splits]
     if bad:
         raise UserError(f"--folds {bad}: folds are 0..{n_splits - 1}")
-    mdir = model_dir(output, cfg.name)
-    _check_or_write_config(cfg, mdir, folds_signature(folds_dir), data.labels, force)
-    todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
-    skipped = sorted(set(wanted) - set(todo))
-    if skipped:
-        log.info(f"{cfg.name}: fold(s) {skipped} already done, skipping (--force retrains)")
-    log.info(f"{cfg.name}: training fold(s) {todo} into {mdir}/")
-    results = {}
-    for k in todo:
-        m = train_fold(cfg, data, fold, k, mdir)
+    by_name = {c.name: c for c in cfgs}
+    todo = {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
+    run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus))
+    workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
+    try:
+        run.drive(workers, on_model_done)
+    finally:
+        for w in workers:
+            w.close()
+    return Outcome(run.complete, run.skipped, run.trained)
+
+
+class JobRun:
+    """The parent's side of a training run: estimates, the plan, the jobs' results, assembling models."""
+
+    def __init__(self, cfgs: dict, data, fold, dirs, todo: dict, budget_s, clock, n_workers: int):
+        from solution import budget as budget_mod
+
+        self.cfgs, self.data, self.fold, self.dirs, self.clock = cfgs, data, fold, dirs, clock
+        self.budget_s, self.n_workers = budget_s, n_workers
+        self.device, self.machine = budget_mod.device_class(), budget_mod.machine_id()
+        self.base_cost = {n: self._estimate(c) for n, c in cfgs.items()}
+        order = budget_mod.order_models(list(cfgs), self.base_cost, todo)
+        self.pending = {n: [budget_mod.Job(n, k) for k in todo[n]] for n in order}
+        self.todo, self.skipped, self.trained, self.errors = todo, {}, {}, []
+        self.running, self.measured_vs_estimated, self.loaded = {}, [], set()
+        self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n))]
+        self.announce()
+
+    def mdir(self, name: str) -> Path:
+        return model_dir(self.dirs.output, name)
+
+    def _estimate(self, cfg):
+        from solution import budget as budget_mod
+
+        n_train = int((self.fold != 0).sum())
+        got = budget_mod.measured(self.mdir(cfg.name), cfg, self.machine, n_train)
+        if got:
+            return got
+        chars = float(self.data.train[TEXT].astype(str).str.len().mean())
+        return budget_mod.prior(cfg, n_train, len(self.data.train) - n_train, len(self.data.test), chars, self.device)
+
+    def cost(self) -> dict:
+        """Estimates now: cost-model ones scaled by what the finished folds measured against theirs."""
+        from solution import budget as budget_mod
+
+        k = budget_mod.correction(self.measured_vs_estimated)
+        return {n: (c if c.source != "cost model" else dataclasses.replace(c, seconds=c.seconds * k,
+                                                                              load_s=c.load_s * k))
+                for n, c in self.base_cost.items()}
+
+    def plan(self, free_at: list):
+        from solution import budget as budget_mod
+
+        left = None if self.budget_s is None else self.budget_s - self.clock.now() - budget_mod.BLEND_SECONDS
+        jobs = {n: js for n, js in self.pending.items() if js}
+        return budget_mod.simulate(jobs, self.cost(), free_at, left, self.loaded)
+
+    def announce(self) -> None:
+        from solution import budget as budget_mod
+
+        p = self.plan([0.0] * self.n_workers)
+        print(budget_mod.format_plan(p, self.cost(), {n: self.pending.get(n, []) for n in self.cfgs},
+                                     {n: len(self.fold_ids()) for n in self.complete}, self.budget_s,
+                                     self.n_workers, self.machine), flush=True)
+
+    def fold_ids(self) -> list[int]:
+        return list(range(int(self.fold.max()) + 1))
+
+    def next_job(self, worker: int):
+        """The job the plan starts now on this worker, or None; models the plan cannot fit are dropped."""
+        now = self.clock.now()
+        free_at = [max(0.0, self.running[w][1] + self.running[w][2] - now) if w in self.running else 0.0
+                   for w in range(self.n_workers)]
+        p = self.plan(free_at)
+        for model, why in p.skipped.items():
+            if model not in self.skipped:
+                self.skipped[model] = why
+                log.warn(f"{model}: left out of this run, {why}; rerun with a larger --time-budget (or resume "
+                         f"in a next session) to train it")
+            self.pending.pop(model, None)
+        for job, w, start, _ in p.runs:
+            if w == worker and start <= 1e-6:
+                self.pending[job.model].remove(job)
+                return job
+        return None
+
+    def run_in_process(self, job, cfg_dict: dict) -> dict:
+        cfg = self.cfgs[job.model]
+        with log.library_log(self.mdir(job.model) / "train.log"):
+            return train_fold(cfg, self.data, self.fold, job.fold, self.mdir(job.model))
+
+    def drive(self, workers: list, on_model_done) -> None:
+        from solution import schedule
+
+        while True:
+            for w in workers:
+                job = None if (w.busy or not getattr(w, "alive", True)) else self.next_job(w.index)
+                if job is not None:
+                    self.start(w, job)
+            results = schedule.next_result(workers)
+            if not results:
+                break
+            for r in results:
+                self.finish(r, on_model_done)
+        if self.errors:
+            raise UserError(self.errors[0] + (f" (and {len(self.errors) - 1} more failure(s))"
+                                              if len(self.errors) > 1 else "") +
+                            "; finished folds are kept: rerun the same command to train the rest")
+
+    def start(self, worker, job) -> None:
+        cost = self.cost()[job.model]
+        est = cost.seconds + (0.0 if (worker.index, job.model) in self.loaded else cost.load_s)
+        self.running[worker.index] = (job, self.clock.now(), est)
+        self.loaded = {(w, m) for w, m in self.loaded if w != worker.index} | {(worker.index, job.model)}
+        if len(self.cfgs) > 1 or self.n_workers > 1:
+            log.info(f"{job.model} fold {job.fold}" + (f" on GPU worker {worker.index}" if self.n_workers > 1 else "")
+                     + f" (about {est / 60:.1f} min)")
+        worker.submit(job, self.cfgs[job.model].to_dict())
+
+    def finish(self, r, on_model_done) -> None:
+        job = r.job
+        _, started, est = self.running.pop(next(w for w, v in self.running.items() if v[0] == job))
+        if r.error:  # the model cannot complete in this run; the other models go on (a dead worker takes no more)
+            self.errors.append(r.error)
+            dropped = self.pending.pop(job.model, [])
+            log.warn(f"{r.error}" + (f"; not training {job.model}'s other fold(s) {[j.fold for j in dropped]} in "
+                                     f"this run" if dropped else ""))
+            return
+        m = r.metrics
+        self.trained.setdefault(job.model, {})[job.fold] = m
+        if self.base_cost[job.model].source == "cost model":
+            self.measured_vs_estimated.append((self.clock.now() - started, est))
         a, t = m["at_0.5"], m["at_tuned_thresholds"]
-        print(f"{cfg.name} fold {k}: macro-F1 {a['macro_f1']:.4f} at 0.5, {t['macro_f1']:.4f} tuned on fold; "
+        print(f"{job.model} fold {job.fold}: macro-F1 {a['macro_f1']:.4f} at 0.5, {t['macro_f1']:.4f} tuned on fold; "
               f"micro-F1 {a['micro_f1']:.4f}; {m['wall_time_s']:.0f}s; peak RSS {m['peak_rss_mb']:.0f} MB", flush=True)
-        results[k] = m
-    if assemble(cfg, data, fold, mdir):
-        oof = read_prob_table(mdir / "oof.csv", data.labels)[data.labels].to_numpy()
-        s05 = metrics.scores(data.y, oof, 0.5)
-        st = metrics.scores(data.y, oof, thresholds.tune(data.y, oof))
-        print(f"{cfg.name} OOF ({n_splits} folds): macro-F1 {s05['macro_f1']:.4f} at 0.5, "
-              f"{st['macro_f1']:.4f} with per-class thresholds tuned on OOF -> {mdir / 'oof.csv'}", flush=True)
-        return {"oof_macro_f1": s05["macro_f1"], "oof_macro_f1_tuned": st["macro_f1"], "folds": results}
-    return {"folds": results}
+        if self.pending.get(job.model) or any(v[0].model == job.model for v in self.running.values()):
+            return
+        self.model_complete(job.model, on_model_done)
+
+    def model_complete(self, name: str, on_model_done) -> None:
+        from solution.models.hf import release_cached_base
+
+        self.pending.pop(name, None)
+        release_cached_base()
+        if not assemble(self.cfgs[name], self.data, self.fold, self.mdir(name)):
+            return  # only some folds were asked for (--folds)
+        self.complete.append(name)
+        oof = read_prob_table(self.mdir(name) / "oof.csv", self.data.labels)[self.data.labels].to_numpy()
+        s05 = metrics.scores(self.data.y, oof, 0.5)
+        st = metrics.scores(self.data.y, oof, thresholds.tune(self.data.y, oof))
+        print(f"{name} OOF ({len(self.fold_ids())} folds): macro-F1 {s05['macro_f1']:.4f} at 0.5, "
+              f"{st['macro_f1']:.4f} with per-class thresholds tuned on OOF -> {self.mdir(name) / 'oof.csv'}",
+              flush=True)
+        if on_model_done:
+            on_model_done(list(self.complete))
+
+
+def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_folds=None, force=False) -> dict:
+    """One model, all (or some) folds, in this process: what `train MODEL` does without a budget."""
+    from solution.cli import Dirs
+
+    dirs = Dirs(data.input_dir, Path(folds_dir), Path(output))
+    out = train_models([cfg], data, dirs, only_folds, force)
+    return {"folds": out.folds.get(cfg.name, {}), "complete": cfg.name in out.complete}
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config setting, cast to its type (repeatable), e.g. --set epochs=2")
     p.add_argument("--report-to", choices=["none", "wandb"], default=None, help="optional Weights & Biases logging")
+    p.add_argument("--time-budget", default=None, metavar="DURATION",
+                   help="e.g. 28m, 2h, 11h30m: train only what fits, in an order that gives a submission early "
+                        "(default: none; on Kaggle the 12-hour session less 20 minutes)")
 
 
 def configs_from_args(names: list[str], args) -> list:
+    """Each model's config with the --set overrides that reach it.
+
+    KEY=VALUE goes to every model that has the setting (to the only model, where an unknown key is an
+    error); MODEL.KEY=VALUE to that model alone (model names may hold dots: the last dot before '=' splits)."""
     overrides = list(args.overrides)
     if getattr(args, "report_to", None):
         overrides.append(f"report_to={args.report_to}")
+    per_model, common = {}, []
+    for o in overrides:
+        key = o.split("=", 1)[0].strip()
+        model, dot, setting = key.rpartition(".")
+        if dot and model:
+            if model not in names:
+                raise UserError(f"--set {o}: {model!r} is not among the models of this run ({', '.join(names)})")
+            per_model.setdefault(model, []).append(f"{setting}={o.split('=', 1)[1]}" if "=" in o else setting)
+        else:
+            common.append(o)
     cfgs = []
     for n in names:
-        base = config_mod.get(n)
-        applicable = [o for o in overrides if o.split("=", 1)[0].strip() in base.to_dict()]
-        if len(names) == 1:
-            applicable = overrides  # a single model: an unknown key is an error, not skipped
-        cfgs.append(config_mod.get(n, applicable))
+        base = config_mod.get(n).to_dict()
+        applicable = common if len(names) == 1 else [o for o in common if o.split("=", 1)[0].strip() in base]
+        cfgs.append(config_mod.get(n, [*applicable, *per_model.get(n, [])]))
     return cfgs
 
 
 def default_profile() -> str:
-    return "gpu" if _cuda_count() else "cpu"
+    from solution.hardware import cuda_count
+
+    return "gpu" if cuda_count() else "cpu"
 
 
 def parse_folds(s: str | None):
@@ -196,47 +392,6 @@ def parse_folds(s: str | None):
         return sorted({int(x) for x in s.split(",") if x.strip()})
     except ValueError:
         raise UserError(f"--folds {s!r}: expected comma-separated fold numbers, e.g. 0,2") from None
-
-
-def gpu_parallel(cfgs, data: CompetitionData, dirs, args, n_gpus: int) -> int:
-    """Several GPUs: one `train MODEL --folds k` subprocess per GPU (CUDA_VISIBLE_DEVICES), folds round-robin.
-
-    The parent checks the model folder (and clears it or the chosen folds' DONE markers for --force)
-    before starting the children, and assembles oof.csv/test.csv after them, so children never race
-    on shared files.
-    """
-    fold = folds_mod.load(data, dirs.folds)
-    n_splits = int(fold.max()) + 1
-    wanted = parse_folds(args.folds) or list(range(n_splits))
-    common = ["--input", str(dirs.input), "--folds-dir", str(dirs.folds), "--output", str(dirs.output)]
-    code = 0
-    for cfg in cfgs:
-        mdir = model_dir(dirs.output, cfg.name)
-        _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, args.force)
-        todo = wanted if args.force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
-        for k in todo:
-            (mdir / f"fold{k}" / DONE).unlink(missing_ok=True)
-        sets = [x for kv in cfg_overrides(cfg) for x in ("--set", kv)]
-        for start in range(0, len(todo), n_gpus):
-            procs = []
-            for gpu, k in enumerate(todo[start:start + n_gpus]):
-                env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "SOLUTION_NO_PARALLEL": "1"}
-                cmd = [sys.executable, "-m", "solution", "train", cfg.name, "--folds", str(k), *common, *sets]
-                log.info(f"{cfg.name} fold {k} on GPU {gpu}")
-                procs.append(subprocess.Popen(cmd, env=env))
-            code = max([code, *(p.wait() for p in procs)])
-        assemble(cfg, data, fold, mdir)
-    return code
-
-
-def cfg_overrides(cfg) -> list[str]:
-    """The settings where `cfg` differs from its registry entry, as key=value for a child `--set`."""
-    base = config_mod.get(cfg.name).to_dict()
-    out = []
-    for k, v in cfg.to_dict().items():
-        if base.get(k) != v:
-            out.append(f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
-    return out
 
 
 def main(argv=None) -> int:
@@ -256,19 +411,15 @@ def main(argv=None) -> int:
     names = args.models or config_mod.profile_models(args.profile or default_profile())
     cfgs = configs_from_args(names, args)  # validate every config before any work
     data, dirs = resolve_data(args)
-    n_gpus = _cuda_count()
-    if n_gpus > 1 and os.environ.get("SOLUTION_NO_PARALLEL") != "1":
-        log.info(f"{n_gpus} GPUs visible: training folds in parallel, one process per GPU")
-        return gpu_parallel(cfgs, data, dirs, args, n_gpus)
-    for cfg in cfgs:
-        train_model(cfg, data, dirs.folds, dirs.output, parse_folds(args.folds), force=args.force)
+    budget_s = parse_budget(args)
+    train_models(cfgs, data, dirs, parse_folds(args.folds), force=args.force, budget_s=budget_s,
+                 verbose=args.verbose)
     return 0
 
 
-def _cuda_count() -> int:
-    try:
-        import torch
+def parse_budget(args):
+    from solution import budget as budget_mod
 
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except ImportError:
-        return 0
+    if getattr(args, "time_budget", None):
+        return budget_mod.parse_duration(args.time_budget)
+    return budget_mod.kaggle_session_budget()

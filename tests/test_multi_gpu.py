@@ -1,54 +1,50 @@
-"""With several GPUs visible, `train` runs one `train MODEL --folds k` child per GPU and assembles after."""
+"""Several GPUs: one worker process per GPU takes (model, fold) jobs from one queue; the parent assembles.
+
+No GPU here: the parent is told there are two (hardware.cuda_count / check_gpus), and the two spawned workers
+train on the CPU; everything else is the real path (processes, pipes, fold folders, assembly, blend)."""
 from __future__ import annotations
 
-import os
-
-
-from solution import cli, train
+from solution import cli, hardware, schedule
 
 from conftest import make_input_dir
 
-
-class FakePopen:
-    """Runs the child command in-process, with its environment, when created."""
-
-    calls = []
-
-    def __init__(self, cmd, env):
-        FakePopen.calls.append((cmd, env["CUDA_VISIBLE_DEVICES"]))
-        old = dict(os.environ)
-        os.environ.update(env)
-        try:
-            self.code = cli.main(cmd[3:])  # [python, -m, solution, train, ...]
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
-
-    def wait(self):
-        return self.code
+MODELS = "tfidf-lr,minilm-emb-lr"  # uneven jobs: the embedding model's first fold encodes every tweet
 
 
-def test_folds_run_one_per_gpu_and_match_a_serial_run(tmp_path, monkeypatch):
+def _run(inp, folds, out, *extra):
+    return cli.main(["run", "--models", MODELS, "--input", str(inp), "--folds-dir", str(folds), "--output", str(out),
+                     "--set", "tfidf-lr.C=2.0", *extra])
+
+
+def _same(a, b, models=MODELS.split(",")):
+    for m in models:
+        for name in ("oof.csv", "test.csv"):
+            assert (a / m / name).read_bytes() == (b / m / name).read_bytes(), (m, name)
+    assert (a / "submission.csv").read_bytes() == (b / "submission.csv").read_bytes()
+
+
+def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tmp_path, monkeypatch, capfd):
     inp, folds = make_input_dir(tmp_path / "input"), tmp_path / "folds"
-    assert cli.main(["folds", "--input", str(inp), "--folds-dir", str(folds)]) == 0
-    common = ["--input", str(inp), "--folds-dir", str(folds)]
-    assert cli.main(["train", "tfidf-lr", *common, "--output", str(tmp_path / "serial"), "--set", "C=2.0"]) == 0
+    assert _run(inp, folds, tmp_path / "serial") == 0
 
-    FakePopen.calls = []
-    monkeypatch.setattr(train, "_cuda_count", lambda: 2)
-    monkeypatch.setattr(train.subprocess, "Popen", FakePopen)
-    assert cli.main(["train", "tfidf-lr", *common, "--output", str(tmp_path / "par"), "--set", "C=2.0"]) == 0
-    folds_run = [c[c.index("--folds") + 1] for c, _ in FakePopen.calls]
-    assert folds_run == ["0", "1", "2", "3", "4"]
-    assert [gpu for _, gpu in FakePopen.calls] == ["0", "1", "0", "1", "0"]
-    assert all(c[c.index("--set") + 1] == "C=2.0" for c, _ in FakePopen.calls)  # the overrides travel
-    for name in ("oof.csv", "test.csv"):
-        assert (tmp_path / "par" / "tfidf-lr" / name).read_bytes() == (tmp_path / "serial" / "tfidf-lr" / name).read_bytes()
+    monkeypatch.setattr(hardware, "cuda_count", lambda: 2)
+    monkeypatch.setattr(hardware, "check_gpus", lambda: 2)
+    capfd.readouterr()
+    assert _run(inp, folds, tmp_path / "par") == 0
+    err = capfd.readouterr().err
+    assert "one worker process per GPU" in err
+    assert "on GPU worker 0" in err and "on GPU worker 1" in err  # both GPUs took jobs
+    _same(tmp_path / "serial", tmp_path / "par")
 
-    # done folds are not sent to a GPU again; --force sends them all
-    FakePopen.calls = []
-    assert cli.main(["train", "tfidf-lr", *common, "--output", str(tmp_path / "par"), "--set", "C=2.0"]) == 0
-    assert FakePopen.calls == []
-    assert cli.main(["train", "tfidf-lr", *common, "--output", str(tmp_path / "par"), "--set", "C=2.0",
-                     "--folds", "1,3", "--force"]) == 0
-    assert [c[c.index("--folds") + 1] for c, _ in FakePopen.calls] == ["1", "3"]
+    # a worker killed mid-job: that fold is reported, the other model still completes, a rerun trains the rest
+    monkeypatch.setenv(schedule.TEST_EXIT_ENV, "tfidf-lr:3")
+    assert _run(inp, folds, tmp_path / "killed") == 2
+    err = capfd.readouterr().err
+    assert "died while training tfidf-lr fold 3" in err and "rerun the same command" in err
+    assert not (tmp_path / "killed" / "tfidf-lr" / "fold3" / "DONE.json").exists()
+    assert (tmp_path / "killed" / "minilm-emb-lr" / "oof.csv").exists()
+    monkeypatch.delenv(schedule.TEST_EXIT_ENV)
+    assert _run(inp, folds, tmp_path / "killed") == 0
+    err = capfd.readouterr().err
+    assert "tfidf-lr: training fold(s) [" in err and "minilm-emb-lr: training fold(s)" not in err
+    _same(tmp_path / "serial", tmp_path / "killed")

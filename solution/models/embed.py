@@ -30,7 +30,7 @@ class EmbedModel:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from solution.models.hf import set_threads
+        from solution.hardware import set_threads
         from solution.models.weights import not_found_message, resolve
 
         set_threads(self.cfg.num_threads)
@@ -72,6 +72,9 @@ class EmbedModel:
         from sklearn.linear_model import LogisticRegression
 
         cw = None if self.cfg.class_weight == "none" else "balanced"
+        # all train tweets in one pass: every fold (and every worker process) then sees the same batches, so
+        # the same floats, whichever fold a process trains first
+        self.embed(list(train_texts) + list(val_texts))
         self.classifiers = fit_per_label(self.embed(train_texts), y_train, lambda: LogisticRegression(
             C=self.cfg.C, class_weight=cw, max_iter=3000, random_state=self.cfg.seed))
         return FitResult(val_probs=self.predict(val_texts))

@@ -1,0 +1,270 @@
+"""The time budget: how long each model's fold will take here, and which (model, fold) jobs fit.
+
+Estimates, best source first:
+1. measured: the `wall_time_s` of this model's finished folds (this run's, or an earlier run's on the same
+   machine: metrics.json records the machine), scaled to the fold's size;
+2. the cost model, corrected by what this run has measured: seconds per fold = samples x (a fixed cost per
+   sample + FLOPs per sample / this device's effective FLOP/s), plus loading the base once per model and
+   worker. FLOPs per sample: 2 N T forward, 2 N T more backward through the frozen weights, 2 N T for weight
+   gradients (full fine-tuning only) and 2 N T for the recompute of gradient checkpointing, with N the
+   non-embedding parameters and T the tokens of an average tweet (prompt included). The device constants are
+   measured where a device was at hand (this CPU; an H100 through bench/gpu_check.py) and estimated from
+   spec-sheet ratios elsewhere (T4, P100, A100, L4: see DEVICES); every finished fold corrects them: the ratio
+   measured/estimated of the folds done so far scales every later estimate.
+The plan simulates the jobs on the workers (one per GPU, or one) in order; a model is planned only if all its
+folds end before the deadline, so that it can join the blend; a model that does not fit is skipped (a later
+session, resuming, trains it), and a cheaper one after it may still fit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import time
+from pathlib import Path
+
+from solution.errors import UserError
+
+# Effective throughput per device class: (seconds of fixed cost per training sample, FLOP/s on the FLOPs
+# above). CPU: the 2-core AMD EPYC (avx512_bf16) of bench/RESULTS.md, bf16 autocast: minilm-lora 200 and
+# minilm-ft 146 samples/s at ~26 tokens = 220-240 GFLOP/s. H100: bench/gpu_check.py, 7B QLoRA at micro-batch 8:
+# ~10 ms fixed per sample, ~86 TFLOP/s per layer. The others are the H100's scaled by their dense fp16/bf16
+# tensor throughput (A100 312, L4 121, T4 65, H100 ~990 TFLOPS) with twice the fixed cost: estimates until a
+# fold has run there.
+DEVICES = {
+    "cpu": (0.0005, 230e9),
+    "H100": (0.0105, 86e12), "H200": (0.0105, 86e12),
+    "A100": (0.015, 27e12), "L4": (0.02, 10.5e12), "T4": (0.02, 5.6e12), "P100": (0.03, 2e12),
+    "gpu": (0.02, 5.6e12),  # an unknown GPU: planned like a T4
+}
+EVAL_FLOP_SHARE = 1 / 3  # an evaluation sample costs the forward pass only, at the same efficiency
+CHARS_PER_TOKEN = 3.6  # English tweets with subword tokenizers (MiniLM: 26 tokens for ~95 characters)
+# Non-embedding parameters of the registry's backbones (layers x (attention + MLP)); others read config.json.
+BACKBONE_PARAMS = {
+    "sentence-transformers/all-MiniLM-L6-v2": 10.6e6,
+    "google/gemma-1.1-2b-it": 1.98e9,
+    "intfloat/e5-mistral-7b-instruct": 6.98e9, "NeuralNovel/Gecko-7B-v0.1": 6.98e9,
+    "Qwen/Qwen1.5-7B": 6.48e9, "Alibaba-NLP/gte-Qwen1.5-7B-instruct": 6.48e9,
+}
+LOAD_SECONDS = {  # reading and (for 4-bit) quantising the base once per model and worker
+    "sentence-transformers/all-MiniLM-L6-v2": 2, "google/gemma-1.1-2b-it": 60,
+}
+LOAD_SECONDS_7B = 180
+SMALL_MODEL_SECONDS = {"tfidf": 6.0, "embed": 14.0}  # per fold on the reference CPU (RESULTS.md: 23 s, ~70 s)
+BLEND_SECONDS = 90  # the final blend with its plots, kept free at the end of the budget
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of '28m', '2h', '1h30m', '90s', '11h30m', or a bare number of minutes."""
+    t = str(text).strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t) * 60
+    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?", t)
+    if not t or not m or not any(m.groups()):
+        raise UserError(f"--time-budget {text!r}: expected a duration such as 28m, 2h, 1h30m or 90s")
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    seconds = h * 3600 + mi * 60 + s
+    if seconds <= 0:
+        raise UserError(f"--time-budget {text!r}: must be more than zero")
+    return seconds
+
+
+def fmt_minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+# ---- the device and the cost model ----------------------------------------------------------------------
+def device_class() -> str:
+    """'cpu', or the GPU family of GPU 0 (H100, A100, T4, ...; 'gpu' for one not in DEVICES)."""
+    from solution import hardware
+
+    if not hardware.cuda_count():
+        return "cpu"
+    name = _gpu_name()
+    return next((k for k in DEVICES if k not in ("cpu", "gpu") and k in name), "gpu")
+
+
+def _gpu_name() -> str:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    except Exception:  # a GPU the driver cannot name: planned as an unknown GPU
+        return "GPU"
+
+
+def machine_id() -> str:
+    """What a measured fold time is valid for: the GPU model, or the CPU model and its thread count."""
+    from solution import hardware
+
+    if hardware.cuda_count():
+        return f"{_gpu_name()} x{hardware.cuda_count()}"
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{model or 'cpu'} ({torch.get_num_threads()} threads)"
+
+
+def backbone_params(cfg) -> float:
+    if cfg.backbone in BACKBONE_PARAMS:
+        return BACKBONE_PARAMS[cfg.backbone]
+    try:
+        import json
+
+        from solution.models.weights import resolve
+
+        c = json.loads((Path(resolve(cfg.backbone, cfg.weights)) / "config.json").read_text())
+        h, i, n = c["hidden_size"], c.get("intermediate_size", 4 * c["hidden_size"]), c["num_hidden_layers"]
+        return float(n * (4 * h * h + 3 * h * i))
+    except Exception:
+        return 7e9  # unknown: plan it like a 7B model
+
+
+@dataclasses.dataclass
+class FoldCost:
+    seconds: float  # one fold's training + validation + test prediction
+    load_s: float  # loading the base, once per model and worker
+    source: str
+
+
+def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device: str) -> FoldCost:
+    """The cost model's seconds for one fold of `cfg` (see the module docstring)."""
+    fixed, flops_per_s = DEVICES.get(device, DEVICES["gpu"])
+    if cfg.kind in SMALL_MODEL_SECONDS:
+        return FoldCost(SMALL_MODEL_SECONDS[cfg.kind] * n_train / 5470, 0.0, "cost model")
+    tokens = min(cfg.max_length, mean_chars / CHARS_PER_TOKEN + len(cfg.prompt) / CHARS_PER_TOKEN + 2)
+    n = backbone_params(cfg)
+    passes = 4 + (2 if cfg.adapter == "none" else 0) + (2 if cfg.gradient_checkpointing else 0)
+    if getattr(cfg, "adapter_layers", 0):
+        passes = 2 + (passes - 2) * min(1.0, cfg.adapter_layers / 6)  # backprop stops at the lowest adapter
+    train = cfg.epochs * n_train * (fixed + passes * n * tokens / flops_per_s)
+    evaluate = (cfg.epochs * n_val + n_test) * (fixed * EVAL_FLOP_SHARE + 2 * n * tokens / flops_per_s)
+    load = LOAD_SECONDS.get(cfg.backbone, LOAD_SECONDS_7B if n > 3e9 else 30)
+    return FoldCost(train + evaluate, load if device != "cpu" else min(load, 5), "cost model")
+
+
+def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
+    """From metrics.json of this model's finished folds made on this machine with this config."""
+    import json
+
+    times = []
+    for p in sorted(Path(mdir).glob("fold*/metrics.json")):
+        try:
+            m = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if m.get("machine") == machine and m.get("config_fingerprint") == cfg.fingerprint() and m.get("n_train"):
+            times.append(float(m.get("fit_time_s", m["wall_time_s"])) * n_train / m["n_train"])
+    if not times:
+        return None
+    return FoldCost(sum(times) / len(times), 0.0, f"measured ({len(times)} fold{'s' * (len(times) > 1)} here)")
+
+
+# ---- the plan ----------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Job:
+    model: str
+    fold: int
+
+
+@dataclasses.dataclass
+class Plan:
+    runs: list  # (job, worker, start s, end s), in start order
+    skipped: dict  # model -> reason
+
+
+def simulate(jobs_by_model: dict, cost: dict, free_at: list, deadline: float | None, loaded: set) -> Plan:
+    """List scheduling in the models' order; a model joins only if all its jobs end by the deadline.
+
+    jobs_by_model: {model: [Job, ...]} in priority order; cost: {model: FoldCost}; free_at: when each worker
+    is next free (seconds from now); loaded: (worker, model) pairs whose base is already in memory."""
+    free, runs, skipped = list(free_at), [], {}
+    worker_model = {w: m for w, m in loaded}
+    for model, jobs in jobs_by_model.items():
+        trial, trial_free, trial_wm = [], list(free), dict(worker_model)
+        for job in jobs:
+            w = min(range(len(trial_free)), key=lambda i: trial_free[i])
+            load = cost[model].load_s if trial_wm.get(w) != model else 0.0
+            start, end = trial_free[w], trial_free[w] + load + cost[model].seconds
+            trial.append((job, w, start, end))
+            trial_free[w], trial_wm[w] = end, model
+        last = max((end for *_, end in trial), default=0.0)
+        if deadline is not None and last > deadline:
+            skipped[model] = (f"needs {fmt_minutes(last - max(0.0, min(free)))} for {len(jobs)} fold(s), "
+                              f"{fmt_minutes(max(0.0, deadline - min(free)))} left")
+            continue
+        runs += trial
+        free, worker_model = trial_free, trial_wm
+    return Plan(sorted(runs, key=lambda r: (r[2], r[1])), skipped)
+
+
+def order_models(models: list[str], cost: dict, todo: dict) -> list[str]:
+    """The cheapest model first, so that a submission exists early; then the given (profile) order."""
+    pending = [m for m in models if todo.get(m)]
+    if not pending:
+        return []
+    first = min(pending, key=lambda m: cost[m].seconds * len(todo[m]) + cost[m].load_s)
+    return [first, *(m for m in pending if m != first)]
+
+
+def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | None, n_workers: int,
+                device: str) -> str:
+    lines = [f"plan on {n_workers} worker(s) ({device}); budget "
+             f"{fmt_minutes(budget) if budget is not None else 'none'}:",
+             f"  {'model':<24}{'folds to train':<16}{'min/fold':>9}  {'source':<26}{'ends at':>10}  status"]
+    ends = {}
+    for job, _, _, end in plan.runs:
+        ends[job.model] = max(ends.get(job.model, 0.0), end)
+    for model in todo:
+        c = cost.get(model)
+        folds = ",".join(str(j.fold) for j in todo[model]) or "-"
+        if model in plan.skipped:
+            status = f"SKIPPED: {plan.skipped[model]}"
+        elif not todo[model]:
+            status = f"done ({done.get(model, 0)} folds)"
+        else:
+            status = "planned"
+        when = fmt_minutes(ends[model]) if model in ends else "-"
+        per = f"{c.seconds / 60:.1f}" if c else "-"
+        lines.append(f"  {model:<24}{folds:<16}{per:>9}  {(c.source if c else '-'):<26}{when:>10}  {status}")
+    return "\n".join(lines)
+
+
+class Clock:
+    """Seconds since the run started (tests replace `now`)."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+
+def kaggle_session_budget(margin_s: float = 20 * 60, session_s: float = 12 * 3600) -> float | None:
+    """On Kaggle: the 12-hour session less what has passed since the notebook's kernel started, less a margin."""
+    if not (os.environ.get("KAGGLE_KERNEL_RUN_TYPE") or os.environ.get("KAGGLE_URL_BASE")):
+        return None
+    try:
+        import psutil
+
+        started = psutil.Process(os.getpid()).create_time()
+    except Exception:
+        started = time.time()
+    return max(60.0, session_s - margin_s - (time.time() - started))
+
+
+def correction(done_pairs: list[tuple[float, float]]) -> float:
+    """measured / estimated over the folds this run has finished (1 before any): scales later estimates."""
+    if not done_pairs:
+        return 1.0
+    ratios = sorted(m / max(e, 1e-9) for m, e in done_pairs)
+    return ratios[len(ratios) // 2] if len(ratios) % 2 else math.sqrt(ratios[len(ratios) // 2 - 1] *
+                                                                        ratios[len(ratios) // 2])
