@@ -24,10 +24,10 @@ import numpy as np
 
 from solution import config as config_mod
 from solution import folds as folds_mod
-from solution import log, metrics, thresholds
+from solution import lock, log, metrics, thresholds
 from solution.data import ID, TEXT, CompetitionData
-from solution.errors import UserError
-from solution.io import prob_table, read_json, read_prob_table, write_csv, write_json
+from solution.errors import UserError, rejected_setting
+from solution.io import prob_table, read_json, read_prob_table, remove_stale_tmp, write_csv, write_json
 from solution.models import model_class
 
 DONE = "DONE.json"
@@ -58,12 +58,13 @@ def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], 
             problem = "other folds or data than the current folds/"
         else:
             problem = None
-        if problem and not force:
+        finished = any(mdir.glob(f"fold*/{DONE}"))  # none: nothing to lose, e.g. a setting the library refused
+        if problem and finished and not force:
             raise UserError(f"{mdir} holds a model trained with {problem}; rerun with --force to retrain it, "
                             f"or use another --output")
         if problem:
-            log.info(f"{mdir}: trained with {problem}; --force given, removing it")
-            shutil.rmtree(mdir)
+            log.info(f"{mdir}: trained with {problem}; {'--force given' if finished else 'no fold finished'}, removing it")
+            lock.clear(mdir)
     write_json(record, path)
 
 
@@ -141,6 +142,13 @@ def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_
     if bad:
         raise UserError(f"--folds {bad}: folds are 0..{n_splits - 1}")
     mdir = model_dir(output, cfg.name)
+    with lock.hold(mdir):  # one run per model folder: a second one is refused, naming this one's PID
+        remove_stale_tmp(mdir)
+        return _train_folds(cfg, data, fold, wanted, folds_dir, mdir, force)
+
+
+def _train_folds(cfg, data: CompetitionData, fold: np.ndarray, wanted: list, folds_dir: Path, mdir: Path, force) -> dict:
+    n_splits = int(fold.max()) + 1
     _check_or_write_config(cfg, mdir, folds_signature(folds_dir), data.labels, force)
     todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
     skipped = sorted(set(wanted) - set(todo))
@@ -149,7 +157,8 @@ def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_
     log.info(f"{cfg.name}: training fold(s) {todo} into {mdir}/")
     results = {}
     for k in todo:
-        m = train_fold(cfg, data, fold, k, mdir)
+        with rejected_setting(cfg):  # a setting the library refuses: one line naming it
+            m = train_fold(cfg, data, fold, k, mdir)
         a, t = m["at_0.5"], m["at_tuned_thresholds"]
         print(f"{cfg.name} fold {k}: macro-F1 {a['macro_f1']:.4f} at 0.5, {t['macro_f1']:.4f} tuned on fold; "
               f"micro-F1 {a['micro_f1']:.4f}; {m['wall_time_s']:.0f}s; peak RSS {m['peak_rss_mb']:.0f} MB", flush=True)
@@ -207,24 +216,28 @@ def gpu_parallel(cfgs, data: CompetitionData, dirs, args, n_gpus: int) -> int:
     fold = folds_mod.load(data, dirs.folds)
     n_splits = int(fold.max()) + 1
     wanted = parse_folds(args.folds) or list(range(n_splits))
-    common = ["--input", str(dirs.input), "--folds-dir", str(dirs.folds), "--output", str(dirs.output)]
+    common = ["--input", str(dirs.input.absolute()), "--folds-dir", str(dirs.folds.absolute()),
+              "--output", str(dirs.output.absolute())]  # absolute: a child never re-resolves them (cli.user_path)
     code = 0
     for cfg in cfgs:
         mdir = model_dir(dirs.output, cfg.name)
-        _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, args.force)
-        todo = wanted if args.force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
-        for k in todo:
-            (mdir / f"fold{k}" / DONE).unlink(missing_ok=True)
-        sets = [x for kv in cfg_overrides(cfg) for x in ("--set", kv)]
-        for start in range(0, len(todo), n_gpus):
-            procs = []
-            for gpu, k in enumerate(todo[start:start + n_gpus]):
-                env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "SOLUTION_NO_PARALLEL": "1"}
-                cmd = [sys.executable, "-m", "solution", "train", cfg.name, "--folds", str(k), *common, *sets]
-                log.info(f"{cfg.name} fold {k} on GPU {gpu}")
-                procs.append(subprocess.Popen(cmd, env=env))
-            code = max([code, *(p.wait() for p in procs)])
-        assemble(cfg, data, fold, mdir)
+        with lock.hold(mdir):  # held here for the children too (they see lock.PARENT_HOLDS)
+            remove_stale_tmp(mdir)
+            _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, args.force)
+            todo = wanted if args.force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
+            for k in todo:
+                (mdir / f"fold{k}" / DONE).unlink(missing_ok=True)
+            sets = [x for kv in cfg_overrides(cfg) for x in ("--set", kv)]
+            for start in range(0, len(todo), n_gpus):
+                procs = []
+                for gpu, k in enumerate(todo[start:start + n_gpus]):
+                    env = {**os.environ, "CUDA_VISIBLE_DEVICES": str(gpu), "SOLUTION_NO_PARALLEL": "1",
+                           lock.PARENT_HOLDS: "1"}
+                    cmd = [sys.executable, "-m", "solution", "train", cfg.name, "--folds", str(k), *common, *sets]
+                    log.info(f"{cfg.name} fold {k} on GPU {gpu}")
+                    procs.append(subprocess.Popen(cmd, env=env))
+                code = max([code, *(p.wait() for p in procs)])
+            assemble(cfg, data, fold, mdir)
     return code
 
 
