@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from solution import log
-from solution.errors import UserError, os_error
+from solution.errors import UserError, as_os_error, os_error
 
 COMMANDS = {
     "folds": ("solution.folds", "make multilabel-stratified folds into folds/ (once)"),
@@ -135,8 +135,11 @@ def run_main(fn, argv) -> int:
         except (OSError, ValueError):
             pass
         return 141
-    except OSError as e:
-        return _refuse(os_error(e), UserError.exit_code)
+    except Exception as e:
+        err = as_os_error(e)
+        if err is None:
+            raise
+        return _refuse(os_error(err), UserError.exit_code)
 
 
 def _refuse(message: str, code: int) -> int:

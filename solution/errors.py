@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from contextlib import contextmanager
 
 
@@ -35,9 +36,24 @@ OS_ADVICE = {
     errno.ENOSPC: f"free some space, or {_ELSEWHERE}",
     errno.EDQUOT: f"free some space, or {_ELSEWHERE}",
     errno.EROFS: _ELSEWHERE,
-    errno.EACCES: f"check its permissions, or {_ELSEWHERE}",
-    errno.EPERM: f"check its permissions, or {_ELSEWHERE}",
+    errno.EACCES: "check its permissions",
+    errno.EPERM: "check its permissions",
 }
+# how Rust's std::io::Error shows in the messages of safetensors' and tokenizers' errors (not OSErrors)
+RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)(?: at path \"(.*)\")?")
+RUST_LIBRARIES = ("safetensors", "tokenizers")
+
+
+def as_os_error(e: BaseException) -> OSError | None:
+    """`e` as an OSError: itself, or the one a Rust library reports inside its own error, e.g. safetensors'
+    `Error while serializing: I/O error: No space left on device (os error 28)` when saving an adapter."""
+    if isinstance(e, OSError):
+        return e
+    found = RUST_OS_ERROR.search(str(e))
+    if found and type(e).__module__.split(".")[0] in RUST_LIBRARIES:
+        code = int(found.group(1))
+        return OSError(code, os.strerror(code), found.group(2))
+    return None
 
 
 def os_error(e: OSError) -> str:

@@ -3,7 +3,6 @@ cell a string exactly as written), JSON, and the tidy probability tables (ID + o
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import os
@@ -35,8 +34,7 @@ def atomic_path(path: str | os.PathLike):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
         os.close(fd)
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        _commit(Path(tmp), path)
     except OSError as e:
         if e.filename is None or str(e.filename) == str(tmp):
             e.filename = str(path)
@@ -47,9 +45,18 @@ def atomic_path(path: str | os.PathLike):
                 Path(tmp).unlink(missing_ok=True)
 
 
-@functools.cache
+def _commit(tmp: Path, path: Path) -> None:
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
 def _umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it
+    """The process umask, read without changing it where Linux tells it (setting it to read it races threads)."""
+    with suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
@@ -110,7 +117,8 @@ def read_json(path) -> dict:
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from None
     except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not valid JSON (not UTF-8: byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+        raise UserError(f"{path}: not valid JSON (not UTF-8: byte 0x{e.object[e.start]:02x} "
+                        f"at offset {e.start})") from None
     if not isinstance(obj, dict):
         raise UserError(f"{path}: not valid JSON for the kit (a {type(obj).__name__}, not an object)")
     return obj

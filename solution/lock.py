@@ -13,6 +13,7 @@ a dependency for the same flock and still not say who holds the lock.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -68,6 +69,12 @@ def _acquire(fd: int, folder: Path, wait: bool) -> bool:
         return True
     except BlockingIOError:
         pass
+    except OSError as e:  # a file system without locks (some network mounts): work on, unprotected
+        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        log.warn(f"{folder}: this file system cannot lock files ({os.strerror(e.errno)}); "
+                 f"do not run two steps on it at once")
+        return True
     pid, command = holder(fd)
     if os.environ.get(PARENT_HOLDS) == "1" and pid == os.getppid():
         return False

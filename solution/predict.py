@@ -106,6 +106,10 @@ def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[
     return cfg, dirs
 
 
+# what loading a damaged or half-copied model raises (anything else is the kit's bug, with its traceback)
+LOAD_ERRORS = (OSError, EOFError, KeyError, ValueError, AttributeError, ImportError, RuntimeError)
+
+
 def load_fold_model(cfg, directory: Path, labels: list[str]):
     """A saved fold model; a damaged one (truncated adapter, head, tokenizer or pickle) is refused in one line
     naming the file, with the command that remakes it."""
@@ -117,16 +121,13 @@ def load_fold_model(cfg, directory: Path, labels: list[str]):
     retrain = f"retrain it with `python -m solution train {cfg.name} --force`"
     try:
         return cls.load(directory, cfg, labels)
-    except UserError:
-        raise
-    except Exception as e:
+    except Exception as e:  # a UserError too: the loader may blame the backbone for a damaged tokenizer file
         damaged = damaged_file(directory)
         if damaged:
             file, why = damaged
             raise UserError(f"{directory}: cannot load the fold model: {file.relative_to(directory)} is damaged "
                             f"({why}); {retrain}") from None
-        if not isinstance(e, (OSError, EOFError, KeyError, ValueError, AttributeError, ImportError, RuntimeError,
-                              pickle.UnpicklingError)):
+        if isinstance(e, UserError) or not isinstance(e, LOAD_ERRORS + (pickle.UnpicklingError,)):
             raise
         why = str(e).splitlines()[0] if str(e) else ""
         raise UserError(f"{directory}: cannot load the fold model ({type(e).__name__}: {why}); {retrain}") from None
@@ -223,7 +224,8 @@ def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
         try:
             tweets = [line.rstrip("\r\n") for line in stdin]
         except UnicodeDecodeError as e:
-            raise UserError(f"stdin: not UTF-8 (byte 0x{e.object[e.start]:02x}); give the tweets as UTF-8 text") from None
+            raise UserError(f"stdin: not UTF-8 (byte 0x{e.object[e.start]:02x}); "
+                            "give the tweets as UTF-8 text") from None
         tweets = [t for t in tweets if t.strip()]
         if not tweets:
             raise UserError("no tweets on stdin (one tweet per line)")

@@ -63,7 +63,8 @@ def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], 
             raise UserError(f"{mdir} holds a model trained with {problem}; rerun with --force to retrain it, "
                             f"or use another --output")
         if problem:
-            log.info(f"{mdir}: trained with {problem}; {'--force given' if finished else 'no fold finished'}, removing it")
+            why = "--force given" if finished else "no fold finished"
+            log.info(f"{mdir}: trained with {problem}; {why}, removing it")
             lock.clear(mdir)
     write_json(record, path)
 
@@ -147,7 +148,8 @@ def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_
         return _train_folds(cfg, data, fold, wanted, folds_dir, mdir, force)
 
 
-def _train_folds(cfg, data: CompetitionData, fold: np.ndarray, wanted: list, folds_dir: Path, mdir: Path, force) -> dict:
+def _train_folds(cfg, data: CompetitionData, fold: np.ndarray, wanted: list, folds_dir: Path, mdir: Path,
+                 force: bool) -> dict:
     n_splits = int(fold.max()) + 1
     _check_or_write_config(cfg, mdir, folds_signature(folds_dir), data.labels, force)
     todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
