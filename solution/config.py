@@ -46,7 +46,7 @@ class ModelConfig:
                 if not math.isfinite(v):
                     e.append(f"{f.name} must be a finite number, got {value}")
                 elif isinstance(v, int) and abs(v) > INT_MAX:
-                    e.append(f"{f.name} must be at most {INT_MAX} in size, got {value}")
+                    e.append(f"{f.name} must be between -{INT_MAX} and {INT_MAX}, got {value}")
         return e
 
     def errors(self) -> list[str]:

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from solution import log
+from solution import lock, log
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
-from solution import lock
 from solution.io import read_json, read_table, remove_stale_tmp, write_csv, write_json
 
 DEFAULT_FOLDS_DIR = Path("folds")

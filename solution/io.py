@@ -61,6 +61,15 @@ def _umask() -> int:
     return mask
 
 
+def usual_mode(folder) -> None:
+    """Give every file below `folder` the mode a plain open() would (0644 under the usual umask): for what a
+    library saved through temp files of its own (safetensors writes 0600)."""
+    mode = 0o666 & ~_umask()
+    for p in Path(folder).rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            os.chmod(p, mode)
+
+
 def remove_stale_tmp(folder) -> list[Path]:
     """Delete what killed writers left in `folder` and below: `.*.tmp` files (atomic_path) and `*.partial`
     folders (a model saved under a temporary name). Call it while holding the folder's lock

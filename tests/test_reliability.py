@@ -442,7 +442,7 @@ CASES = [
     ("setting-nan", do(*FOLDS), (*TRAIN, "--set", "C=nan"), 2, "C must be a finite number, got nan"),
     ("setting-inf", do(*FOLDS), (*TRAIN, "--set", "C=inf"), 2, "C must be a finite number, got inf"),
     ("setting-huge-int", do(*FOLDS), (*TRAIN, "--set", "max_features=100000000000"), 2,
-     "max_features must be at most 2147483647"),
+     "max_features must be between -2147483647 and 2147483647, got 100000000000"),
     ("setting-out-of-range", do(*FOLDS), (*TRAIN, "--set", "min_df=0"), 2, "min_df must be >= 1, got 0"),
     ("seed-negative", do(*FOLDS), (*TRAIN, "--set", "seed=-1"), 2, "seed must be >= 0, got -1"),
     ("setting-the-library-refuses", do(*FOLDS), (*TRAIN, "--set", "min_df=1000"), 2,
@@ -754,6 +754,18 @@ def test_damaged_trained_model_is_named(trained_lora, tmp_path, capsys, file):
     line = err.rstrip("\n").splitlines()[-1]
     assert line.startswith(f"error: {damaged.parent}: cannot load the fold model: {file} is damaged (")
     assert line.endswith("retrain it with `python -m solution train minilm-lora --force`")
+
+
+@pytest.mark.xfail(reason="hf.save keeps safetensors' 0600 (lead: call io.usual_mode on the saved folder)", strict=False)
+def test_saved_lora_files_get_the_usual_mode(trained_lora):
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in trained_lora.rglob("*") if p.is_file()}
+    assert set(modes.values()) == {oct(0o666 & ~_umask())}, modes
+
+
+def _umask() -> int:
+    from solution.io import _umask as umask
+
+    return umask()
 
 
 # --- settings --------------------------------------------------------------------------------------
