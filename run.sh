@@ -5,6 +5,9 @@
 # Any other first word that is a `python -m solution` command (folds, train, blend, submit,
 # predict, kernel) is passed through after set-up.
 set -euo pipefail
+# The kit runs from its own folder, so the defaults input/, folds/, output/ are the kit's; a path the user
+# gives (--input, --output, --folds-dir, predict --file, ...) is taken against the folder they ran this from.
+CALLER_DIR="$PWD"
 cd "$(dirname "$0")"
 
 VENV="${SOLUTION_VENV:-.venv}"
@@ -60,7 +63,7 @@ case "${1:-}" in
   folds|train|blend|submit|predict|kernel|run)
     cmd="$1"; shift
     setup "$extras"
-    exec "$PY" -m solution "$cmd" "$@"
+    SOLUTION_CWD="$CALLER_DIR" exec "$PY" -m solution "$cmd" "$@"
     ;;
   -h|--help)
     setup "$extras"
@@ -68,6 +71,6 @@ case "${1:-}" in
     ;;
   *)
     setup "$extras"
-    exec "$PY" -m solution run "$@"
+    SOLUTION_CWD="$CALLER_DIR" exec "$PY" -m solution run "$@"
     ;;
 esac

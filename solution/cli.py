@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from solution import log
-from solution.errors import UserError
+from solution.errors import UserError, as_os_error, os_error
 
 COMMANDS = {
     "folds": ("solution.folds", "make multilabel-stratified folds into folds/ (once)"),
@@ -22,6 +23,19 @@ COMMANDS = {
 
 DEFAULT_INPUT, DEFAULT_FOLDS, DEFAULT_OUTPUT = Path("input"), Path("folds"), Path("output")
 DEMO_DIR = Path("output") / "demo"
+# run.sh changes into the kit's folder; it passes the folder the user ran it from here
+CALLER_DIR = "SOLUTION_CWD"
+
+
+def user_path(value: str) -> Path:
+    """A path the user typed (argparse type of every path option), relative to where the user stands.
+
+    run.sh runs the kit from its own folder, so that the defaults (input/, folds/, output/) are the kit's;
+    a path the user gives is taken against the folder they ran it from (SOLUTION_CWD).
+    """
+    p = Path(value).expanduser()
+    caller = os.environ.get(CALLER_DIR)
+    return p if p.is_absolute() or not caller else Path(caller) / p
 
 
 @dataclass
@@ -36,11 +50,12 @@ def common_parser() -> argparse.ArgumentParser:
     """--input/--folds-dir/--output/--competition, shared by every command that reads data."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("data and output locations")
-    g.add_argument("--input", type=Path, default=None,
+    g.add_argument("--input", type=user_path, default=None,
                    help="directory with train.csv, test.csv, sample_submission.csv (default: input/, "
                         "downloaded with the kaggle CLI if missing, else a generated demo set)")
-    g.add_argument("--folds-dir", type=Path, default=None, help="where folds.csv lives (default: folds/)")
-    g.add_argument("--output", type=Path, default=None, help="where models, blend and submission go (default: output/)")
+    g.add_argument("--folds-dir", type=user_path, default=None, help="where folds.csv lives (default: folds/)")
+    g.add_argument("--output", type=user_path, default=None,
+                   help="where models, blend and submission go (default: output/)")
     g.add_argument("--competition", default=None, help="kaggle competition slug (default: emotion-detection-spring-2024)")
     p.add_argument("--verbose", action="store_true",
                    help="show the libraries' warnings here instead of in the step's log file (train.log, blend.log)")
@@ -55,7 +70,8 @@ def resolve_dirs(args) -> Dirs:
     if args.input is not None:
         input_dir = Path(args.input)
         if not input_dir.is_dir():
-            raise UserError(f"{input_dir}: --input directory not found")
+            what = "is not a directory" if input_dir.exists() else "directory not found"
+            raise UserError(f"{input_dir}: --input {what}")
     elif (DEFAULT_INPUT / "train.csv").exists():
         input_dir = DEFAULT_INPUT
     elif has_credentials() and not getattr(args, "no_download", False):
@@ -66,6 +82,9 @@ def resolve_dirs(args) -> Dirs:
     # a demo keeps its folds and outputs apart, so a demo submission can never be submitted by mistake
     folds = args.folds_dir or (DEMO_DIR / "folds" if demo else DEFAULT_FOLDS)
     output = args.output or (DEMO_DIR if demo else DEFAULT_OUTPUT)
+    for option, path in (("--folds-dir", folds), ("--output", output)):
+        if Path(path).exists() and not Path(path).is_dir():
+            raise UserError(f"{path}: {option} is a file, not a directory")
     return Dirs(Path(input_dir), Path(folds), Path(output), demo)
 
 
@@ -104,25 +123,33 @@ def main(argv=None) -> int:
 
 
 def run_main(fn, argv) -> int:
-    """Call a command's main; a UserError becomes one line on stderr and its exit code."""
+    """Call a command's main; a UserError, or an OSError (full disk, read-only file system, a file where a
+    folder must be, ...: errors.os_error), becomes one line on stderr and exit code 2."""
     try:
         return int(fn(argv) or 0)
     except UserError as e:
-        from solution.kaggle_cli import scrub
-
-        print(f"error: {scrub(str(e))}", file=sys.stderr)
-        return e.exit_code
+        return _refuse(str(e), e.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `... | head`: the reader went away; not an error worth a traceback
-        import os
-
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
         return 141
+    except Exception as e:
+        err = as_os_error(e)
+        if err is None:
+            raise
+        return _refuse(os_error(err), UserError.exit_code)
+
+
+def _refuse(message: str, code: int) -> int:
+    from solution.kaggle_cli import scrub
+
+    print(f"error: {scrub(message)}", file=sys.stderr)
+    return code
 
 
 def entry() -> None:

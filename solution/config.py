@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field, fields
 
@@ -15,6 +16,7 @@ from solution.errors import UserError
 
 # fields that change how fast a run goes or where it reads weights, not what it learns
 RUNTIME_FIELDS = {"eval_batch_size", "num_threads", "report_to", "weights", "description"}
+INT_MAX = 2**31 - 1  # the largest int every library takes (C int); seeds must also fit numpy's 2**32 - 1
 
 
 @dataclass
@@ -26,15 +28,33 @@ class ModelConfig:
     preprocess: str = "tweet"  # "tweet": emoji to words, hashtags split, mentions/urls normalised; "none"
 
     def check(self) -> "ModelConfig":
-        errors = self.errors()
+        errors = self.number_errors() or self.errors()  # ranges only make sense for finite numbers
         if errors:
             raise UserError(f"config {self.name!r}: " + "; ".join(errors))
         return self
+
+    def number_errors(self) -> list[str]:
+        """Every numeric setting (and number in a tuple or list one) is finite and fits a C int: a NaN, an
+        infinity or 10**40 passes `x > 0` and then crashes scikit-learn, numpy or torch. The range each
+        setting needs is in `errors()`."""
+        e = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, (tuple, list)) else [value]:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    continue
+                if not math.isfinite(v):
+                    e.append(f"{f.name} must be a finite number, got {value}")
+                elif isinstance(v, int) and abs(v) > INT_MAX:
+                    e.append(f"{f.name} must be between -{INT_MAX} and {INT_MAX}, got {value}")
+        return e
 
     def errors(self) -> list[str]:
         e = []
         if self.preprocess not in ("tweet", "none"):
             e.append(f"preprocess must be 'tweet' or 'none', got {self.preprocess!r}")
+        if self.seed < 0:
+            e.append(f"seed must be >= 0, got {self.seed}")
         return e
 
     def to_dict(self) -> dict:
@@ -67,6 +87,9 @@ class TfidfConfig(ModelConfig):
             e.append(f"C must be > 0, got {self.C}")
         if self.class_weight not in ("balanced", "none"):
             e.append(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        for nm in ("min_df", "max_features"):
+            if getattr(self, nm) < 1:
+                e.append(f"{nm} must be >= 1, got {getattr(self, nm)}")
         return e
 
 
@@ -92,6 +115,11 @@ class EmbedConfig(ModelConfig):
             e.append(f"C must be > 0, got {self.C}")
         if self.class_weight not in ("balanced", "none"):
             e.append(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        for nm in ("max_length", "eval_batch_size"):
+            if getattr(self, nm) < 1:
+                e.append(f"{nm} must be >= 1, got {getattr(self, nm)}")
+        if self.num_threads < 0:
+            e.append(f"num_threads must be >= 0 (0 = one per core), got {self.num_threads}")
         return e
 
 
@@ -197,6 +225,14 @@ class HFConfig(ModelConfig):
             e.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0 <= self.lora_dropout < 1:
             e.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        if not 0 <= self.asl_clip < 1:
+            e.append(f"asl_clip must be in [0, 1), got {self.asl_clip}")
+        for nm in ("lora_alpha", "max_grad_norm"):
+            if getattr(self, nm) <= 0:
+                e.append(f"{nm} must be > 0, got {getattr(self, nm)}")
+        for nm in ("weight_decay", "asl_gamma_neg", "asl_gamma_pos", "focal_gamma", "num_threads", "max_train_samples"):
+            if getattr(self, nm) < 0:
+                e.append(f"{nm} must be >= 0, got {getattr(self, nm)}")
         if self.adapter == "ia3" and self.ia3_feedforward_modules and self.target_modules:
             extra = set(self.ia3_feedforward_modules) - set(self.target_modules)
             if extra:

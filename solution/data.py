@@ -6,9 +6,7 @@ where there is one, the row (CSV record number as a spreadsheet shows it, header
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pandas as pd
 
 from solution import log
 from solution.errors import UserError, where
+from solution.io import read_table
 
 ID, TEXT = "ID", "Tweet"
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
@@ -47,61 +46,30 @@ class CompetitionData:
         return h.hexdigest()[:16]
 
 
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise UserError(f"{path}: file not found (see input/README.md for how to get the competition files)")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")  # with or without BOM
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UserError(f"{where(path, line)}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
-                        "save the file as UTF-8") from None
-    if not text.strip():
-        raise UserError(f"{path}: file is empty")
-    return text
-
-
 def read_csv(path: Path, required: list[str], label_cols: list[str] | None = None) -> pd.DataFrame:
-    """Read one CSV as strings, checking the header: required columns present, none duplicated."""
-    text = _read_text(path)
-    header = next(csv.reader(io.StringIO(text)))
-    header = [h.strip() for h in header]
-    dup = sorted({h for h in header if header.count(h) > 1})
-    if dup:
-        raise UserError(f"{where(path, 1)}: duplicated column(s) {', '.join(dup)}")
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise UserError(f"{where(path, 1)}: missing column(s) {', '.join(missing)}{_delimiter_hint(header)}")
+    """Read one CSV (io.read_table: every cell a string as written), checking the header and the IDs."""
+    return _checked(read_table(path, required), Path(path), required, label_cols)
+
+
+def _checked(df: pd.DataFrame, path: Path, required: list[str], label_cols: list[str] | None) -> pd.DataFrame:
+    header = list(df.columns)
     extra = [c for c in header if c not in required]
     if extra:
         log.warn(f"{path}: ignoring extra column(s) {', '.join(extra)}")
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, ValueError) as e:
-        raise UserError(f"{path}: cannot parse as CSV: {str(e).splitlines()[0]}") from None
-    df.columns = [c.strip() for c in df.columns]
     if len(df) == 0:
         raise UserError(f"{path}: has a header but no rows")
     df = df[required].copy()
     _check_ids(df, path)
-    if label_cols:
-        for col in label_cols:
-            vals = df[col].str.strip()
-            bad = ~vals.isin(["0", "1"])
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                shown = repr(df[col].iloc[i]) if df[col].iloc[i] != "" else "a blank"
-                raise UserError(f"{where(path, i + 2, col)}: label must be 0 or 1, got {shown} "
-                                f"(ID {df[ID].iloc[i]!r}; {int(bad.sum())} bad value(s) in this column)")
-            df[col] = vals.astype(np.int8)
+    for col in label_cols or []:
+        vals = df[col].str.strip()
+        bad = ~vals.isin(["0", "1"])
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            shown = repr(df[col].iloc[i]) if df[col].iloc[i] != "" else "a blank"
+            raise UserError(f"{where(path, i + 2, col)}: label must be 0 or 1, got {shown} "
+                            f"(ID {df[ID].iloc[i]!r}; {int(bad.sum())} bad value(s) in this column)")
+        df[col] = vals.astype(np.int8)
     return df
-
-
-def _delimiter_hint(header: list[str]) -> str:
-    if len(header) == 1 and any(d in header[0] for d in ";\t|"):
-        return f" (the header is one column {header[0][:60]!r}: is the file comma-separated?)"
-    return ""
 
 
 def _check_ids(df: pd.DataFrame, path: Path) -> None:
@@ -121,20 +89,20 @@ def _check_ids(df: pd.DataFrame, path: Path) -> None:
 
 
 def read_sample(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    text = _read_text(path)
-    header = [h.strip() for h in next(csv.reader(io.StringIO(text)))]
-    if ID not in header:
-        raise UserError(f"{where(path, 1)}: missing column(s) {ID}{_delimiter_hint(header)}")
-    labels = [h for h in header if h != ID]
+    df = read_table(path, [ID])
+    labels = [h for h in df.columns if h != ID]
     if not labels:
         raise UserError(f"{where(path, 1)}: no label columns besides {ID}")
-    df = read_csv(path, [ID, *labels])
-    return df, labels
+    return _checked(df, Path(path), [ID, *labels], None), labels
 
 
 def load(input_dir: str | Path) -> CompetitionData:
     """Read and validate train.csv, test.csv and sample_submission.csv from `input_dir`."""
     input_dir = Path(input_dir)
+    for name in FILES:
+        if not (input_dir / name).exists():
+            raise UserError(f"{input_dir / name}: file not found (see input/README.md for how to get the "
+                            f"competition files)")
     sample, labels = read_sample(input_dir / "sample_submission.csv")
     train = read_csv(input_dir / "train.csv", [ID, TEXT, *labels], label_cols=labels)
     test = read_csv(input_dir / "test.csv", [ID, TEXT])

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from solution import log
+from solution import lock, log
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
-from solution.io import read_json, write_csv, write_json
+from solution.io import read_json, read_table, remove_stale_tmp, write_csv, write_json
 
 DEFAULT_FOLDS_DIR = Path("folds")
 DEFAULT_N_SPLITS = 5
@@ -28,6 +28,8 @@ def make_folds(y: np.ndarray, n_splits: int = DEFAULT_N_SPLITS, seed: int = DEFA
     y = np.asarray(y)
     if n_splits < 2:
         raise UserError(f"--n-splits must be at least 2, got {n_splits}")
+    if not 0 <= seed < 2**32:
+        raise UserError(f"--fold-seed must be in [0, 2**32 - 1], got {seed}")
     if len(y) < n_splits:
         raise UserError(f"cannot make {n_splits} folds from {len(y)} train rows")
     fold = np.full(len(y), -1, dtype=np.int64)
@@ -63,25 +65,35 @@ def load(data: CompetitionData, folds_dir: Path = DEFAULT_FOLDS_DIR) -> np.ndarr
                         f"`python -m solution folds --input {data.input_dir} --force` (trained models then retrain)")
     rebuild = f"rebuild with `python -m solution folds --input {data.input_dir} --force`"
     try:
-        df = pd.read_csv(csv_path, dtype={ID: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise UserError(f"{csv_path}: cannot read ({str(e).splitlines()[0]}); {rebuild}") from None
-    missing = [c for c in (ID, "fold") if c not in df.columns]
-    fold_col = pd.to_numeric(df["fold"], errors="coerce") if not missing else None
-    if missing or fold_col.isna().any() or (fold_col % 1 != 0).any():
-        what = f"missing column(s) {', '.join(missing)}" if missing else "non-integer fold numbers"
-        raise UserError(f"{csv_path}: {what}; {rebuild}")
+        df = read_table(csv_path, [ID, "fold"])
+    except UserError as e:
+        raise UserError(f"{e}; {rebuild}") from None
+    fold_col = pd.to_numeric(df["fold"], errors="coerce")
+    if fold_col.isna().any() or (fold_col % 1 != 0).any():
+        raise UserError(f"{csv_path}: non-integer fold numbers; {rebuild}")
     by_id = dict(zip(df[ID], fold_col.astype(np.int64)))
     fold = np.array([by_id.get(i, -1) for i in data.train[ID]], dtype=np.int64)
     if (fold < 0).any() or len(df) != len(fold):
-        raise UserError(f"{csv_path} does not cover train.csv row for row; rebuild with `python -m solution folds --force`")
+        raise UserError(f"{csv_path} does not cover train.csv row for row; {rebuild}")
     return fold
 
 
 def ensure(data: CompetitionData, folds_dir: Path, n_splits: int = DEFAULT_N_SPLITS, seed: int = DEFAULT_SEED,
            force: bool = False) -> np.ndarray:
-    """Make folds unless up-to-date ones with the same n_splits/seed exist; stale ones need force."""
+    """Make folds unless up-to-date ones with the same n_splits/seed exist; stale ones need force.
+
+    Up-to-date folds are only read (a read-only folds folder is fine); making them holds the folder's lock,
+    waiting for another run making them (solution.lock), and checks again once it has it.
+    """
     folds_dir = Path(folds_dir)
+    if force or not (folds_dir / "folds.json").exists():
+        with lock.hold(folds_dir, wait=True):
+            remove_stale_tmp(folds_dir)
+            return _ensure(data, folds_dir, n_splits, seed, force)
+    return _ensure(data, folds_dir, n_splits, seed, force)
+
+
+def _ensure(data: CompetitionData, folds_dir: Path, n_splits: int, seed: int, force: bool) -> np.ndarray:
     if (folds_dir / "folds.json").exists() and not force:
         m = meta(folds_dir)
         fold = load(data, folds_dir)  # raises on stale data

@@ -1,34 +1,89 @@
-"""Atomic writes and the tidy probability tables (ID + one full-precision probability per label)."""
+"""Reading and writing the kit's files: atomic writes with the usual file mode, the one CSV reader (every
+cell a string exactly as written), JSON, and the tidy probability tables (ID + one probability per label)."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from solution.errors import UserError
+from solution.errors import UserError, where
+
+TMP_SUFFIX = ".tmp"
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temp path beside `path`; rename it over `path` only if the block succeeds.
 
-    A killed run leaves at most a `.tmp` file, never a half-written artifact under the real name.
+    A killed run leaves at most a hidden `.NAME.*.tmp` file (remove_stale_tmp clears them), never a
+    half-written artifact under the real name. The file gets the mode a plain open() would give it
+    (0644 under the usual umask; mkstemp makes 0600). An OSError (full disk, read-only file system, ...)
+    names `path`, not the temp file, for errors.os_error.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
         yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _commit(Path(tmp), path)
+    except OSError as e:
+        if e.filename is None or str(e.filename) == str(tmp):
+            e.filename = str(path)
         raise
+    finally:
+        if tmp is not None:
+            with suppress(OSError):
+                Path(tmp).unlink(missing_ok=True)
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux tells it (setting it to read it races threads)."""
+    with suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def usual_mode(folder) -> None:
+    """Give every file below `folder` the mode a plain open() would (0644 under the usual umask): for what a
+    library saved through temp files of its own (safetensors writes 0600)."""
+    mode = 0o666 & ~_umask()
+    for p in Path(folder).rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            os.chmod(p, mode)
+
+
+def remove_stale_tmp(folder) -> list[Path]:
+    """Delete what killed writers left in `folder` and below: `.*.tmp` files (atomic_path) and `*.partial`
+    folders (a model saved under a temporary name). Call it while holding the folder's lock
+    (solution.lock.hold), so no temp file in flight of another run is taken for stale."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted({*folder.rglob(f".*{TMP_SUFFIX}"), *folder.rglob("*.partial")})
+    for p in stale:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return stale
 
 
 def write_csv(df: pd.DataFrame, path) -> Path:
@@ -63,12 +118,67 @@ def _json_default(o):
 
 
 def read_json(path) -> dict:
+    """A JSON object the kit wrote (config, folds, report, DONE marker); anything else is refused."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON (line {e.lineno}): {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not valid JSON (not UTF-8: byte 0x{e.object[e.start]:02x} "
+                        f"at offset {e.start})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: not valid JSON for the kit (a {type(obj).__name__}, not an object)")
+    return obj
+
+
+# --- the one CSV reader ----------------------------------------------------------------------------
+
+def read_text(path) -> str:
+    """A text file as UTF-8 (a BOM is dropped); refuses a missing, non-UTF-8 or empty file."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    raw = path.read_bytes()  # a folder: IsADirectoryError, worded by errors.os_error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UserError(f"{where(path, line)}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                        "save the file as UTF-8") from None
+    if not text.strip():
+        raise UserError(f"{path}: file is empty")
+    return text
+
+
+def read_table(path, required=()) -> pd.DataFrame:
+    """Every CSV the kit reads, read one way: UTF-8 (a BOM and CRLF are fine), every cell a string exactly
+    as written, so an ID such as NA, null, nan, None, 1e5 or 007 stays itself and a blank cell is "" (pandas
+    would turn the first ones into NaN). Header names are stripped; a duplicated one, or a missing one of
+    `required`, is refused before the rows are parsed."""
+    path = Path(path)
+    text = read_text(path)
+    header = next((row for row in csv.reader(io.StringIO(text)) if row), [])
+    header = [h.strip() for h in header]
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise UserError(f"{where(path, 1)}: duplicated column(s) {', '.join(dup)}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise UserError(f"{where(path, 1)}: missing column(s) {', '.join(missing)}{_delimiter_hint(header)}")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, ValueError) as e:
+        raise UserError(f"{path}: cannot parse as CSV: {str(e).splitlines()[0]}") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _delimiter_hint(header: list[str]) -> str:
+    if len(header) == 1 and any(d in header[0] for d in ";\t|"):
+        return f" (the header is one column {header[0][:60]!r}: is the file comma-separated?)"
+    return ""
 
 
 def prob_table(ids, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
@@ -82,17 +192,18 @@ def prob_table(ids, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
 
 
 def read_prob_table(path, labels: list[str]) -> pd.DataFrame:
+    """ID (as written) + one float64 probability per label; refuses a missing column or a value outside [0, 1]."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    # round_trip: the default parser can be 1 ulp off for 17-digit floats (seen on the GPU image's pandas)
-    df = pd.read_csv(path, dtype={"ID": str}, encoding="utf-8", float_precision="round_trip")
-    missing = [c for c in ["ID", *labels] if c not in df.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
-    values = df[labels].to_numpy(dtype=np.float64)
+    df = read_table(path, ["ID", *labels])
+    cells = df[labels]
+    try:
+        values = cells.to_numpy(dtype=np.float64)  # Python's float(): exact for the repr-exact floats written
+    except ValueError:
+        values = cells.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values) | (values < 0) | (values > 1)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise UserError(f"{path}, row {r + 2}, column {labels[c]!r}: probability {values[r, c]!r} not in [0, 1]")
-    return df[["ID", *labels]]
+        raise UserError(f"{where(path, r + 2, labels[c])}: probability {cells.iat[r, c]!r} not in [0, 1]")
+    out = pd.DataFrame(values, columns=labels)
+    out.insert(0, "ID", df["ID"].to_numpy(dtype=object))
+    return out

@@ -106,20 +106,66 @@ def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[
     return cfg, dirs
 
 
+# what loading a damaged or half-copied model raises (anything else is the kit's bug, with its traceback)
+LOAD_ERRORS = (OSError, EOFError, KeyError, ValueError, AttributeError, ImportError, RuntimeError)
+
+
 def load_fold_model(cfg, directory: Path, labels: list[str]):
+    """A saved fold model; a damaged one (truncated adapter, head, tokenizer or pickle) is refused in one line
+    naming the file, with the command that remakes it."""
     import pickle
 
     from solution.models import model_class
 
     cls = model_class(cfg.kind)
+    retrain = f"retrain it with `python -m solution train {cfg.name} --force`"
     try:
         return cls.load(directory, cfg, labels)
-    except UserError:
-        raise
-    except (OSError, EOFError, KeyError, ValueError, AttributeError, ImportError, pickle.UnpicklingError) as e:
+    except Exception as e:  # a UserError too: the loader may blame the backbone for a damaged tokenizer file
+        damaged = damaged_file(directory)
+        if damaged:
+            file, why = damaged
+            raise UserError(f"{directory}: cannot load the fold model: {file.relative_to(directory)} is damaged "
+                            f"({why}); {retrain}") from None
+        if isinstance(e, UserError) or not isinstance(e, LOAD_ERRORS + (pickle.UnpicklingError,)):
+            raise
         why = str(e).splitlines()[0] if str(e) else ""
-        raise UserError(f"{directory}: cannot load the fold model ({type(e).__name__}: {why}); "
-                        f"retrain it with `python -m solution train {cfg.name} --force`") from None
+        raise UserError(f"{directory}: cannot load the fold model ({type(e).__name__}: {why}); {retrain}") from None
+
+
+def damaged_file(directory: Path) -> tuple[Path, str] | None:
+    """(file, why) for the first file of a saved model that does not read back: empty, JSON that does not
+    parse, a safetensors file whose header or length is wrong, a pickle or torch file that does not load.
+    Called only once loading has failed, to name the file."""
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        try:
+            if path.stat().st_size == 0:
+                return path, "empty file"
+            _read_back(path)
+        except Exception as e:  # whatever the reader raises, the file is what is wrong
+            why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            return path, f"truncated or corrupt: {why[:200]}"
+    return None
+
+
+def _read_back(path: Path) -> None:
+    import pickle
+
+    if path.suffix == ".json":
+        json.loads(path.read_text(encoding="utf-8"))
+    elif path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                f.get_slice(key)
+    elif path.suffix == ".pkl":
+        with open(path, "rb") as f:
+            pickle.load(f)
+    elif path.suffix in (".bin", ".pt", ".pth"):
+        import torch
+
+        torch.load(path, map_location="cpu", weights_only=True)
 
 
 def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -166,7 +212,7 @@ def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
     if args.file is not None:
         if args.tweets:
             raise UserError("give tweets either as arguments or with --file, not both")
-        df = read_csv(Path(args.file), [ID, TEXT])
+        df = read_csv(args.file, [ID, TEXT])
         return df[ID].tolist(), df[TEXT].tolist()
     if args.tweets:
         tweets = list(args.tweets)
@@ -175,7 +221,11 @@ def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
         if stdin is None or _isatty(stdin):
             raise UserError('no tweets: give them as arguments (python -m solution predict "a tweet"), '
                             "with --file tweets.csv (ID, Tweet), or one per line on stdin")
-        tweets = [line.rstrip("\r\n") for line in stdin]
+        try:
+            tweets = [line.rstrip("\r\n") for line in stdin]
+        except UnicodeDecodeError as e:
+            raise UserError(f"stdin: not UTF-8 (byte 0x{e.object[e.start]:02x}); "
+                            "give the tweets as UTF-8 text") from None
         tweets = [t for t in tweets if t.strip()]
         if not tweets:
             raise UserError("no tweets on stdin (one tweet per line)")
@@ -254,6 +304,8 @@ def default_output() -> Path:
 
 
 def main(argv=None, stdin=None) -> int:
+    from solution.cli import user_path
+
     p = argparse.ArgumentParser(
         prog="python -m solution predict", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Predict the emotions of new tweets with the trained fold models of the last blend\n"
@@ -264,9 +316,9 @@ def main(argv=None, stdin=None) -> int:
                "  python -m solution predict --file input/test.csv --format csv > predictions.csv\n"
                "  cat tweets.txt | python -m solution predict --format json")
     p.add_argument("tweets", nargs="*", help="tweets to classify (default: --file, else stdin)")
-    p.add_argument("--file", type=Path, default=None, help="CSV with ID and Tweet columns (e.g. test.csv)")
+    p.add_argument("--file", type=user_path, default=None, help="CSV with ID and Tweet columns (e.g. test.csv)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("--output", type=Path, default=None,
+    p.add_argument("--output", type=user_path, default=None,
                    help="where training and the blend wrote (default: output/)")
     args = p.parse_args(argv)
     ids, tweets = read_tweets(args, stdin)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from solution import log
 from solution.budget import Job
-from solution.errors import UserError
+from solution.errors import UserError, rejected_setting
 
 TEST_EXIT_ENV = "SOLUTION_TEST_WORKER_EXIT"  # "MODEL:FOLD": a worker dies there (tests of a killed worker only)
 
@@ -62,8 +62,8 @@ class ProcessWorker:
         ctx = multiprocessing.get_context("spawn")
         self.index, self.gpu, self.job = index, gpu, None
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, gpu, str(dirs.input), str(dirs.folds),
-                                                          str(dirs.output), verbose), daemon=True)
+        paths = [str(Path(d).absolute()) for d in (dirs.input, dirs.folds, dirs.output)]
+        self.proc = ctx.Process(target=worker_main, args=(child, gpu, *paths, verbose), daemon=True)
         self.proc.start()
         child.close()
 
@@ -124,7 +124,9 @@ def worker_main(conn, gpu: str, input_dir: str, folds_dir: str, output: str, ver
             os._exit(9)
         try:
             cfg = config_mod.from_dict(cfg_dict)
-            conn.send(("ok", train.train_fold(cfg, data, fold, k, Path(output) / model)))
+            mdir = Path(output) / model
+            with log.library_log(mdir / "train.log"), rejected_setting(cfg):
+                conn.send(("ok", train.train_fold(cfg, data, fold, k, mdir)))
         except UserError as e:
             conn.send(("error", str(e)))
         except Exception as e:  # reported by the parent as one line; the traceback stays in this worker's stderr

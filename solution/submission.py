@@ -8,7 +8,7 @@ import pandas as pd
 
 from solution.data import ID
 from solution.errors import UserError
-from solution.io import write_csv
+from solution.io import read_table, write_csv
 from solution.metrics import binarize
 
 
@@ -49,10 +49,7 @@ def read(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found; make it with `python -m solution blend` (or `./run.sh`)")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read as CSV: {str(e).splitlines()[0]}") from None
+    return read_table(path)
 
 
 def write(sub: pd.DataFrame, sample: pd.DataFrame, path: Path) -> Path:

@@ -73,7 +73,7 @@ def submit(path: Path, sample: pd.DataFrame, competition: str | None = None, mes
 
 
 def main(argv=None) -> int:
-    from solution.cli import common_parser, resolve_data
+    from solution.cli import common_parser, resolve_data, user_path
 
     p = argparse.ArgumentParser(
         prog="python -m solution submit", parents=[common_parser()],
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
                "  python -m solution submit -m 'blend of 3 models, shrink 0.25'")
     p.add_argument("-m", "--message", default=None,
                    help="submission message (default: the blend's models and OOF macro-F1 from output/blend/report.json)")
-    p.add_argument("--file", type=Path, default=None, help="the file to submit (default: OUTPUT/submission.csv)")
+    p.add_argument("--file", type=user_path, default=None, help="the file to submit (default: OUTPUT/submission.csv)")
     p.add_argument("--dry-run", action="store_true", help="check the file and print the kaggle command; send nothing")
     args = p.parse_args(argv)
     data, dirs = resolve_data(args)

@@ -11,6 +11,7 @@ Layout under output/<model>/:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import resource
@@ -22,10 +23,10 @@ import numpy as np
 
 from solution import config as config_mod
 from solution import folds as folds_mod
-from solution import log, metrics, thresholds
+from solution import lock, log, metrics, thresholds
 from solution.data import ID, TEXT, CompetitionData
-from solution.errors import UserError
-from solution.io import prob_table, read_json, read_prob_table, write_csv, write_json
+from solution.errors import UserError, rejected_setting
+from solution.io import prob_table, read_json, read_prob_table, remove_stale_tmp, write_csv, write_json
 from solution.models import model_class
 
 DONE = "DONE.json"
@@ -56,12 +57,14 @@ def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], 
             problem = "other folds or data than the current folds/"
         else:
             problem = None
-        if problem and not force:
+        finished = any(mdir.glob(f"fold*/{DONE}"))  # none: nothing to lose, e.g. a setting the library refused
+        if problem and finished and not force:
             raise UserError(f"{mdir} holds a model trained with {problem}; rerun with --force to retrain it, "
                             f"or use another --output")
         if problem:
-            log.info(f"{mdir}: trained with {problem}; --force given, removing it")
-            shutil.rmtree(mdir)
+            why = "--force given" if finished else "no fold finished"
+            log.info(f"{mdir}: trained with {problem}; {why}, removing it")
+            lock.clear(mdir)
     write_json(record, path)
 
 
@@ -178,14 +181,18 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
     if bad:
         raise UserError(f"--folds {bad}: folds are 0..{n_splits - 1}")
     by_name = {c.name: c for c in cfgs}
-    todo = {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
-    run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus))
-    workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
-    try:
-        run.drive(workers, on_model_done)
-    finally:
-        for w in workers:
-            w.close()
+    with contextlib.ExitStack() as held:
+        for c in cfgs:  # one run per model folder: a second run on one of them is refused, naming this PID
+            held.enter_context(lock.hold(model_dir(dirs.output, c.name)))
+            remove_stale_tmp(model_dir(dirs.output, c.name))
+        todo = {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
+        run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus))
+        workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
+        try:
+            run.drive(workers, on_model_done)
+        finally:
+            for w in workers:
+                w.close()
     return Outcome(run.complete, run.skipped, run.trained)
 
 
@@ -266,7 +273,7 @@ class JobRun:
 
     def run_in_process(self, job, cfg_dict: dict) -> dict:
         cfg = self.cfgs[job.model]
-        with log.library_log(self.mdir(job.model) / "train.log"):
+        with log.library_log(self.mdir(job.model) / "train.log"), rejected_setting(cfg):
             return train_fold(cfg, self.data, self.fold, job.fold, self.mdir(job.model))
 
     def drive(self, workers: list, on_model_done) -> None:

@@ -2,16 +2,22 @@
 
 One table, CASES: (id, mutate, argv, expected exit code, expected message fragment). Each case starts from
 a freshly written valid tiny input dir, lets `mutate` break it (or build some state first, e.g. folds and
-a trained model), then runs one command and checks, besides the code and the message:
+a trained model, or make the write helper fail as a full disk or a read-only file system would), then
+runs one command and checks, besides the code and the message:
   - a failure is one line on stderr starting with "error:", with no traceback;
   - nothing in the input dir changed (sha256 of every file before and after);
-  - no half-written output: no *.tmp / *.partial under the output and folds dirs, and no
-    submission.csv when the run failed.
-Then two scenario tests: a training run SIGKILLed in the middle of a fold and rerun gives byte-identical
-OOF to an uninterrupted run, and a (fake) kaggle key never shows up in anything the kit prints or writes.
+  - no half-written output: no *.tmp / *.partial under the output and folds dirs, no submission.csv when
+    the run failed, and never a submission.csv without the blend report that describes it.
+Then scenario tests: a training run SIGKILLed in the middle of a fold and rerun gives byte-identical
+OOF to an uninterrupted run; a (fake) kaggle key never shows up in anything the kit prints or writes; IDs
+that pandas reads as missing go through every reader; a damaged trained model is named by predict; every
+numeric setting refuses NaN, infinities and out-of-range values; output files get the usual mode; run.sh
+takes user paths against the caller's folder; and, as root, a real full tmpfs and read-only bind mount.
+Two processes on one model folder: tests/test_lock.py.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -23,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import json
 
 import pandas as pd
 import pytest
@@ -42,15 +50,21 @@ class Env:
     input: Path
     folds: Path
     output: Path
+    mp: pytest.MonkeyPatch | None = None  # for faults injected into the kit (undone after the test)
 
     def fmt(self, argv) -> list[str]:
-        m = {"{in}": self.input, "{folds}": self.folds, "{out}": self.output}
-        return [str(m.get(a, a)) for a in argv]
+        m = {"{in}": self.input, "{folds}": self.folds, "{out}": self.output, "{root}": self.root}
+        out = []
+        for a in argv:
+            for k, v in m.items():
+                a = a.replace(k, str(v))
+            out.append(a)
+        return out
 
-    def cli(self, *argv) -> None:
-        """A setup step that must succeed (its output is discarded by the harness)."""
-        code = cli.main(self.fmt(argv))
-        assert code == 0, f"setup step {argv} failed"
+    def cli(self, *argv, code: int = 0) -> None:
+        """A setup step that must end with `code` (its output is discarded by the harness)."""
+        got = cli.main(self.fmt(argv))
+        assert got == code, f"setup step {argv} exited {got}, expected {code}"
 
     # file helpers for mutators
     def path(self, name: str) -> Path:
@@ -216,6 +230,74 @@ def rewrite(rel, fn):
     return f
 
 
+def fails(*argv):
+    return lambda env: env.cli(*argv, code=2)
+
+
+def write_bytes(rel, data: bytes):
+    """Write a file under the output/folds dirs: rel is '{out}/...' or '{folds}/...'."""
+    def f(env):
+        p = Path(env.fmt([rel])[0])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return f
+
+
+def oof_cell(value):
+    def fn(text):
+        lines = text.split("\n")
+        cells = lines[1].split(",")
+        cells[3] = value
+        lines[1] = ",".join(cells)
+        return "\n".join(lines)
+    return fn
+
+
+def fault(err: int, under: str = "{out}", name: str = ""):
+    """The write helper (io.atomic_path) fails with OSError `err` for each file written below `under` (whose
+    name contains `name`), as on a full disk (ENOSPC) or a read-only file system (EROFS)."""
+    def f(env):
+        from solution import io as io_mod
+
+        base, real = Path(env.fmt([under])[0]).resolve(), io_mod._commit
+
+        def commit(tmp, path):
+            if Path(path).resolve().is_relative_to(base) and name in Path(path).name:
+                raise OSError(err, os.strerror(err))
+            real(tmp, path)
+        env.mp.setattr(io_mod, "_commit", commit)
+    return f
+
+
+def make_file(where):
+    def f(env):
+        p = Path(env.fmt([where])[0])
+        if p.is_dir():
+            shutil.rmtree(p)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("not a folder\n")
+    return f
+
+
+def make_folder(rel):
+    def f(env):
+        p = Path(env.fmt([rel])[0])
+        p.unlink(missing_ok=True)
+        p.mkdir(parents=True)
+    return f
+
+
+# IDs that pandas' read_csv turns into NaN (or a float) unless told to read them as written
+NA_IDS = ["NA", "null", "NaN", "None", "N/A", "#N/A", "-nan", "n/a", "NULL", "1e5", "007", "1.0"]
+
+
+def na_ids(env):
+    for name, ids in (("train.csv", NA_IDS), ("test.csv", NA_IDS[:4]), ("sample_submission.csv", NA_IDS[:4])):
+        df = env.frame(name)
+        df.loc[: len(ids) - 1, "ID"] = ids
+        env.write_frame(name, df)
+
+
 def oof_out_of_range(text):
     lines = text.split("\n")
     cells = lines[1].split(",")
@@ -226,20 +308,28 @@ def oof_out_of_range(text):
 
 # --- checks after a successful run -----------------------------------------------------------------
 
+def read_as_written(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
 def submission_ok(env):
-    sub = pd.read_csv(env.output / "submission.csv", dtype=str)
-    sample = pd.read_csv(env.input / "sample_submission.csv", dtype=str, encoding="utf-8-sig")
+    sub = read_as_written(env.output / "submission.csv")
+    sample = read_as_written(env.input / "sample_submission.csv")
     assert list(sub.columns) == list(sample.columns)
     assert sub["ID"].tolist() == [i.strip() for i in sample["ID"]]
     assert set(sub[LABELS].stack()) <= {"0", "1"}
-    oof = pd.read_csv(env.output / "tfidf-lr" / "oof.csv", dtype={"ID": str})
+    oof = read_as_written(env.output / "tfidf-lr" / "oof.csv")
     train = pd.read_csv(env.input / "train.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert len(oof) == len(train)  # no tweet lost or split by quotes, newlines, CR, BOM
     assert oof["ID"].tolist() == train["ID"].str.strip().tolist()
 
 
 def folds_ok(env):
-    assert len(pd.read_csv(env.folds / "folds.csv")) == 60
+    assert len(read_as_written(env.folds / "folds.csv")) == 60
+
+
+def model_ok(env):
+    assert len(read_as_written(env.output / "tfidf-lr" / "oof.csv")) == 60
 
 
 # (id, mutate, argv, exit code, message fragment: in the error line, or for code 0 in stderr (a warning))
@@ -312,19 +402,86 @@ CASES = [
     ("bad-setting-value", do(*FOLDS), (*TRAIN, "--set", "C=lots"), 2, "--set C=lots: expected float"),
     ("invalid-setting", do(*FOLDS), (*TRAIN, "--set", "C=-1"), 2, "C must be > 0"),
     ("fold-out-of-range", do(*FOLDS), (*TRAIN, "--folds", "7"), 2, "folds are 0..4"),
+    ("fold-seed-negative", lambda env: None, (*FOLDS, "--fold-seed", "-1"), 2, "--fold-seed must be in [0, 2**32 - 1]"),
+    # IDs are opaque strings: none is read as missing, a number or a float (NA_IDS; every reader: test_na_ids_*)
+    ("ids-pandas-reads-as-missing", na_ids, RUN, 0, None),
+    ("ids-pandas-reads-as-missing-folds-force", steps(na_ids, do(*FOLDS)), (*FOLDS, "--force"), 0, None),
+    # the filesystem says no (injected at the write helper; for real, as root: test_real_full_disk_and_read_only_mount)
+    ("disk-full-folds", fault(errno.ENOSPC, "{folds}"), FOLDS, 2,
+     "folds.csv: no space left on device; free some space, or write elsewhere"),
+    ("disk-full-train", steps(do(*FOLDS), fault(errno.ENOSPC)), TRAIN, 2, ": no space left on device; free some space"),
+    ("disk-full-submission", steps(do(*FOLDS), do(*TRAIN), fault(errno.ENOSPC, name="submission")), BLEND, 2,
+     "submission.csv: no space left on device"),
+    ("disk-full-blend-report", steps(do(*FOLDS), do(*TRAIN), fault(errno.ENOSPC, "{out}/blend")), BLEND, 2,
+     "no space left on device"),
+    ("read-only-output", steps(do(*FOLDS), fault(errno.EROFS)), TRAIN, 2, ": read-only file system; write elsewhere"),
+    ("read-only-folds", fault(errno.EROFS, "{folds}"), RUN, 2, "folds.csv: read-only file system"),
+    ("output-is-a-file", make_file("{out}"), RUN, 2, "--output is a file, not a directory"),
+    ("folds-dir-is-a-file", make_file("{folds}"), RUN, 2, "--folds-dir is a file, not a directory"),
+    ("output-below-a-file", make_file("{root}/afile"),
+     ("run", "--models", "tfidf-lr", "--input", "{in}", "--folds-dir", "{folds}", "--output", "{root}/afile/out"), 2,
+     "afile/out/tfidf-lr: not a directory"),
+    ("input-is-a-file", make_file("{in}"), RUN, 2, "--input is not a directory"),
+    ("train-csv-is-a-folder", make_folder("{in}/train.csv"), RUN, 2, "train.csv: is a directory"),
+    ("predict-file-is-a-folder", lambda env: None, ("predict", "--output", "{out}", "--file", "{in}"), 2,
+     "input: is a directory"),
+    ("predict-file-missing", lambda env: None, ("predict", "--output", "{out}", "--file", "{root}/nothere.csv"), 2,
+     "nothere.csv: file not found$"),
+    ("folds-json-not-utf8", steps(do(*FOLDS), write_bytes("{folds}/folds.json", b"\xff\xfe{}")), TRAIN, 2,
+     "folds.json: not valid JSON (not UTF-8"),
+    ("folds-json-not-an-object", steps(do(*FOLDS), write_bytes("{folds}/folds.json", b"[]")), TRAIN, 2,
+     "folds.json: not valid JSON for the kit (a list, not an object)"),
+    ("oof-blank-cell", steps(do(*FOLDS), do(*TRAIN), rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_cell(""))), BLEND, 2,
+     "oof.csv, row 2, column 'disgust': probability '' not in [0, 1]"),
+    ("stale-tmp-removed-by-train", steps(do(*FOLDS), do(*TRAIN, "--folds", "0"),
+                                         write_bytes("{out}/tfidf-lr/.oof.csv.k1ll3d.tmp", b"ID,anger\n"),
+                                         write_bytes("{out}/tfidf-lr/fold0/model.partial/x", b"")), TRAIN, 0, None),
+    ("stale-tmp-removed-by-folds", steps(do(*FOLDS), write_bytes("{folds}/.folds.csv.k1ll3d.tmp", b"ID")),
+     (*FOLDS, "--force"), 0, None),
+    # values that pass a naive check but crash a library
+    ("setting-nan", do(*FOLDS), (*TRAIN, "--set", "C=nan"), 2, "C must be a finite number, got nan"),
+    ("setting-inf", do(*FOLDS), (*TRAIN, "--set", "C=inf"), 2, "C must be a finite number, got inf"),
+    ("setting-huge-int", do(*FOLDS), (*TRAIN, "--set", "max_features=100000000000"), 2,
+     "max_features must be between -2147483647 and 2147483647, got 100000000000"),
+    ("setting-out-of-range", do(*FOLDS), (*TRAIN, "--set", "min_df=0"), 2, "min_df must be >= 1, got 0"),
+    ("seed-negative", do(*FOLDS), (*TRAIN, "--set", "seed=-1"), 2, "seed must be >= 0, got -1"),
+    ("setting-the-library-refuses", do(*FOLDS), (*TRAIN, "--set", "min_df=1000"), 2,
+     "config 'tfidf-lr' (--set min_df=1000): scikit-learn refused a setting: "),
+    ("train-after-a-refused-setting", steps(do(*FOLDS), fails(*TRAIN, "--set", "min_df=1000")), TRAIN, 0, None),
 ]
 
+# the blend worker's rule (blend writes the submission last): until it lands, a failure writing the report
+# leaves a submission without one
+XFAIL = {"disk-full-blend-report": "blend writes submission.csv before its report (issue 15, blend's part)"}
+
 AFTER: dict[str, Callable[[Env], None]] = {
-    name: submission_ok for name, _, argv, code, _ in CASES if code == 0 and argv == RUN}
+    **{name: submission_ok for name, _, argv, code, _ in CASES if code == 0 and argv == RUN},
+    **{name: model_ok for name, _, argv, code, _ in CASES if code == 0 and argv == TRAIN},
+    **{name: folds_ok for name, _, argv, code, _ in CASES if code == 0 and argv[0] == "folds"},
+}
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch, no_kaggle):
     monkeypatch.chdir(tmp_path)  # nothing may land in the repo, whatever a default dir is
-    return Env(tmp_path, make_input_dir(tmp_path / "input"), tmp_path / "folds", tmp_path / "output")
+    monkeypatch.delenv("SOLUTION_CWD", raising=False)
+    return Env(tmp_path, make_input_dir(tmp_path / "input"), tmp_path / "folds", tmp_path / "output", monkeypatch)
 
 
-@pytest.mark.parametrize("case_id, mutate, argv, code, fragment", CASES, ids=[c[0] for c in CASES])
+def submission_has_its_report(output: Path) -> None:
+    """A submission on disk always has the blend report that describes it (the submission is written last)."""
+    sub = output / "submission.csv"
+    if sub.exists():
+        rep = output / "blend" / "report.json"
+        assert rep.exists(), f"{sub} without {rep}"
+        assert json.loads(rep.read_text())["submission_sha256"] == hashlib.sha256(sub.read_bytes()).hexdigest()
+
+
+PARAMS = [pytest.param(*c, marks=pytest.mark.xfail(reason=XFAIL[c[0]], strict=False)) if c[0] in XFAIL else c
+          for c in CASES]
+
+
+@pytest.mark.parametrize("case_id, mutate, argv, code, fragment", PARAMS, ids=[c[0] for c in CASES])
 def test_case(env, capsys, case_id, mutate, argv, code, fragment):
     mutate(env)
     had_submission = (env.output / "submission.csv").exists()
@@ -344,10 +501,14 @@ def test_case(env, capsys, case_id, mutate, argv, code, fragment):
     else:
         assert len(errors) == 1, err
         assert err.rstrip("\n").splitlines()[-1] == errors[0]  # one line, and the last thing said
-        assert fragment in errors[0], errors[0]
+        if fragment.endswith("$"):  # the end of the message: nothing after it (no wrong hint)
+            assert errors[0].endswith(fragment[:-1]), errors[0]
+        else:
+            assert fragment in errors[0], errors[0]
         assert had_submission or not (env.output / "submission.csv").exists()
     assert sha_tree(env.input) == before, "the input dir changed"
     assert not leftovers(env.output, env.folds)
+    submission_has_its_report(env.output)
 
 
 def test_enough_cases():
@@ -513,3 +674,268 @@ def test_kaggle_key_never_leaks(env, capsys, monkeypatch):
     assert any(p.name == "submission.csv" for p in written)
     for p in written:
         assert FAKE_KEY.encode() not in p.read_bytes(), p
+
+
+# --- IDs pandas misreads, through every reader -----------------------------------------------------
+
+def test_na_ids_go_through_every_reader(env, capsys):
+    """IDs such as NA, null, None, 1e5 and 007 survive data, folds (made and re-read, --force too), the fold
+    and model probability tables, blend, the submission, submit's check and predict --file, as written."""
+    na_ids(env)
+    env.cli(*FOLDS)
+    env.cli(*FOLDS, "--force")
+    env.cli(*TRAIN)
+    env.cli(*BLEND)
+    capsys.readouterr()
+    assert cli.main(env.fmt(SUBMIT)) == 0
+    capsys.readouterr()
+    assert cli.main(env.fmt(["predict", "--output", "{out}", "--file", "{in}/test.csv", "--format", "csv"])) == 0
+    predicted = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out), dtype=str, keep_default_na=False)
+    train_ids = read_as_written(env.input / "train.csv")["ID"].tolist()
+    test_ids = read_as_written(env.input / "test.csv")["ID"].tolist()
+    assert train_ids[: len(NA_IDS)] == NA_IDS
+    assert read_as_written(env.folds / "folds.csv")["ID"].tolist() == train_ids
+    assert read_as_written(env.output / "tfidf-lr" / "oof.csv")["ID"].tolist() == train_ids
+    assert read_as_written(env.output / "tfidf-lr" / "test.csv")["ID"].tolist() == test_ids
+    assert read_as_written(env.output / "submission.csv")["ID"].tolist() == test_ids
+    assert predicted["ID"].tolist() == test_ids
+
+
+def test_prob_tables_read_back_exactly(tmp_path):
+    """The one reader reads probabilities with Python's float(): what write_csv wrote comes back bit for bit."""
+    import numpy as np
+
+    from solution.io import prob_table, read_prob_table, write_csv
+
+    rng = np.random.default_rng(0)
+    probs = np.concatenate([rng.random((200, 2)), [[1e-320, 1 - 2**-53], [0.0, 1.0]]])
+    write_csv(prob_table(["NA", *map(str, range(201))], probs, ["a", "b"]), tmp_path / "p.csv")
+    back = read_prob_table(tmp_path / "p.csv", ["a", "b"])
+    assert back["ID"].iloc[0] == "NA"
+    assert np.array_equal(back[["a", "b"]].to_numpy(), probs)
+
+
+# --- a damaged trained model -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_lora(tmp_path_factory):
+    """minilm-lora on a tiny random BERT, 2 folds, blended: a model folder predict reloads."""
+    from solution.text import prepare
+
+    root = tmp_path_factory.mktemp("lora")
+    inp = make_input_dir(root / "input")
+    texts = [t for f in ("train.csv", "test.csv") for t in read_as_written(inp / f)["Tweet"]]
+    bert = build_tiny_bert(root / "tiny-bert", texts + prepare(texts, "tweet"))
+    common = ["--input", str(inp), "--folds-dir", str(root / "folds"), "--output", str(root / "output")]
+    assert cli.main(["folds", *common, "--n-splits", "2"]) == 0
+    assert cli.main(["train", "minilm-lora", *common, "--set", f"weights={bert}", "--set", "epochs=1",
+                     *TINY_BERT_SETTINGS[2:]]) == 0
+    assert cli.main(["blend", *common, "--no-plots"]) == 0
+    return root / "output"
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("file", ["adapter_model.safetensors", "adapter_config.json", "tokenizer.json",
+                                  "tokenizer_config.json"])
+def test_damaged_trained_model_is_named(trained_lora, tmp_path, capsys, file):
+    """A truncated adapter (it holds the head too, peft's modules_to_save), adapter config or tokenizer file:
+    predict names the file and says to retrain, in one line."""
+    out = tmp_path / "output"
+    shutil.copytree(trained_lora, out)
+    damaged = out / "minilm-lora" / "fold1" / "model" / file
+    _truncate(damaged)
+    capsys.readouterr()
+    code = cli.main(["predict", "--output", str(out), "a tweet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    line = err.rstrip("\n").splitlines()[-1]
+    assert line.startswith(f"error: {damaged.parent}: cannot load the fold model: {file} is damaged (")
+    assert line.endswith("retrain it with `python -m solution train minilm-lora --force`")
+
+
+def test_saved_lora_files_get_the_usual_mode(trained_lora):
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in trained_lora.rglob("*") if p.is_file()}
+    assert set(modes.values()) == {oct(0o666 & ~_umask())}, modes
+
+
+def _umask() -> int:
+    from solution.io import _umask as umask
+
+    return umask()
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+def test_every_numeric_setting_refuses_nan_infinity_and_out_of_range_values():
+    """Every numeric field of every registry config: NaN and infinities (floats), -1 and 2**40 (all) are
+    refused by the config itself, in a message naming the field."""
+    import dataclasses
+
+    from solution import config as config_mod
+    from solution.errors import UserError
+
+    checked = set()
+    for name in config_mod.known():
+        cfg = config_mod.get(name)
+        for f in dataclasses.fields(cfg):
+            value = getattr(cfg, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            bad = [-1.0, float("nan"), float("inf"), -float("inf")] if isinstance(value, float) else [-1, 2**40]
+            for v in bad:
+                with pytest.raises(UserError, match=rf"\b{f.name}\b"):
+                    dataclasses.replace(cfg, **{f.name: v}).check()
+            checked.add(f.name)
+    assert {"C", "lr", "seed", "max_features", "warmup_ratio", "focal_gamma", "max_grad_norm"} <= checked
+
+
+def test_a_library_refusal_names_the_setting_and_a_kit_bug_keeps_its_traceback():
+    import dataclasses
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from solution import config as config_mod
+    from solution.errors import UserError, rejected_setting
+
+    X, y = np.eye(4), np.array([0, 1, 0, 1])
+    cfg = config_mod.get("tfidf-lr")
+    with pytest.raises(UserError, match=r"config 'tfidf-lr': scikit-learn refused a setting: The 'C' parameter"):
+        with rejected_setting(cfg):  # sklearn calls it a parameter error itself
+            LogisticRegression(C=-1.0).fit(X, y)
+    changed = dataclasses.replace(cfg, min_df=7)
+    with pytest.raises(UserError, match=r"\(--set min_df=7\): scikit-learn refused a setting"):
+        with rejected_setting(changed):
+            LogisticRegression(penalty="elasticnet").fit(X, y)  # a plain ValueError raised in sklearn
+    with pytest.raises(ValueError):  # registry settings and a plain ValueError: the kit's bug, not the user's
+        with rejected_setting(cfg):
+            LogisticRegression(penalty="elasticnet").fit(X, y)
+    with pytest.raises(ValueError):  # not raised by a library
+        with rejected_setting(changed):
+            raise ValueError("a bug in the kit")
+
+
+# --- files the kit writes --------------------------------------------------------------------------
+
+def test_output_files_get_the_usual_mode(env):
+    old = os.umask(0o022)
+    try:
+        env.cli(*RUN)
+        env.cli("blend", *COMMON)  # with the plots
+    finally:
+        os.umask(old)
+    files = [p for d in (env.output, env.folds) for p in d.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".png" for p in files) and any(p.name == "model.pkl" for p in files)
+    modes = {str(p.relative_to(env.root)): oct(p.stat().st_mode & 0o777) for p in files}
+    assert set(modes.values()) == {"0o644"}, modes
+
+
+def test_predict_stdin_not_utf8_is_one_line(env, capsys):
+    import io as io_mod
+
+    from solution import predict
+
+    stdin = io_mod.TextIOWrapper(io_mod.BytesIO(b"caf\xe9\n"), encoding="utf-8")
+    assert cli.run_main(lambda argv: predict.main(argv, stdin=stdin), ["--output", str(env.output)]) == 2
+    assert capsys.readouterr().err.startswith("error: stdin: not UTF-8 (byte 0xe9)")
+
+
+# --- paths relative to where the user stands -------------------------------------------------------
+
+def test_user_paths_are_taken_against_the_callers_folder(env, monkeypatch, capsys):
+    """run.sh runs the kit from its own folder and passes the caller's in SOLUTION_CWD: --input, --folds-dir
+    and --output given as relative paths are the caller's, the defaults stay the kit's."""
+    kit, user = env.root / "kit", env.root / "user"
+    kit.mkdir()
+    shutil.copytree(env.input, user / "base")
+    monkeypatch.chdir(kit)
+    monkeypatch.setenv("SOLUTION_CWD", str(user))
+    assert cli.main(["run", "--models", "tfidf-lr", "--input", "base", "--output", "o", "--folds-dir", "f"]) == 0
+    assert (user / "o" / "submission.csv").exists() and (user / "f" / "folds.csv").exists()
+    assert cli.main(["predict", "--output", "o", "--file", "base/test.csv", "--format", "json"]) == 0
+    assert cli.main(["submit", "--input", "base", "--output", "o", "--file", "o/submission.csv", "--dry-run"]) == 0
+    assert cli.main(["folds", "--input", "base"]) == 0  # the default folds/ is the kit's
+    assert (kit / "folds" / "folds.csv").exists() and not (user / "folds").exists()
+    assert not list(kit.glob("o")) and not list(kit.glob("f"))
+
+
+def test_run_sh_passes_the_callers_folder(tmp_path):
+    """run.sh from another folder: it changes into the kit's folder and sets SOLUTION_CWD to the caller's
+    (a stand-in python prints what it was given; nothing is installed)."""
+    kit, user = tmp_path / "kit", tmp_path / "elsewhere"
+    kit.mkdir()
+    user.mkdir()
+    for name in ("run.sh", "setup.cfg", "pyproject.toml"):
+        shutil.copy2(REPO / name, kit / name)
+    fake = kit / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\n[ "$1" = "-m" ] && [ "$2" = "solution" ] && '
+                    'echo "cwd=$PWD caller=$SOLUTION_CWD args=$*"\nexit 0\n')
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "SOLUTION_CWD"}
+    for argv in (["train", "tfidf-lr", "--input", "base"], ["--input", "base", "--output", "o"]):
+        proc = subprocess.run(["../kit/run.sh", *argv], cwd=user, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("cwd=")][-1]
+        assert line.startswith(f"cwd={kit} caller={user} args=-m solution ")
+        assert line.endswith(" ".join(argv))
+
+
+# --- a real full disk and a real read-only mount (root only: CI) ------------------------------------
+
+def _mount(*args) -> bool:
+    return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting needs root (CI runs as root)")
+def test_real_full_disk_and_read_only_mount(env, capsys):
+    """A 64 KiB tmpfs as --output fills up while training; a read-only bind mount refuses folds. Both are one
+    line naming the path, exit 2, and leave no temp file."""
+    small, ro = env.root / "small", env.root / "ro"
+    small.mkdir()
+    ro.mkdir()
+    if not _mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)):
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        if not (_mount("--bind", str(ro), str(ro)) and _mount("-o", "remount,ro,bind", str(ro))):
+            pytest.skip("cannot make a read-only bind mount here")
+        env.cli(*FOLDS)
+        for argv, fragment in (
+                (["train", "tfidf-lr", "--input", "{in}", "--folds-dir", "{folds}", "--output", str(small)],
+                 ": no space left on device; free some space"),
+                (["folds", "--input", "{in}", "--folds-dir", str(ro / "folds")], f"{ro}/folds: read-only file system")):
+            capsys.readouterr()
+            assert cli.main(env.fmt(argv)) == 2
+            err = capsys.readouterr().err
+            assert "Traceback" not in err and err.count("error:") == 1
+            assert fragment in err.rstrip("\n").splitlines()[-1], err
+        assert not leftovers(small, ro)
+        import torch
+        from safetensors.torch import save_file
+
+        def save_adapter(argv):  # what saving a LoRA adapter meets on a full disk
+            save_file({"x": torch.zeros(1 << 16)}, str(small / "adapter_model.safetensors"))
+
+        capsys.readouterr()
+        assert cli.run_main(save_adapter, []) == 2
+        assert ": no space left on device; free some space" in capsys.readouterr().err
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+        subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_an_os_error_inside_a_rust_librarys_error_is_worded_as_one(tmp_path, capsys):
+    """safetensors (saving an adapter) reports a full disk as SafetensorError('... (os error 28) at path ...'):
+    the same one line as any OSError."""
+    import torch
+    from safetensors.torch import save_file
+
+    def main(argv):
+        save_file({"x": torch.zeros(3)}, str(tmp_path / "missing" / "a.safetensors"))
+
+    assert cli.run_main(main, []) == 2
+    line = capsys.readouterr().err.rstrip("\n")
+    assert line.startswith(f"error: {tmp_path}/missing/") and line.endswith(": no such file or directory"), line

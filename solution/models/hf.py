@@ -20,6 +20,7 @@ import torch
 from solution import hardware
 from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
+from solution.io import usual_mode
 from solution.models import FitResult
 from solution.models import weights as weights_mod
 from solution.models.pooling import apply_pooling
@@ -105,6 +106,10 @@ class HFModel:
         mconf.label2id = {lab: i for i, lab in enumerate(self.labels)}
         mconf.pad_token_id = tok.pad_token_id
         mconf.use_cache = False  # a classifier never generates: no KV cache in training or evaluation
+        positions = getattr(mconf, "max_position_embeddings", None)
+        if positions and self.cfg.max_length > positions:
+            raise UserError(f"{self.cfg.name}: max_length={self.cfg.max_length} is longer than {self.cfg.backbone} "
+                            f"reads ({positions} positions); use --set max_length={positions} or less")
         return tok, mconf
 
     def _load_kwargs(self) -> dict:
@@ -182,6 +187,7 @@ class HFModel:
         self.tokenizer.save_pretrained(str(tmp))
         (tmp / META).write_text(json.dumps({"backbone": self.cfg.backbone, "adapter": self.cfg.adapter,
                                             "quantize": self.cfg.quantize, "labels": self.labels}, indent=2))
+        usual_mode(tmp)  # safetensors writes 0600
         shutil.rmtree(directory, ignore_errors=True)
         os.replace(tmp, directory)
 

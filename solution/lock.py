@@ -1,0 +1,118 @@
+"""One lock per folder a step writes, so two runs never write the same files at once.
+
+`hold(folder)` takes an exclusive `fcntl.flock` on `folder/.lock` for as long as the block runs. A second
+run that wants the same folder is refused with one line naming the holder's PID and command (or, with
+wait=True, for short steps such as making folds, waits for it). The kernel drops a flock when its process
+ends, however it ends, so a lock left by a killed run never blocks. Runs on different folders (two models
+in one output folder) do not meet. The file `.lock` is never deleted, only emptied: deleting it would let
+a second run lock a new file while the first still holds the old one; so clear a locked folder with
+`clear(folder)`, never by removing the folder itself.
+
+Why a hand-written lock: the standard library's fcntl does the locking; the `filelock` package would add
+a dependency for the same flock and still not say who holds the lock.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from solution import log
+from solution.errors import UserError
+
+LOCK_NAME = ".lock"
+# set by a run for the child processes it starts to work under its lock (train's one process per GPU)
+PARENT_HOLDS = "SOLUTION_PARENT_HOLDS_LOCK"
+_held: dict[str, int] = {}  # realpath of a lock file this process holds -> how many hold() blocks hold it
+
+
+@contextmanager
+def hold(folder, wait: bool = False):
+    """Hold `folder`'s lock for the block (re-entrant within a process); creates the folder if needed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    key = os.path.realpath(path)
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        own = _acquire(fd, folder, wait)  # False: our parent holds it for us
+        if own:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {_command()}\n".encode("utf-8", "replace"), 0)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+            if own:
+                os.ftruncate(fd, 0)  # a run refused from now on reads no stale holder
+    finally:
+        os.close(fd)  # drops the flock
+
+
+def _acquire(fd: int, folder: Path, wait: bool) -> bool:
+    """Lock `fd`: True once held; False when a parent that set PARENT_HOLDS holds it; else refuse (or wait)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    except OSError as e:  # a file system without locks (some network mounts): work on, unprotected
+        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        log.warn(f"{folder}: this file system cannot lock files ({os.strerror(e.errno)}); "
+                 f"do not run two steps on it at once")
+        return True
+    pid, command = holder(fd)
+    if os.environ.get(PARENT_HOLDS) == "1" and pid == os.getppid():
+        return False
+    who = f"PID {pid}" + (f": {command}" if command else "") if pid else "a process that has not said its PID yet"
+    if not wait:
+        raise UserError(f"{folder} is in use by another run ({who}); wait for it to finish, or write elsewhere "
+                        f"with --output")
+    log.info(f"{folder} is in use by another run ({who}); waiting for it")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return True
+
+
+def holder(fd: int) -> tuple[int | None, str]:
+    """(PID, command) the holder wrote into the lock file; it writes them just after locking, so read again
+    for a moment if the file is still empty."""
+    for _ in range(50):
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        pid, _, command = text.partition(" ")
+        if pid.isdigit():
+            return int(pid), command
+        time.sleep(0.02)
+    return None, ""
+
+
+def clear(folder) -> None:
+    """Remove everything in `folder` but its lock file; the caller must hold the lock."""
+    folder = Path(folder)
+    if os.path.realpath(folder / LOCK_NAME) not in _held:
+        raise RuntimeError(f"clear({folder}) without holding its lock")
+    for p in folder.iterdir():
+        if p.name == LOCK_NAME:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _command() -> str:
+    args = " ".join(sys.argv[1:])
+    return ("solution " + args)[:200] if args else "python"
