@@ -59,7 +59,7 @@ def parse_duration(text: str) -> float:
     """Seconds of '28m', '2h', '1h30m', '90s', '11h30m', or a bare number of minutes."""
     t = str(text).strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t) * 60
+        t += "m"
     m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?", t)
     if not t or not m or not any(m.groups()):
         raise UserError(f"--time-budget {text!r}: expected a duration such as 28m, 2h, 1h30m or 90s")

@@ -108,3 +108,27 @@ def test_check_gpus_raises_before_any_model_loads(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i: (6, 0))
     with pytest.raises(UserError, match="P100.*compute capability 6.0"):
         hardware.check_gpus()
+
+
+def test_a_non_finite_loss_stops_the_fold_with_one_line_and_writes_nothing(tiny_models, tiny_data, tmp_path,
+                                                                          monkeypatch, capsys):
+    from solution.cli import main
+
+    real = loop.make_loss
+
+    def nan_loss(cfg, y, device):
+        base = real(cfg, y, device)
+        return lambda logits, t: base(logits, t) * float("nan")
+
+    monkeypatch.setattr(loop, "make_loss", nan_loss)
+    input_dir, folds_dir = tiny_data
+    code = main(["train", "minilm-lora", "--input", str(input_dir), "--folds-dir", str(folds_dir), "--output",
+                 str(tmp_path), "--set", f"weights={tiny_models['bert']}", "--set", "num_threads=1",
+                 "--set", "epochs=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    line = next(ln for ln in err.splitlines() if ln.startswith("error:"))
+    assert "minilm-lora fold 0: the loss is nan at step 1 of epoch 1" in line and "--set precision=fp32" in line
+    fold = tmp_path / "minilm-lora" / "fold0"
+    assert not (fold / "oof.csv").exists() and not (fold / "DONE.json").exists()
+    assert not (tmp_path / "minilm-lora" / "oof.csv").exists()
