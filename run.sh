@@ -33,13 +33,15 @@ setup() {
     fi
     PY="$VENV/bin/python"
   fi
-  # Reinstall only when the declared dependencies or the requested extras change.
-  local want stamp="$VENV/.solution-setup"
-  want="$( (cat setup.cfg pyproject.toml; echo "$extras") | sha256sum | cut -c1-16)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$PY" -c 'import solution, torch' >/dev/null 2>&1; then
+  # Reinstall only when the declared dependencies change or an extra not installed yet is asked for.
+  local base stamp="$VENV/.solution-setup" old="" have=""
+  base="$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)"
+  [ -f "$stamp" ] && read -r old have < "$stamp" || true
+  if [ "$old" = "$base" ] && covers "$have" "$extras" && "$PY" -c 'import solution, torch' >/dev/null 2>&1; then
     return 0
   fi
-  log "installing the kit into $VENV (first run only)"
+  [ "$old" = "$base" ] && extras="$(union "$have" "$extras")"
+  log "installing the kit into $VENV${extras:+ (extras: $extras)}"
   "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
     # An unpinned torch would pull a multi-GB CUDA build; the CPU wheel is what a laptop needs.
@@ -47,30 +49,36 @@ setup() {
     "$PY" -m pip install -q "torch==$TORCH_CPU_VERSION" \
       || "$PY" -m pip install -q "torch==$TORCH_CPU_VERSION" --index-url https://download.pytorch.org/whl/cpu
   fi
-  "$PY" -m pip install -q -e ".[$extras]"
-  mkdir -p "$VENV" && echo "$want" > "$stamp"
+  "$PY" -m pip install -q -e ".${extras:+[$extras]}"
+  mkdir -p "$VENV" && echo "$base ${extras:--}" > "$stamp"
 }
 
-extras="dev"
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then extras="dev,gpu"; fi
+# covers HAVE WANT: every comma-separated extra of WANT is in HAVE
+covers() { local e; for e in ${2//,/ }; do [[ ",$1," == *",$e,"* ]] || return 1; done; }
+union() { local out="$1" e; [ "$out" = "-" ] && out=""; for e in ${2//,/ }; do covers "$out" "$e" || out="${out:+$out,}$e"; done; echo "$out"; }
+
+# What each use needs beyond the kit: the tests pytest (and bitsandbytes: they train 4-bit models on the CPU);
+# a machine with an NVIDIA GPU bitsandbytes for QLoRA.
+gpu_extra=""
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then gpu_extra="gpu"; fi
 
 case "${1:-}" in
   test)
     shift
-    setup "$extras"
+    setup "dev${gpu_extra:+,$gpu_extra}"
     exec "$PY" -m pytest -q "$@"
     ;;
   folds|train|blend|submit|predict|kernel|run)
     cmd="$1"; shift
-    setup "$extras"
+    setup "$gpu_extra"
     SOLUTION_CWD="$CALLER_DIR" exec "$PY" -m solution "$cmd" "$@"
     ;;
   -h|--help)
-    setup "$extras"
+    setup "$gpu_extra"
     exec "$PY" -m solution run --help
     ;;
   *)
-    setup "$extras"
+    setup "$gpu_extra"
     SOLUTION_CWD="$CALLER_DIR" exec "$PY" -m solution run "$@"
     ;;
 esac
