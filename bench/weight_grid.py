@@ -19,7 +19,7 @@ import numpy as np
 from solution import data as data_mod
 from solution import folds as folds_mod
 from solution import metrics, thresholds
-from solution.blend import _held_out_macro_f1, combine, discover, load_model
+from solution.blend import _held_out_macro_f1, combine, discover, load_probs
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     folds_dir, output = Path(args.folds_dir), Path(args.output)
     fold = folds_mod.load(data, folds_dir)
     names = args.models or discover(output)
-    oof = np.stack([load_model(output, n, data, folds_dir, "mean", fold)[0] for n in names])
+    oof = np.stack([load_probs(output, n, data, folds_dir, "mean", fold)[0] for n in names])
     y, k = data.y, int(round(1 / args.step))
     grid = [np.array(c) / k for c in itertools.product(range(k + 1), repeat=len(names)) if sum(c) == k]
 

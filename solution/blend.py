@@ -2,10 +2,13 @@
 
 Never retrains. Per model, the OOF probabilities (one row per train tweet) are assembled from the
 fold<k>/oof.csv files and the test probabilities averaged over the fold<k>/test.csv files (`mean`,
-`rank` or `geometric`). Models are combined with equal weights, manual weights, or non-negative
-weights summing to one fitted on OOF by minimising log loss (checked fold by fold on held-out OOF).
-Per-label thresholds are tuned on the blended OOF, shrunk by an amount chosen by cross-validating the
-thresholds themselves (see solution.thresholds.select).
+`rank` or `geometric`). The submission comes from one of two methods, and the report names which:
+- a weighted average of the models' probabilities: equal weights, manual weights, or non-negative
+  weights summing to one fitted on OOF by minimising log loss (checked fold by fold on held-out OOF);
+- a stacker (--stack on, or auto when its cross-validated macro-F1 is higher): per label, a logistic
+  regression on the logits of every model's probability for every label (solution.stack).
+Per-label thresholds are tuned on the chosen method's OOF, shrunk by an amount chosen by
+cross-validating the thresholds themselves (see solution.thresholds.select).
 
 Why log loss for the weights: the blend is linear in the weights, so its binary cross-entropy is a
 smooth convex function of them: one global optimum, found exactly and reproducibly, that uses every
@@ -13,6 +16,8 @@ probability (not just the cut points), so it moves little between folds. The F1-
 (best-threshold F1 per label) are piecewise constant in the weights: an optimiser chases noise in a
 few hundred rare-label positives. Thresholds are tuned afterwards anyway, and the held-out check
 reports macro-F1 of the optimised weights next to equal weights, so the choice can be judged.
+
+The report is written before the submission (see write_outputs), so a submission always has its report.
 """
 from __future__ import annotations
 
@@ -23,12 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from solution import folds as folds_mod
-from solution import log, metrics, submission, thresholds
+from solution import log, metrics, submission, thresholds, trained
+from solution import report as report_mod
 from solution import stack as stack_mod
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
-from solution.io import read_json, read_prob_table
-from solution.train import DONE, folds_signature
+from solution.io import atomic_path, read_json
 
 NOT_MODELS = {"blend", "demo", "kernel", "kernel-wheels"}
 FOLD_AVERAGES = ("mean", "rank", "geometric")
@@ -77,54 +82,18 @@ def fold_average(tests: list[np.ndarray], how: str = "mean") -> np.ndarray:
     return out
 
 
-def load_model(output: Path, name: str, data: CompetitionData, folds_dir: Path, how: str = "mean",
+def load_probs(output: Path, name: str, data: CompetitionData, folds_dir: Path, how: str = "mean",
                fold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(oof, test) of one model in train/test order, from its fold files; refuses incomplete or stale models."""
+    """(OOF, fold-averaged test probabilities) of one model in train/test order, from its fold files.
+
+    Refuses a model trained on other folds or labels, with a fold not done, or with rows that are not
+    its folds' (solution.trained: the same reader and rule as training's assembly and predict).
+    """
     mdir = Path(output) / name
-    if not (mdir / "config.json").exists():
-        raise UserError(f"{mdir}: no trained model {name!r}; train it with `python -m solution train {name}`")
-    rec = read_json(mdir / "config.json")
-    sig = folds_signature(folds_dir)
-    if rec.get("folds") != sig:
-        raise UserError(f"{mdir} was trained with other folds than {Path(folds_dir) / 'folds.csv'}; "
-                        f"retrain it with `python -m solution train {name} --force`")
-    if rec.get("labels") != data.labels:
-        raise UserError(f"{mdir} was trained with other labels than {data.input_dir / 'sample_submission.csv'}")
-    n_splits = int(sig["n_splits"])
-    missing = [k for k in range(n_splits) if not _fold_ok(mdir / f"fold{k}", rec)]
-    if missing:
-        raise UserError(f"{mdir}: fold(s) {missing} not trained; run `python -m solution train {name}` to finish them")
-    pos = {i: r for r, i in enumerate(data.train[ID])}
-    oof = np.full((len(data.train), len(data.labels)), np.nan)
-    tests = []
-    for k in range(n_splits):
-        fdir = mdir / f"fold{k}"
-        o = read_prob_table(fdir / "oof.csv", data.labels)
-        rows = [pos.get(i, -1) for i in o[ID]]
-        if -1 in rows or (fold is not None and set(rows) != set(np.flatnonzero(fold == k).tolist())):
-            raise UserError(f"{fdir / 'oof.csv'}: its IDs are not fold {k}'s train rows of "
-                            f"{Path(folds_dir) / 'folds.csv'}; retrain with `python -m solution train {name} --force`")
-        oof[rows] = o[data.labels].to_numpy()
-        t = read_prob_table(fdir / "test.csv", data.labels).set_index(ID)
-        try:
-            tests.append(t.loc[data.test[ID], data.labels].to_numpy())
-        except KeyError:
-            raise UserError(f"{fdir / 'test.csv'}: its IDs do not match {data.input_dir / 'test.csv'}; "
-                            f"retrain with `python -m solution train {name} --force`") from None
-    if np.isnan(oof).any():
-        raise UserError(f"{mdir}: the folds' oof.csv files do not cover every train row once; retrain with --force")
+    rec = trained.read_record(mdir, data, folds_dir)
+    fold = folds_mod.load(data, folds_dir) if fold is None else fold
+    oof, tests = trained.fold_probs(mdir, data, fold, rec.get("config_fingerprint"))
     return oof, fold_average(tests, how)
-
-
-def _fold_ok(fold_dir: Path, rec: dict) -> bool:
-    if not (fold_dir / DONE).exists():
-        return False
-    try:
-        done = read_json(fold_dir / DONE)
-    except UserError:
-        return False
-    fp = rec.get("config_fingerprint")
-    return fp is None or done.get("config_fingerprint") in (None, fp)
 
 
 # --- weights ---------------------------------------------------------------------------------------
@@ -239,7 +208,66 @@ def weights_cv(y: np.ndarray, stack: np.ndarray, fold: np.ndarray, w_all: np.nda
     }
 
 
-# --- the blend -------------------------------------------------------------------------------------
+def choose_weights(method: str, manual: dict | None, names: list[str], y: np.ndarray, stack_oof: np.ndarray,
+                   fold: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(weights in `names` order, how they were chosen) for --weights equal, manual or optimize."""
+    info = {"method": method}
+    if method == "equal":
+        return np.full(len(names), 1.0 / len(names)), info
+    if method == "manual":
+        return np.array([manual[n] for n in names]), info
+    w = optimize_weights(y, stack_oof)
+    if len(names) == 1:
+        info["note"] = "one model: its weight is 1"
+        return w, info
+    info.update(weights_cv(y, stack_oof, fold, w))
+    h, e = info["held_out"]["macro_f1_tuned"], info["equal_weights_held_out"]["macro_f1_tuned"]
+    if h < e:
+        log.warn(f"optimised weights score held-out macro-F1 {h:.4f}, equal weights {e:.4f}: "
+                 f"the fit does not generalise; consider --weights equal")
+    return w, info
+
+
+# --- average or stacker ----------------------------------------------------------------------------
+
+def average_or_stack(y, stack_oof, stack_test, w, fold, choose, stack: str):
+    """(OOF, test probabilities, threshold selection, stacker info) of the method that makes the submission.
+
+    The weighted average always; with --stack on/auto the stacker too, its OOF from fits on k-1 folds.
+    `choose(oof)` selects thresholds (solution.thresholds.select); auto keeps the higher CV macro-F1.
+    """
+    oof, test = combine(stack_oof, w), combine(stack_test, w)
+    sel = choose(oof)
+    info = {"mode": stack, "used": False}
+    if stack == "off":
+        return oof, test, sel, info
+    s_oof, s_test, params = stack_mod.oof_and_test(y, stack_oof, stack_test, fold, STACK_C)
+    s_sel = choose(s_oof)
+    info.update(cv_macro_f1_average=sel["cv_macro_f1"], cv_macro_f1_stack=s_sel["cv_macro_f1"], C=STACK_C)
+    if stack == "on" or s_sel["cv_macro_f1"] > sel["cv_macro_f1"]:
+        info.update(used=True, coef=params["coef"].tolist(), intercept=params["intercept"].tolist())
+        oof, test, sel = s_oof, s_test, s_sel
+    log.info(f"stacker: CV macro-F1 {s_sel['cv_macro_f1']:.4f} vs weighted average {info['cv_macro_f1_average']:.4f}"
+             f" -> {'stacked' if info['used'] else 'average'} ({stack})")
+    return oof, test, sel, info
+
+
+WEIGHTING = {"equal": "equal weights", "optimize": "weights optimised on OOF log loss", "manual": "manual weights"}
+
+
+def describe_method(models: list[str], weights: dict | None, stacker: dict, weighting: str | None = None) -> str:
+    """One line naming the method that made the submission: report, headline and `predict` all print it."""
+    if stacker.get("used"):
+        n_labels, n_in = len(stacker["coef"]), len(stacker["coef"][0])
+        return (f"stacker (per-label logistic regression, C={stacker['C']:g}, on the logits of {len(models)} "
+                f"model{'s' if len(models) > 1 else ''} x {n_labels} labels = {n_in} inputs; models: {', '.join(models)})")
+    if len(models) == 1:
+        return f"single model {models[0]} (nothing to blend)"
+    how = WEIGHTING.get(weighting, "weights")
+    return f"weighted average of probabilities ({how}: {', '.join(f'{m} {weights[m]:.2f}' for m in models)})"
+
+
+# --- scores ----------------------------------------------------------------------------------------
 
 def _row(y, probs, t, min_one: bool, labels) -> dict:
     """metrics.scores at thresholds t, with the at-least-one-label rule applied when asked."""
@@ -250,6 +278,186 @@ def _row(y, probs, t, min_one: bool, labels) -> dict:
         s["per_class"][lab]["threshold"] = float(np.broadcast_to(t, (len(labels),))[j])
     return s
 
+
+def score_model(y, probs, fold, labels, t, fold_t, min_one: bool) -> dict:
+    """Scores at 0.5, at thresholds t (tuned on all OOF) and cross-validated: fold_t[k] were tuned on the
+    other folds and cut fold k; macro-F1 pooled over folds and per fold, with the folds' std."""
+    cv_pred = thresholds.cv_predict(probs, fold, fold_t, min_one)
+    per_fold = [float(metrics.f1_per_class(y[fold == k], cv_pred[fold == k]).mean()) for k in range(len(fold_t))]
+    return {"at_0.5": metrics.scores(y, probs, 0.5, labels), "at_tuned": _row(y, probs, t, min_one, labels),
+            "cv_macro_f1": float(metrics.f1_per_class(y, cv_pred).mean()),
+            "cv_macro_f1_per_fold": per_fold, "cv_macro_f1_std": float(np.std(per_fold))}
+
+
+def score_all(y, stack_oof, oof, fold, labels, names, sel) -> dict:
+    """{model or "blend": score_model}; every model gets the blend's threshold procedure (same shrink and
+    center), so the rows compare like with like."""
+    min_one = sel["min_one"]["used"]
+    out = {}
+    for n, probs in zip(names, stack_oof):
+        t = thresholds.tune_guarded(y, probs, sel["shrink"], sel["center"])
+        ft = thresholds.cv_thresholds(y, probs, fold, sel["shrink"], sel["center"])
+        out[n] = score_model(y, probs, fold, labels, t, ft, min_one)
+    out["blend"] = score_model(y, oof, fold, labels, sel["thresholds"], sel["fold_thresholds"], min_one)
+    return out
+
+
+def table_rows(scores: dict, names: list[str], weights: dict | None, train_time: dict, stacked: bool) -> list[dict]:
+    """One summary row per model and the blend. The stacker's blend row has no score at 0.5 (see report)."""
+    rows = []
+    for n in [*names, "blend"]:
+        s = scores[n]
+        at05 = None if n == "blend" and stacked else s["at_0.5"]["macro_f1"]
+        rows.append({"model": n, "weight": weights[n] if weights and n != "blend" else None,
+                     "macro_f1_at_0.5": at05, "macro_f1_tuned": s["at_tuned"]["macro_f1"],
+                     "macro_f1_cv": s["cv_macro_f1"], "macro_f1_cv_std": s["cv_macro_f1_std"],
+                     **{k: s["at_tuned"][k] for k in ("micro_f1", "subset_accuracy", "jaccard", "log_loss")},
+                     "train_time_s": train_time.get(n)})
+    return rows
+
+
+def _warn_if_a_member_wins(table: list[dict]) -> None:
+    if len(table) > 2:
+        best, blend_row = max(table[:-1], key=lambda r: r["macro_f1_cv"]), table[-1]
+        if best["macro_f1_cv"] > blend_row["macro_f1_cv"]:
+            log.warn(f"{best['model']} alone has a higher cross-validated macro-F1 ({best['macro_f1_cv']:.4f}) than "
+                     f"the blend ({blend_row['macro_f1_cv']:.4f}); consider blending fewer models or other --weights")
+
+
+# --- what else a Kaggler judges CV by ----------------------------------------------------------------
+
+def diversity(stack_oof: np.ndarray) -> list[list[float | None]]:
+    """(M, M): Pearson correlation of two members' OOF probabilities per label, averaged over labels
+    (None where undefined: a member constant on every label). Lower means more diverse members."""
+    m = stack_oof.shape[0]
+    total, count = np.zeros((m, m)), np.zeros((m, m))
+    for j in range(stack_oof.shape[2]):
+        x = stack_oof[:, :, j] - stack_oof[:, :, j].mean(1, keepdims=True)
+        norm = np.sqrt((x * x).sum(1))
+        ok = norm > 1e-9  # a constant column has no correlation with anything
+        both = np.outer(ok, ok)
+        total += np.where(both, (x @ x.T) / np.where(both, np.outer(norm, norm), 1.0), 0.0)
+        count += both
+    mean = total / np.maximum(count, 1)
+    return [[float(v) if c else None for v, c in zip(row, crow)] for row, crow in zip(mean, count > 0)]
+
+
+def train_time_s(output: Path, name: str, n_splits: int) -> float | None:
+    """Sum of the folds' wall_time_s (fold<k>/metrics.json); None when a fold's is missing or unreadable."""
+    total = 0.0
+    for k in range(n_splits):
+        try:
+            t = read_json(Path(output) / name / f"fold{k}" / "metrics.json").get("wall_time_s")
+        except (UserError, OSError, AttributeError):
+            return None
+        if not isinstance(t, (int, float)):
+            return None
+        total += float(t)
+    return total
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+AT_05_NOTE = ("not meaningful for the stacker: its strong L2 penalty pulls every probability toward the "
+              "label's base rate, so a cut at 0.5 is arbitrary; only tuned thresholds are used")
+
+
+def method_info(names, w, weight_info, stack_info) -> dict:
+    """report["method"]: what made the submission, in words and in numbers."""
+    stacked = bool(stack_info["used"])
+    weights = dict(zip(names, w.tolist()))
+    info = {"kind": "stacker" if stacked else "average",
+            "description": describe_method(names, None if stacked else weights, stack_info, weight_info["method"]),
+            "at_0.5_meaningful": not stacked}
+    if stacked:
+        info["note_at_0.5"] = AT_05_NOTE
+        info["instead_of"] = describe_method(names, weights, {}, weight_info["method"])
+    return info
+
+
+def headline(report: dict) -> str:
+    """The one line `blend` (and the pipeline) print: the method and its OOF macro-F1."""
+    b, m = report["scores"]["blend"], report["method"]
+    at05 = (f"; {b['at_0.5']['macro_f1']:.4f} at 0.5" if m["at_0.5_meaningful"]
+            else "; no score at 0.5 (not meaningful for the stacker)")
+    return (f"{'DEMO DATA: ' if report['demo'] else ''}{m['description']}; OOF macro-F1 "
+            f"{b['at_tuned']['macro_f1']:.4f} with per-label thresholds tuned on OOF, {b['cv_macro_f1']:.4f} "
+            f"cross-validated ({b['cv_macro_f1_std']:.4f} std over {report['n_folds']} folds){at05}")
+
+
+def _threshold_report(sel: dict, labels: list[str]) -> dict:
+    return {
+        "shrink": sel["shrink"], "center": sel["center"], "center_value": sel["center_value"],
+        "cv_macro_f1": sel["cv_macro_f1"], "in_sample_macro_f1": sel["in_sample_macro_f1"],
+        "grid": sel["grid"], "unshrunk": dict(zip(labels, sel["unshrunk"].tolist())),
+        "fold_thresholds": sel["fold_thresholds"].tolist(),
+        "note": "cv_macro_f1: thresholds tuned on k-1 folds' blended OOF, applied to the held-out fold, "
+                "pooled over folds; the shrink/center with the best cv_macro_f1 is used",
+    }
+
+
+def build_report(data, names, how, w, weight_info, stack_info, sel, scores, stack_oof, pred, output, n_folds,
+                 demo: bool, left_out: list[dict]) -> dict:
+    """The report dict (report.json); submission and submission_sha256 are filled in when it is written."""
+    labels = data.labels
+    weights = None if stack_info["used"] else dict(zip(names, w.tolist()))
+    train_time = {n: train_time_s(output, n, n_folds) for n in names}
+    if all(t is not None for t in train_time.values()):
+        train_time["blend"] = sum(train_time.values())
+    report = {
+        "demo": bool(demo), "method": method_info(names, w, weight_info, stack_info),
+        "models": names, "left_out": left_out, "fold_average": how,
+        "weights": weights, "weights_info": weight_info,
+        "thresholds": dict(zip(labels, sel["thresholds"].tolist())),
+        "threshold_selection": _threshold_report(sel, labels),
+        "min_one_label": sel["min_one"], "stacker": stack_info,
+        "table": table_rows(scores, names, weights, train_time, bool(stack_info["used"])),
+        "scores": scores, "train_time_s": train_time,
+        "diversity": {"models": names, "correlation": diversity(stack_oof),
+                      "measure": "Pearson correlation of OOF probabilities per label, mean over labels"},
+        "n_train": int(len(data.train)), "n_folds": int(n_folds), "labels": labels,
+        "label_rate_train": dict(zip(labels, data.y.mean(0).tolist())),
+        "label_rate_test_pred": dict(zip(labels, pred.mean(0).tolist())),
+        "input_dir": str(data.input_dir),
+    }
+    report["headline"] = headline(report)
+    return report
+
+
+# --- writing: the report first, the submission last -------------------------------------------------
+
+def write_outputs(report: dict, sub, sample, output: Path, y, oof, plots: bool) -> dict:
+    """Write output/blend/ (plots, report.md, report.json), then output/submission.csv; returns the files.
+
+    Order, so that a submission on disk always has the report that describes it: the new submission is
+    first written and checked under a temporary name (its sha256 goes into the report); then the old
+    submission is removed, since from here on the report is being replaced and would no longer describe
+    it; then the report is written; only then does the new submission take its name. If anything fails
+    (a full disk, say) there is no submission rather than one the report does not describe. A failure
+    before this point (bad input, a missing fold) leaves the old submission and its old report together.
+    """
+    path = Path(output) / "submission.csv"
+    with atomic_path(path) as tmp:
+        submission.write(sub, sample, tmp)
+        report["submission"] = str(path)
+        report["submission_sha256"] = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        path.unlink(missing_ok=True)
+        files = report_mod.write(report, Path(output) / "blend", y=y, oof=oof, plots=plots)
+    files["submission"] = path
+    report["files"] = {k: str(v) for k, v in files.items()}
+    return files
+
+
+def print_summary(report: dict, files: dict) -> None:
+    sel, mo = report["threshold_selection"], report["min_one_label"]
+    print(report_mod.console_table(report))
+    print(f"thresholds: shrink {sel['shrink']:g} toward {sel['center']} ({sel['center_value']:.3f}); "
+          f"at-least-one-label {'on' if mo['used'] else 'off'} ({mo['mode']}); CV macro-F1 {sel['cv_macro_f1']:.4f}")
+    print(report["headline"])
+    print(f"report: {files['md']}\nsubmission: {files['submission']}")
+
+
+# --- the blend -------------------------------------------------------------------------------------
 
 def _parse_shrink(shrink) -> tuple[float, ...]:
     if shrink is None or str(shrink) == "auto":
@@ -277,110 +485,49 @@ def _parse_center(center) -> tuple[str, ...]:
     return (str(c),)
 
 
+def _left_out(left_out) -> list[dict]:
+    """[{model, reason}] as a caller passes them (dicts or (model, reason) pairs)."""
+    out = []
+    for item in left_out or []:
+        model, reason = (item["model"], item.get("reason", "")) if isinstance(item, dict) else item
+        out.append({"model": str(model), "reason": str(reason)})
+    return out
+
+
 def blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str], fold_average_how: str = "mean",
           weights: str = "equal", shrink="auto", center="auto", min_one: str = "auto", plots: bool = True,
-          stack: str = "auto") -> dict:
-    from solution import report as report_mod
+          stack: str = "auto", demo: bool = False, left_out=None) -> dict:
+    """Blend `names` into output/submission.csv and output/blend/report.{md,json}; returns the report.
 
+    demo: the data is the generated demo set (marked in the report and plots). left_out: models a caller
+    chose not to blend, as [{"model": ..., "reason": ...}], listed in the report.
+    """
     output = Path(output)
     method, manual, names = parse_weights(weights, list(dict.fromkeys(names)))
     if not names:
         raise UserError(f"{output}: no trained models to blend; run `python -m solution train` first")
     if min_one not in thresholds.MIN_ONE_MODES:
         raise UserError(f"--min-one-label {min_one!r}: choose one of {', '.join(thresholds.MIN_ONE_MODES)}")
-    shrinks, centers = _parse_shrink(shrink), _parse_center(center)
-    fold = folds_mod.load(data, folds_dir)
-    loaded = {n: load_model(output, n, data, folds_dir, fold_average_how, fold) for n in names}
-    y, labels = data.y, data.labels
-    stack_oof = np.stack([loaded[n][0] for n in names])
-    stack_test = np.stack([loaded[n][1] for n in names])
-
-    weight_info = {"method": method}
-    if method == "equal":
-        w = np.full(len(names), 1.0 / len(names))
-    elif method == "manual":
-        w = np.array([manual[n] for n in names])
-    else:
-        w = optimize_weights(y, stack_oof)
-        if len(names) > 1:
-            weight_info.update(weights_cv(y, stack_oof, fold, w))
-            h, e = weight_info["held_out"]["macro_f1_tuned"], weight_info["equal_weights_held_out"]["macro_f1_tuned"]
-            if h < e:
-                log.warn(f"optimised weights score held-out macro-F1 {h:.4f}, equal weights {e:.4f}: "
-                         f"the fit does not generalise; consider --weights equal")
-        else:
-            weight_info["note"] = "one model: its weight is 1"
-    oof_b, test_b = combine(stack_oof, w), combine(stack_test, w)
-
-    sel = thresholds.select(y, oof_b, fold, shrinks, centers, min_one)
-    stack_info = {"mode": stack, "used": False}
     if stack not in STACK_MODES:
         raise UserError(f"--stack {stack!r}: choose one of {', '.join(STACK_MODES)}")
-    if stack != "off":
-        s_oof, s_test, params = stack_mod.oof_and_test(y, stack_oof, stack_test, fold, STACK_C)
-        s_sel = thresholds.select(y, s_oof, fold, shrinks, centers, min_one)
-        stack_info.update(cv_macro_f1_average=sel["cv_macro_f1"], cv_macro_f1_stack=s_sel["cv_macro_f1"], C=STACK_C)
-        if stack == "on" or s_sel["cv_macro_f1"] > sel["cv_macro_f1"]:
-            oof_b, test_b, sel = s_oof, s_test, s_sel
-            stack_info.update(used=True, coef=params["coef"].tolist(), intercept=params["intercept"].tolist())
-        log.info(f"stacker: CV macro-F1 {s_sel['cv_macro_f1']:.4f} vs weighted average {stack_info['cv_macro_f1_average']:.4f}"
-                 f" -> {'stacked' if stack_info['used'] else 'average'} ({stack})")
-    t, use_min_one = sel["thresholds"], sel["min_one"]["used"]
+    shrinks, centers = _parse_shrink(shrink), _parse_center(center)
+    fold = folds_mod.load(data, folds_dir)
+    loaded = [load_probs(output, n, data, folds_dir, fold_average_how, fold) for n in names]
+    y = data.y
+    stack_oof, stack_test = np.stack([o for o, _ in loaded]), np.stack([t for _, t in loaded])
 
-    scores, table = {}, []
-    for i, n in enumerate([*names, "blend"]):
-        probs = oof_b if n == "blend" else stack_oof[i]
-        if n == "blend":
-            tn, cv = t, sel["cv_macro_f1"]
-        else:  # every model gets the blend's threshold procedure, so the rows compare like with like
-            tn = thresholds.tune_guarded(y, probs, sel["shrink"], sel["center"])
-            ft = thresholds.cv_thresholds(y, probs, fold, sel["shrink"], sel["center"])
-            cv = float(metrics.f1_per_class(y, thresholds.cv_predict(probs, fold, ft, use_min_one)).mean())
-        at05 = metrics.scores(y, probs, 0.5, labels)
-        tuned = _row(y, probs, tn, use_min_one, labels)
-        scores[n] = {"at_0.5": at05, "at_tuned": tuned, "cv_macro_f1": cv}
-        table.append({"model": n, "weight": 1.0 if n == "blend" else float(w[i]),
-                      "macro_f1_at_0.5": at05["macro_f1"], "macro_f1_tuned": tuned["macro_f1"], "macro_f1_cv": cv,
-                      "micro_f1": tuned["micro_f1"], "subset_accuracy": tuned["subset_accuracy"],
-                      "jaccard": tuned["jaccard"], "log_loss": tuned["log_loss"]})
-
-    if len(names) > 1:
-        best = max(table[:-1], key=lambda r: r["macro_f1_cv"])
-        if best["macro_f1_cv"] > sel["cv_macro_f1"]:
-            log.warn(f"{best['model']} alone has a higher cross-validated macro-F1 ({best['macro_f1_cv']:.4f}) than "
-                     f"the blend ({sel['cv_macro_f1']:.4f}); consider blending fewer models or other --weights")
-
-    pred = thresholds.predict(test_b, t, use_min_one)
+    w, weight_info = choose_weights(method, manual, names, y, stack_oof, fold)
+    oof, test, sel, stack_info = average_or_stack(
+        y, stack_oof, stack_test, w, fold, lambda p: thresholds.select(y, p, fold, shrinks, centers, min_one), stack)
+    scores = score_all(y, stack_oof, oof, fold, data.labels, names, sel)
+    pred = thresholds.predict(test, sel["thresholds"], sel["min_one"]["used"])
+    report = build_report(data, names, fold_average_how, w, weight_info, stack_info, sel, scores, stack_oof, pred,
+                          output, int(fold.max()) + 1, demo, _left_out(left_out))
+    _warn_if_a_member_wins(report["table"])
     # 0/1 predictions go through submission.build as probabilities cut at 0.5 (exact for 0.0 and 1.0)
-    sub = submission.build(data.sample, labels, data.test[ID], pred.astype(np.float64), 0.5)
-    path = submission.write(sub, data.sample, output / "submission.csv")
-    report = {
-        "models": names, "fold_average": fold_average_how,
-        "weights": dict(zip(names, w.tolist())), "weights_info": weight_info,
-        "thresholds": dict(zip(labels, t.tolist())),
-        "threshold_selection": {
-            "shrink": sel["shrink"], "center": sel["center"], "center_value": sel["center_value"],
-            "cv_macro_f1": sel["cv_macro_f1"], "in_sample_macro_f1": sel["in_sample_macro_f1"],
-            "grid": sel["grid"], "unshrunk": dict(zip(labels, sel["unshrunk"].tolist())),
-            "fold_thresholds": sel["fold_thresholds"].tolist(),
-            "note": "cv_macro_f1: thresholds tuned on k-1 folds' blended OOF, applied to the held-out fold, "
-                    "pooled over folds; the shrink/center with the best cv_macro_f1 is used",
-        },
-        "min_one_label": sel["min_one"],
-        "stacker": stack_info,
-        "table": table, "scores": scores,
-        "n_train": int(len(y)), "n_folds": int(fold.max()) + 1, "labels": labels,
-        "label_rate_test_pred": dict(zip(labels, pred.mean(0).tolist())),
-        "submission": str(path), "submission_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-        "input_dir": str(data.input_dir),
-    }
-    files = report_mod.write(report, output / "blend", y=y, oof=oof_b, labels=labels, plots=plots)
-    report["files"] = {k: str(v) for k, v in files.items()}
-    print(report_mod.console_table(report))
-    print(f"thresholds: shrink {sel['shrink']:g} toward {sel['center']} ({sel['center_value']:.3f}); "
-          f"at-least-one-label {'on' if use_min_one else 'off'} ({min_one}); "
-          f"CV macro-F1 {sel['cv_macro_f1']:.4f}")
-    print(f"report: {files['md']}\nsubmission: {path}")
+    sub = submission.build(data.sample, data.labels, data.test[ID], pred.astype(np.float64), 0.5)
+    files = write_outputs(report, sub, data.sample, output, y, oof, plots)
+    print_summary(report, files)
     return report
 
 
@@ -414,7 +561,8 @@ def main(argv=None) -> int:
                         "auto (default) keeps it only if it raises the cross-validated OOF macro-F1")
     p.add_argument("--stack", choices=STACK_MODES, default="auto",
                    help="second stage: per-label logistic regression over all models' OOF for all labels (fit on "
-                        "k-1 folds for OOF); auto (default) uses it only if its cross-validated macro-F1 is higher")
+                        "k-1 folds for OOF); auto (default) uses it instead of the weighted average only if its "
+                        "cross-validated macro-F1 is higher (the report says which made the submission)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     args = p.parse_args(argv)
     data, dirs = resolve_data(args)
@@ -425,5 +573,5 @@ def main(argv=None) -> int:
         names = discover(dirs.output)
     blend(data, dirs.folds, dirs.output, names, fold_average_how=args.fold_average, weights=args.weights,
           shrink=args.shrink, center=args.threshold_center, min_one=args.min_one_label, plots=not args.no_plots,
-          stack=args.stack)
+          stack=args.stack, demo=dirs.demo)
     return 0

@@ -1,9 +1,10 @@
 """`predict`: the emotions of new tweets, from the trained fold models of the last blend. Never retrains.
 
-The models, their weights, the per-label thresholds, the fold average and the at-least-one-label rule
-are read from OUTPUT/blend/report.json, so a tweet gets the labels the submission would give it:
-each model's fold models (OUTPUT/<model>/fold<k>/model/) are reloaded and their probabilities
-averaged over folds, then combined over models with the blend's weights, then cut at the thresholds.
+The models, the method that combined them (a weighted average with its weights, or the stacker with its
+coefficients), the per-label thresholds, the fold average and the at-least-one-label rule are read from
+OUTPUT/blend/report.json, so a tweet gets the labels the submission would give it: each model's fold
+models (OUTPUT/<model>/fold<k>/model/) are reloaded and their probabilities averaged over folds, then
+combined over models as the blend did, then cut at the thresholds.
 
 Tweets come from the command line, from `--file` (a CSV with ID and Tweet columns, e.g. test.csv), or
 from stdin, one per line, when neither is given.
@@ -30,7 +31,9 @@ DEMO_OUTPUT = Path("output") / "demo"
 # --- what the last blend used ----------------------------------------------------------------------
 
 def read_blend(output: Path) -> dict:
-    """The blend report's models, weights (summing to 1), labels, thresholds, fold average and min-one rule."""
+    """The blend report's method (weighted average or stacker), models, labels, thresholds, fold average and
+    min-one rule; the weights (summing to 1) of an average, the stacker's parameters of a stacker."""
+    from solution.blend import describe_method
     from solution.io import read_json
 
     path = Path(output) / "blend" / "report.json"
@@ -43,36 +46,48 @@ def read_blend(output: Path) -> dict:
         raise UserError(f"{e}; remake it with `python -m solution blend`") from None
     if not isinstance(rep, dict):
         raise UserError(f"{path}: not a blend report; remake it with `python -m solution blend`")
-    missing = [k for k in ("models", "weights", "thresholds") if not rep.get(k)]
+    stacker = rep.get("stacker") if isinstance(rep.get("stacker"), dict) else {}
+    stacked = bool(stacker.get("used"))
+    needed = ("models", "thresholds", *(("coef", "intercept") if stacked else ("weights",)))
+    missing = [k for k in needed if not (stacker if k in ("coef", "intercept") else rep).get(k)]
     if missing:
         raise UserError(f"{path}: incomplete blend report (no {', '.join(missing)}); rerun `python -m solution blend`")
     labels = list(rep.get("labels") or rep["thresholds"])
     absent = [lab for lab in labels if lab not in rep["thresholds"]]
+    if absent:
+        raise UserError(f"{path}: incomplete blend report (no threshold for {', '.join(absent)}); "
+                        f"rerun `python -m solution blend`")
+    weights = None if stacked else _weights(path, rep)
+    weighting = (rep.get("weights_info") or {}).get("method")
+    return {
+        "path": path, "models": list(rep["models"]), "weights": weights, "labels": labels,
+        "thresholds": np.array([float(rep["thresholds"][lab]) for lab in labels]),
+        "fold_average": rep.get("fold_average") or "mean",
+        "min_one": bool((rep.get("min_one_label") or {}).get("used", False)),
+        "stacker": stacker, "description": describe_method(list(rep["models"]), weights, stacker, weighting),
+    }
+
+
+def _weights(path: Path, rep: dict) -> dict:
+    """A weighted average's weights, normalised to sum to 1."""
     unweighted = [m for m in rep["models"] if m not in rep["weights"]]
-    if absent or unweighted:
-        what = (f"no threshold for {', '.join(absent)}" if absent else f"no weight for {', '.join(unweighted)}")
-        raise UserError(f"{path}: incomplete blend report ({what}); rerun `python -m solution blend`")
+    if unweighted:
+        raise UserError(f"{path}: incomplete blend report (no weight for {', '.join(unweighted)}); "
+                        f"rerun `python -m solution blend`")
     weights = {m: float(rep["weights"][m]) for m in rep["models"]}
     total = sum(weights.values())
     if not np.isfinite(total) or total <= 0:
         raise UserError(f"{path}: the blend's weights do not sum to a positive number; rerun `python -m solution blend`")
-    return {
-        "path": path,
-        "models": list(rep["models"]),
-        "weights": {m: w / total for m, w in weights.items()},
-        "labels": labels,
-        "thresholds": np.array([float(rep["thresholds"][lab]) for lab in labels]),
-        "fold_average": rep.get("fold_average") or "mean",
-        "min_one": bool((rep.get("min_one_label") or {}).get("used", False)),
-        "stacker": rep.get("stacker") or {},
-    }
+    return {m: w / total for m, w in weights.items()}
 
 
 def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[Path]]:
-    """(config, [fold<k>/model dirs]) of a trained model; refuses a missing or incomplete one."""
+    """(config, [fold<k>/model dirs]) of a trained model; refuses a missing or incomplete one.
+
+    A fold counts when solution.trained.fold_done says so (training's own rule) and its model/ was saved."""
     from solution import config as config_mod
     from solution.io import read_json
-    from solution.train import DONE
+    from solution.trained import fold_done
 
     mdir = Path(output) / name
     train_cmd = f"`python -m solution train {name} --output {output}`"
@@ -92,13 +107,7 @@ def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[
     dirs, missing = [], []
     for k in range(int(n_splits)):
         fdir = mdir / f"fold{k}"
-        done = fdir / DONE
-        ok = done.exists() and (fdir / "model").is_dir()
-        if ok:
-            try:
-                ok = read_json(done).get("config_fingerprint") in (None, cfg.fingerprint())
-            except UserError:
-                ok = False
+        ok = fold_done(fdir, rec.get("config_fingerprint")) and (fdir / "model").is_dir()
         (dirs if ok else missing).append(fdir / "model")
     if missing or not dirs:
         ks = [int(p.parent.name[4:]) for p in missing]
@@ -168,39 +177,39 @@ def _read_back(path: Path) -> None:
         torch.load(path, map_location="cpu", weights_only=True)
 
 
-def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> tuple[np.ndarray, dict]:
-    """Blended probabilities (n_tweets, n_labels) and the blend settings used."""
+def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how: str) -> np.ndarray:
+    """One model's probabilities: each fold model's, averaged over folds as the blend did (`how`)."""
     from solution.blend import fold_average
 
+    probs = []
+    for d in dirs:
+        model = load_fold_model(cfg, d, labels)
+        probs.append(np.asarray(model.predict(texts), dtype=np.float64))
+        del model
+    return fold_average(probs, how)
+
+
+def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Blended probabilities (n_tweets, n_labels), by the blend's own method, and the blend settings used."""
     output = Path(output)
     blend = blend or read_blend(output)
     labels = blend["labels"]
-    stacker = blend.get("stacker") or {}
-    stacked = bool(stacker.get("used"))
+    stacked = bool(blend["stacker"].get("used"))
     # a stacker reads every model's probabilities; an average only the weighted ones
     used = list(blend["models"]) if stacked else [m for m in blend["models"] if blend["weights"][m] > 0]
     located = {m: fold_dirs(output, m, labels) for m in used}  # every model checked before any is loaded
     report_time = blend["path"].stat().st_mtime
-    total = np.zeros((len(texts), len(labels)))
-    per_model = []
-    for m in used:
-        cfg, dirs = located[m]
+    per_model = {}
+    for m, (cfg, dirs) in located.items():
         if any((d.parent / "DONE.json").stat().st_mtime > report_time for d in dirs):
             log.warn(f"{output / m} was retrained after the last blend: its thresholds may not fit; "
                      f"rerun `python -m solution blend`")
-        probs = []
-        for d in dirs:
-            model = load_fold_model(cfg, d, labels)
-            probs.append(np.asarray(model.predict(texts), dtype=np.float64))
-            del model
-        avg = fold_average(probs, blend["fold_average"])
-        per_model.append(avg)
-        total += blend["weights"][m] * avg
+        per_model[m] = model_probs(cfg, dirs, texts, labels, blend["fold_average"])
     if stacked:
         from solution import stack as stack_mod
 
-        total = stack_mod.apply(stacker, stack_mod.features(np.stack(per_model)))
-    return total, blend
+        return stack_mod.apply(blend["stacker"], stack_mod.features(np.stack(list(per_model.values())))), blend
+    return sum(blend["weights"][m] * p for m, p in per_model.items()), blend
 
 
 # --- reading tweets --------------------------------------------------------------------------------
@@ -252,7 +261,8 @@ def predictions(ids, tweets, probs, blend) -> list[dict]:
 
 
 def format_json(rows, blend) -> str:
-    doc = {"models": blend["models"], "weights": blend["weights"], "fold_average": blend["fold_average"],
+    doc = {"method": blend["description"], "models": blend["models"], "weights": blend["weights"],
+           "fold_average": blend["fold_average"],
            "thresholds": dict(zip(blend["labels"], blend["thresholds"].tolist())),
            "at_least_one_label": blend["min_one"], "predictions": rows}
     return json.dumps(doc, indent=2, ensure_ascii=False)
@@ -283,8 +293,7 @@ def format_table(rows, blend) -> str:
             mark = "  *" if lab in r["emotions"] else ""
             out.append(f"  {lab:<{width}}  {r['probabilities'][lab]:.3f}  {blend['thresholds'][j]:.3f}{mark}")
         out.append("")
-    weights = ", ".join(f"{m} {w:.2f}" for m, w in blend["weights"].items())
-    out.append(f"(* = predicted: probability >= threshold; models: {weights}; folds averaged by "
+    out.append(f"(* = predicted: probability >= threshold; {blend['description']}; folds averaged by "
                f"{blend['fold_average']}{'; at least one label per tweet' if blend['min_one'] else ''})")
     return "\n".join(out)
 
@@ -309,7 +318,7 @@ def main(argv=None, stdin=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m solution predict", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Predict the emotions of new tweets with the trained fold models of the last blend\n"
-                    "(models, weights and thresholds from OUTPUT/blend/report.json, as in the submission).\n"
+                    "(models, how they are combined and thresholds from OUTPUT/blend/report.json, as in the submission).\n"
                     "Never retrains. Tweets: arguments, --file (CSV with ID, Tweet), or stdin, one per line.",
         epilog="examples:\n"
                '  python -m solution predict "so happy today!" "this is awful"\n'

@@ -21,18 +21,22 @@ def features(stack: np.ndarray) -> np.ndarray:
 
 
 def fit(X: np.ndarray, y: np.ndarray, C: float = 0.1, seed: int = 0) -> dict:
+    """Per-label logistic regressions (models.linear, shared with the linear members), kept as plain arrays
+    so report.json can carry them to `predict`; a label with one value in these rows keeps its rate."""
     from sklearn.linear_model import LogisticRegression
 
+    from solution.models.linear import fit_per_label
+
+    fitted = fit_per_label(X, y, lambda: LogisticRegression(C=C, max_iter=2000, random_state=seed))
     coef, intercept = [], []
-    for j in range(y.shape[1]):
-        if y[:, j].min() == y[:, j].max():
+    for clf in fitted:
+        if isinstance(clf, float):
+            rate = min(max(clf, EPS), 1 - EPS)
             coef.append(np.zeros(X.shape[1]))
-            rate = np.clip(y[:, j].mean(), EPS, 1 - EPS)
             intercept.append(float(np.log(rate / (1 - rate))))
-            continue
-        clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(X, y[:, j])
-        coef.append(clf.coef_[0])
-        intercept.append(float(clf.intercept_[0]))
+        else:
+            coef.append(clf.coef_[0])
+            intercept.append(float(clf.intercept_[0]))
     return {"coef": np.array(coef), "intercept": np.array(intercept), "C": C}
 
 

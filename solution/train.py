@@ -69,13 +69,9 @@ def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], 
 
 
 def fold_done(fold_dir: Path, cfg) -> bool:
-    p = fold_dir / DONE
-    if not p.exists():
-        return False
-    try:
-        return read_json(p).get("config_fingerprint") == cfg.fingerprint()
-    except UserError:
-        return False
+    from solution.trained import fold_done as done  # the one rule, shared with blend and predict
+
+    return done(fold_dir, cfg.fingerprint())
 
 
 def peak_rss_mb() -> float:
@@ -124,19 +120,11 @@ def _machine() -> str:
 
 def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path) -> bool:
     """Write oof.csv (train order) and test.csv (mean over folds) once every fold is done."""
-    n_splits = int(fold.max()) + 1
-    if not all(fold_done(mdir / f"fold{k}", cfg) for k in range(n_splits)):
+    from solution.trained import fold_probs, missing_folds  # the one reader of fold files, shared with blend
+
+    if missing_folds(mdir, cfg.fingerprint(), int(fold.max()) + 1):
         return False
-    oof = np.full((len(data.train), len(data.labels)), np.nan)
-    pos = {i: n for n, i in enumerate(data.train[ID])}
-    tests = []
-    for k in range(n_splits):
-        o = read_prob_table(mdir / f"fold{k}" / "oof.csv", data.labels)
-        oof[[pos[i] for i in o[ID]]] = o[data.labels].to_numpy()
-        t = read_prob_table(mdir / f"fold{k}" / "test.csv", data.labels).set_index(ID).loc[data.test[ID]]
-        tests.append(t[data.labels].to_numpy())
-    if np.isnan(oof).any():
-        raise UserError(f"{mdir}: fold OOF files do not cover every train row; retrain with --force")
+    oof, tests = fold_probs(mdir, data, fold, cfg.fingerprint())
     write_csv(prob_table(data.train[ID], oof, data.labels), mdir / "oof.csv")
     write_csv(prob_table(data.test[ID], np.mean(tests, axis=0), data.labels), mdir / "test.csv")
     return True

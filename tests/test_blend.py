@@ -229,20 +229,20 @@ def env(tmp_path_factory):
 
 def test_oof_is_one_row_per_train_tweet_and_test_is_the_fold_mean(env):
     data, out = env["data"], env["out"]
-    oof, test = blend_mod.load_model(out, "tfidf-lr", data, env["folds"], "mean", env["fold"])
+    oof, test = blend_mod.load_probs(out, "tfidf-lr", data, env["folds"], "mean", env["fold"])
     assert oof.shape == (len(data.train), len(data.labels))
     assembled = read_prob_table(out / "tfidf-lr" / "oof.csv", data.labels).set_index(ID).loc[data.train[ID]]
     assert oof == pytest.approx(assembled[data.labels].to_numpy())
     folds = [read_prob_table(out / "tfidf-lr" / f"fold{k}" / "test.csv", data.labels).set_index(ID)
              .loc[data.test[ID], data.labels].to_numpy() for k in range(5)]
     assert test == pytest.approx(np.mean(folds, axis=0))
-    _, geo = blend_mod.load_model(out, "tfidf-lr", data, env["folds"], "geometric", env["fold"])
+    _, geo = blend_mod.load_probs(out, "tfidf-lr", data, env["folds"], "geometric", env["fold"])
     assert geo == pytest.approx(np.exp(np.log(np.clip(folds, 1e-7, 1)).mean(0)))
 
 
 def test_blend_optimize_writes_report_plots_and_a_valid_submission(env, capsys):
     out = env["out"]
-    rc = cli.main(["blend", "tfidf-lr", "fake-a", "fake-b", "--weights", "optimize", *env["args"]])
+    rc = cli.main(["blend", "tfidf-lr", "fake-a", "fake-b", "--weights", "optimize", "--stack", "off", *env["args"]])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "blend" in printed and "macro-F1 CV" in printed
@@ -278,7 +278,7 @@ def test_blend_optimize_writes_report_plots_and_a_valid_submission(env, capsys):
 
 
 def test_blend_manual_weights_and_fold_average(env):
-    rc = cli.main(["blend", "--weights", "tfidf-lr=3,fake-a=1", "--fold-average", "rank", "--min-one-label", "off",
+    rc = cli.main(["blend", "--weights", "tfidf-lr=3,fake-a=1", "--fold-average", "rank", "--min-one-label", "off", "--stack", "off",
                    "--shrink", "0.5", "--threshold-center", "0.5", "--no-plots", *env["args"]])
     assert rc == 0
     rep = json.loads((env["out"] / "blend" / "report.json").read_text())

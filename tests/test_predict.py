@@ -79,6 +79,7 @@ def test_table_for_tweets_on_the_command_line(trained, capsys):
     assert o.count("emotions:") == 2 and "[1] so happy today, love it" in o and "[2] this is awful" in o
     for lab in LABELS:
         assert o.count(f"  {lab} ") == 2
+    assert "single model tfidf-lr (nothing to blend); folds averaged by mean" in o.splitlines()[-1]
 
 
 def test_same_labels_as_the_submission(trained, capsys):
@@ -161,10 +162,13 @@ def test_never_writes_or_retrains(out, capsys):
     (lambda o: (o / "blend" / "report.json").write_text('{"models": ["tfidf-lr"]}'), "incomplete blend report"),
     (lambda o: shutil.rmtree(o / "tfidf-lr"), "python -m solution train tfidf-lr"),
     (lambda o: (o / "tfidf-lr" / "fold2" / "DONE.json").unlink(), "fold model(s) [2] missing or incomplete"),
+    (lambda o: (o / "tfidf-lr" / "fold3" / "DONE.json").write_text('{"fold": 3}'),
+     "fold model(s) [3] missing or incomplete"),
     (lambda o: shutil.rmtree(o / "tfidf-lr" / "fold4" / "model"), "fold model(s) [4] missing or incomplete"),
     (lambda o: (o / "tfidf-lr" / "fold1" / "model" / "model.pkl").write_bytes(b"\x80\x04junk"), "cannot load the fold model"),
     (lambda o: (o / "tfidf-lr" / "fold1" / "model" / "model.pkl").unlink(), "cannot load the fold model"),
-], ids=["no-report", "bad-report", "incomplete-report", "no-model-dir", "fold-not-done", "no-fold-model",
+], ids=["no-report", "bad-report", "incomplete-report", "no-model-dir", "fold-not-done", "done-without-fingerprint",
+        "no-fold-model",
         "corrupt-pickle", "missing-pickle"])
 def test_missing_or_incomplete_state_is_one_line(out, capsys, damage, fragment):
     damage(out)

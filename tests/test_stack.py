@@ -68,3 +68,18 @@ def test_predict_reproduces_a_stacked_submission(tmp_path, capsys):
     pred = pd.DataFrame([[int(lab in e.split()) for lab in LABELS] for e in got["emotions"]], columns=LABELS,
                         index=got["ID"])
     pd.testing.assert_frame_equal(pred.loc[sub.index], sub[LABELS].astype(int), check_names=False)
+    # predict says what it applied: the stacker, not an average with weights
+    assert cli.main(["predict", "--output", str(out), "a happy tweet"]) == 0
+    footnote = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "stacker (per-label logistic regression, C=0.03, on the logits of 2 models x 11 labels" in footnote
+    assert "each" not in footnote and "weighted average" not in footnote
+    assert "Method: stacker" in (out / "blend" / "report.md").read_text(encoding="utf-8")
+
+
+def test_fit_keeps_a_constant_labels_rate():
+    y, probs, _ = _data()
+    y[:, 1] = 0
+    params = stack.fit(stack.features(probs), y, C=0.1)
+    assert not params["coef"][1].any() and params["intercept"][1] == np.log(stack.EPS / (1 - stack.EPS))
+    p = stack.apply(params, stack.features(probs))
+    assert np.allclose(p[:, 1], stack.EPS) and p[:, 0].std() > 0.1
