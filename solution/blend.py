@@ -494,15 +494,27 @@ def _left_out(left_out) -> list[dict]:
     return out
 
 
-def blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str], fold_average_how: str = "mean",
-          weights: str = "equal", shrink="auto", center="auto", min_one: str = "auto", plots: bool = True,
-          stack: str = "auto", demo: bool = False, left_out=None) -> dict:
+def blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str], **options) -> dict:
     """Blend `names` into output/submission.csv and output/blend/report.{md,json}; returns the report.
 
-    demo: the data is the generated demo set (marked in the report and plots). left_out: models a caller
-    chose not to blend, as [{"model": ..., "reason": ...}], listed in the report.
+    One blend at a time per output folder (a second is refused, naming the first's PID); what killed blends
+    left in output/blend/ is removed first; the libraries' warnings go to output/blend/blend.log.
+    Options: see `_blend`.
     """
-    output = Path(output)
+    from solution import lock
+    from solution.io import remove_stale_tmp
+
+    folder = Path(output) / "blend"
+    with lock.hold(folder), log.library_log(folder / "blend.log"):
+        remove_stale_tmp(folder)
+        return _blend(data, folds_dir, Path(output), names, **options)
+
+
+def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str], fold_average_how: str = "mean",
+           weights: str = "equal", shrink="auto", center="auto", min_one: str = "auto", plots: bool = True,
+           stack: str = "auto", demo: bool = False, left_out=None) -> dict:
+    """demo: the data is the generated demo set (marked in the report and plots). left_out: models a caller
+    chose not to blend, as [{"model": ..., "reason": ...}], listed in the report."""
     method, manual, names = parse_weights(weights, list(dict.fromkeys(names)))
     if not names:
         raise UserError(f"{output}: no trained models to blend; run `python -m solution train` first")

@@ -51,9 +51,7 @@ def main(argv=None) -> int:
             from solution.submit import submit
 
             submit(dirs.output / "submission.csv", data.sample, args.competition, args.message)
-    b = report["scores"]["blend"]
-    print(f"done in {time.time() - t0:.0f}s: OOF macro-F1 {b['at_0.5']['macro_f1']:.4f} at 0.5, "
-          f"{b['at_tuned']['macro_f1']:.4f} with per-class thresholds -> {report['submission']}")
+    print(f"done in {time.time() - t0:.0f}s: {report['headline']} -> {report['submission']}")
     if dirs.demo:
         log.banner(f"DEMO RESULT ONLY: {report['submission']} was made from generated demo data, not the competition's.")
     return 0
@@ -71,7 +69,8 @@ def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
     if len(members) == len(names):
         return  # the final blend follows at once
     with contextlib.redirect_stdout(io.StringIO()):
-        report = blend(data, dirs.folds, dirs.output, members, plots=False)
+        report = blend(data, dirs.folds, dirs.output, members, plots=False, demo=dirs.demo,
+                       left_out=left_out(names, done, {}))
     log.info(f"{report['submission']} updated from {len(members)} complete model(s) ({', '.join(members)}): "
              f"CV macro-F1 {report['threshold_selection']['cv_macro_f1']:.4f}")
 
@@ -85,4 +84,11 @@ def final_blend(data, dirs, names: list[str], outcome) -> dict:
                         "--time-budget, or train fewer or smaller models (--models)")
     if outcome.skipped:
         log.warn("not in this blend (time budget): " + "; ".join(f"{m}: {why}" for m, why in outcome.skipped.items()))
-    return blend(data, dirs.folds, dirs.output, members)
+    return blend(data, dirs.folds, dirs.output, members, demo=dirs.demo,
+                 left_out=left_out(names, outcome.complete, outcome.skipped))
+
+
+def left_out(names: list[str], done: list[str], skipped: dict) -> list[dict]:
+    """The run's models not in a blend, and why (for the report)."""
+    return [{"model": n, "reason": (f"out of the time budget: {skipped[n]}" if n in skipped else "not trained yet")}
+            for n in names if n not in done]

@@ -34,7 +34,8 @@ def default_message(path: Path) -> str:
         b = rep["scores"]["blend"]
         models = "+".join(rep["models"])
         sel = rep.get("threshold_selection", {})
-        msg = (f"solution blend of {models} ({rep.get('weights_info', {}).get('method', 'equal')} weights), "
+        method = (rep.get("method") or {}).get("kind") or f"{rep.get('weights_info', {}).get('method', 'equal')} weights"
+        msg = (f"solution blend of {models} ({method}), "
                f"OOF macro-F1 {b['at_tuned']['macro_f1']:.4f} tuned, {b.get('cv_macro_f1', float('nan')):.4f} CV"
                f" (shrink {sel.get('shrink', 0):g})")
     except (UserError, KeyError, TypeError, ValueError):

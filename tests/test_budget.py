@@ -109,6 +109,9 @@ def test_a_small_budget_still_ends_in_a_submission_and_a_larger_one_completes_th
     assert "tfidf-lr-seed7: left out of this run" in err
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr"] and (out / "submission.csv").exists()
+    assert [d["model"] for d in report["left_out"]] == ["tfidf-lr-seed7"]
+    assert report["left_out"][0]["reason"].startswith("out of the time budget: needs 50.0 min")
+    assert "tfidf-lr-seed7" in (out / "blend" / "report.md").read_text()
     assert not (out / "tfidf-lr-seed7" / "fold0" / "DONE.json").exists()
 
     capsys.readouterr()

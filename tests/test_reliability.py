@@ -452,7 +452,7 @@ CASES = [
 
 # the blend worker's rule (blend writes the submission last): until it lands, a failure writing the report
 # leaves a submission without one
-XFAIL = {"disk-full-blend-report": "blend writes submission.csv before its report (issue 15, blend's part)"}
+XFAIL: dict[str, str] = {}
 
 AFTER: dict[str, Callable[[Env], None]] = {
     **{name: submission_ok for name, _, argv, code, _ in CASES if code == 0 and argv == RUN},
