@@ -65,6 +65,16 @@ class ModelConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def linear_errors(cfg) -> list[str]:
+    """The per-label logistic regression's settings (TF-IDF and embedding members)."""
+    e = []
+    if cfg.C <= 0:
+        e.append(f"C must be > 0, got {cfg.C}")
+    if cfg.class_weight not in ("balanced", "none"):
+        e.append(f"class_weight must be 'balanced' or 'none', got {cfg.class_weight!r}")
+    return e
+
+
 @dataclass
 class TfidfConfig(ModelConfig):
     """TF-IDF word + character n-grams into one-vs-rest logistic regression: cheap, fast, diverse."""
@@ -83,10 +93,7 @@ class TfidfConfig(ModelConfig):
             v = getattr(self, nm)
             if len(v) != 2 or not (1 <= v[0] <= v[1]):
                 e.append(f"{nm} must be (min, max) with 1 <= min <= max, got {v}")
-        if self.C <= 0:
-            e.append(f"C must be > 0, got {self.C}")
-        if self.class_weight not in ("balanced", "none"):
-            e.append(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        e += linear_errors(self)
         for nm in ("min_df", "max_features"):
             if getattr(self, nm) < 1:
                 e.append(f"{nm} must be >= 1, got {getattr(self, nm)}")
@@ -109,10 +116,7 @@ class EmbedConfig(ModelConfig):
 
     def errors(self) -> list[str]:
         e = super().errors()
-        if self.C <= 0:
-            e.append(f"C must be > 0, got {self.C}")
-        if self.class_weight not in ("balanced", "none"):
-            e.append(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        e += linear_errors(self)
         for nm in ("max_length", "eval_batch_size"):
             if getattr(self, nm) < 1:
                 e.append(f"{nm} must be >= 1, got {getattr(self, nm)}")
@@ -304,10 +308,16 @@ REGISTRY = {
 }
 
 PROFILES = {
+    "demo": ["tfidf-lr", "minilm-lora"],  # the generated demo set's default: the whole path in a minute or two
     "cpu": ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "minilm-ft"],
     "gpu": ["gemma-2b-lora", "gemma-2b-ia3", "e5-mistral-7b-qlora", "qwen1.5-7b-qlora", "gecko-7b-qlora",
             "gte-qwen1.5-7b-qlora"],
 }
+
+
+# the demo profile's settings and folds (per-model --set items; n_splits): one epoch on 3 folds shows every step
+DEMO_SETTINGS = ["minilm-lora.epochs=1"]
+DEMO_N_SPLITS = 3
 
 
 def known() -> list[str]:

@@ -34,11 +34,11 @@ def main(argv=None) -> int:
     add_model_args(p)
     args = p.parse_args(argv)
     t0 = time.time()
-    profile = args.profile or default_profile()
-    names = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else config_mod.profile_models(profile)
-    cfgs = configs_from_args(names, args)
+    names, cfgs = chosen_models(args, demo=False)  # bad names and settings fail before any download
     budget_s = parse_budget(args)
     data, dirs = resolve_data(args)
+    if dirs.demo and not (args.models or args.profile):
+        names, cfgs = chosen_models(args, demo=True)
     log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {', '.join(names)}")
     folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
     outcome = train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose,
@@ -57,8 +57,37 @@ def main(argv=None) -> int:
             submit(dirs.output / "submission.csv", data.sample, args.competition, args.message)
     print(f"done in {time.time() - t0:.0f}s: {report['headline']} -> {report['submission']}")
     if dirs.demo:
-        log.banner(f"DEMO RESULT ONLY: {report['submission']} was made from generated demo data, not the competition's.")
+        demo_ending(dirs, report)
     return 0
+
+
+def chosen_models(args, demo: bool):
+    """(names, configs) of --models, else --profile, else the default profile (the demo's on the demo set)."""
+    if args.models:
+        names = [m.strip() for m in args.models.split(",") if m.strip()]
+    else:
+        names = config_mod.profile_models("demo" if demo else (args.profile or default_profile()))
+    if demo:
+        args.overrides = [*config_mod.DEMO_SETTINGS, *args.overrides]
+        if args.n_splits == folds_mod.DEFAULT_N_SPLITS:
+            args.n_splits = config_mod.DEMO_N_SPLITS
+    return names, configs_from_args(names, args)
+
+
+DEMO_TWEETS = ["what a wonderful surprise, thank you all! #happy", "I can't believe they lied to us again"]
+
+
+def demo_ending(dirs, report) -> None:
+    """The last step of the path, predict, on two tweets; then how to run on real data."""
+    from solution.predict import format_table, predict_probs, predictions
+
+    probs, rep = predict_probs(dirs.output, DEMO_TWEETS)
+    print("\npredict (python -m solution predict --output " + str(dirs.output) + " \"TWEET\"):")
+    print(format_table(predictions(["1", "2"], DEMO_TWEETS, probs, rep), rep))
+    log.banner(f"DEMO RESULT ONLY: {report['submission']} was made from generated demo data, not the competition's.")
+    print("To run on the competition's data: put train.csv, test.csv and sample_submission.csv in input/ (or pass "
+          "--input DIR), or set KAGGLE_USERNAME and KAGGLE_KEY to download them; then ./run.sh again. "
+          "`./run.sh --help` lists the commands.")
 
 
 def in_order(names: list[str], done: list[str]) -> list[str]:

@@ -309,4 +309,5 @@ def progress(iterable=None, **kw):
     interactive = sys.stderr.isatty()
     if not hardware.is_main_process():  # accelerate launch: one bar, the first process's
         kw["disable"] = True
-    return tqdm(iterable, file=sys.stderr, mininterval=2 if interactive else 60, leave=False, **kw)
+    every = 2 if interactive else 60
+    return tqdm(iterable, file=sys.stderr, mininterval=every, maxinterval=max(10, every), leave=False, **kw)
