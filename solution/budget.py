@@ -135,11 +135,16 @@ class FoldCost:
     source: str
 
 
-def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device: str) -> FoldCost:
-    """The cost model's seconds for one fold of `cfg` (see the module docstring)."""
+def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device: str,
+          cpu_flops: float | None = None) -> FoldCost:
+    """The cost model's seconds for one fold of `cfg` (see the module docstring); cpu_flops: this CPU's measured
+    FLOP/s (calibrate_cpu) instead of the reference machine's."""
     fixed, flops_per_s = DEVICES.get(device, DEVICES["gpu"])
+    if device == "cpu" and cpu_flops:
+        flops_per_s = cpu_flops
     if cfg.kind in SMALL_MODEL_SECONDS:
-        return FoldCost(SMALL_MODEL_SECONDS[cfg.kind] * n_train / 5470, 0.0, "cost model")
+        slower = DEVICES["cpu"][1] / flops_per_s if device == "cpu" else 1.0
+        return FoldCost(SMALL_MODEL_SECONDS[cfg.kind] * slower * n_train / 5470, 0.0, "cost model")
     tokens = min(cfg.max_length, mean_chars / CHARS_PER_TOKEN + len(cfg.prompt) / CHARS_PER_TOKEN + 2)
     n = backbone_params(cfg)
     passes = 4 + (2 if cfg.adapter == "none" else 0) + (2 if cfg.gradient_checkpointing else 0)
@@ -236,6 +241,45 @@ def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | 
         per = f"{c.seconds / 60:.1f}" if c else "-"
         lines.append(f"  {model:<24}{folds:<16}{per:>9}  {(c.source if c else '-'):<26}{when:>10}  {status}")
     return "\n".join(lines)
+
+
+def calibrate_cpu(steps: int = 3, batch: int = 32, tokens: int = 28) -> float:
+    """This CPU's effective FLOP/s in the kit's own training step (all-MiniLM-L6-v2 + LoRA, the precision `auto`
+    picks here), from a few timed steps on synthetic token ids: 2-5 seconds, before anything is planned."""
+    import torch
+
+    from solution import config
+    from solution.models.hf import HFModel, release_cached_base
+
+    m = HFModel(config.get("minilm-lora"), [f"l{i}" for i in range(11)])
+    m._build()
+    ids = torch.randint(1000, 20000, (batch, tokens))
+    mask = torch.ones_like(ids)
+    times = []
+    for _ in range(steps + 1):  # the first step warms up
+        t0 = time.perf_counter()
+        with m.autocast():
+            out = m.model(input_ids=ids, attention_mask=mask).logits
+        out.float().sum().backward()
+        times.append(time.perf_counter() - t0)
+    m.model = None
+    release_cached_base()
+    per_sample = sorted(times[1:])[len(times[1:]) // 2] / batch
+    return 4 * BACKBONE_PARAMS[m.cfg.backbone] * tokens / per_sample
+
+
+class Estimator:
+    """Seconds per fold of any config on this machine: measured folds first, else the (calibrated) cost model."""
+
+    def __init__(self, data, n_train: int, device: str, machine: str, output: Path, cpu_flops: float | None = None):
+        self.n_train, self.n_val = n_train, len(data.train) - n_train
+        self.n_test, self.device, self.machine, self.output = len(data.test), device, machine, Path(output)
+        self.chars = float(data.train["Tweet"].astype(str).str.len().mean())
+        self.cpu_flops = cpu_flops
+
+    def __call__(self, cfg) -> FoldCost:
+        got = measured(self.output / cfg.name, cfg, self.machine, self.n_train)
+        return got or prior(cfg, self.n_train, self.n_val, self.n_test, self.chars, self.device, self.cpu_flops)
 
 
 class Clock:

@@ -164,7 +164,7 @@ class Outcome:
 
 
 def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool = False, budget_s=None,
-                 on_model_done=None, verbose: bool = False, clock=None) -> Outcome:
+                 on_model_done=None, verbose: bool = False, clock=None, estimate=None) -> Outcome:
     """Every (model, fold) job of `cfgs`, on one worker per GPU (or in this process), within the budget.
 
     on_model_done(names) is called with the complete models each time one more completes (the run blends
@@ -192,7 +192,7 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
             from accelerate import PartialState
 
             PartialState().wait_for_everyone()
-        run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus))
+        run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus), estimate)
         workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
         try:
             run.drive(workers, on_model_done)
@@ -205,13 +205,15 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
 class JobRun:
     """The parent's side of a training run: estimates, the plan, the jobs' results, assembling models."""
 
-    def __init__(self, cfgs: dict, data, fold, dirs, todo: dict, budget_s, clock, n_workers: int):
+    def __init__(self, cfgs: dict, data, fold, dirs, todo: dict, budget_s, clock, n_workers: int, estimate=None):
         from solution import budget as budget_mod
 
         self.cfgs, self.data, self.fold, self.dirs, self.clock = cfgs, data, fold, dirs, clock
         self.budget_s, self.n_workers = budget_s, n_workers
-        self.device, self.machine = budget_mod.device_class(), budget_mod.machine_id()
-        self.base_cost = {n: self._estimate(c) for n, c in cfgs.items()}
+        self.machine = budget_mod.machine_id()
+        self.estimate = estimate or budget_mod.Estimator(data, int((fold != 0).sum()), budget_mod.device_class(),
+                                                         self.machine, dirs.output)
+        self.base_cost = {n: self.estimate(c) for n, c in cfgs.items()}
         order = budget_mod.order_models(list(cfgs), self.base_cost, todo)
         self.pending = {n: [budget_mod.Job(n, k) for k in todo[n]] for n in order}
         self.todo, self.skipped, self.trained, self.errors = todo, {}, {}, []
@@ -221,16 +223,6 @@ class JobRun:
 
     def mdir(self, name: str) -> Path:
         return model_dir(self.dirs.output, name)
-
-    def _estimate(self, cfg):
-        from solution import budget as budget_mod
-
-        n_train = int((self.fold != 0).sum())
-        got = budget_mod.measured(self.mdir(cfg.name), cfg, self.machine, n_train)
-        if got:
-            return got
-        chars = float(self.data.train[TEXT].astype(str).str.len().mean())
-        return budget_mod.prior(cfg, n_train, len(self.data.train) - n_train, len(self.data.test), chars, self.device)
 
     def cost(self) -> dict:
         """Estimates now: cost-model ones scaled by what the finished folds measured against theirs."""

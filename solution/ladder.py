@@ -1,0 +1,101 @@
+"""What a CPU time budget buys: the cpu profile as a ladder of rungs, chosen to fit the budget on this machine.
+
+A first `./run.sh` on someone's laptop must end inside its budget (28 minutes by default on a CPU) whatever
+the CPU: the rungs' minutes come from solution.budget's estimator (this CPU's speed measured on a few training
+steps, or the folds earlier runs timed here). The order buys the most macro-F1 per minute first
+(bench/RESULTS.md, "The ladder"):
+1. members: every member rung in ladder order, each at its fewest epochs, skipping one that does not fit;
+2. epochs: the chosen members' epochs raised one at a time, round-robin in ladder order, up to their defaults;
+3. extras: further seeds (and members worth their time only on long budgets), while they fit.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from solution import config as config_mod
+from solution.budget import BLEND_SECONDS, fmt_minutes
+
+SAFETY = 0.9  # plan to 90% of what is left: estimates are corrected as folds finish, but a plan must not overrun
+
+
+@dataclasses.dataclass
+class Rung:
+    model: str
+    min_epochs: int = 0  # an HF member may train fewer epochs (down to this) to fit; 0 = as configured
+    extra: bool = False  # bought only once every member trains its full epochs
+
+
+CPU_LADDER = [
+    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-lora", min_epochs=2), Rung("minilm-ft", min_epochs=2),
+    Rung("minilm-lora-seed7", min_epochs=2, extra=True),
+]
+
+
+@dataclasses.dataclass
+class Choice:
+    models: list  # names, ladder order
+    settings: list  # per-model --set items (NAME.epochs=E) where epochs were lowered
+    left_out: list  # {"model", "reason"}
+    lines: list  # the plan, printed and kept in the report
+
+
+def choose(ladder: list[Rung], cost, seconds: float, n_folds: int) -> Choice:
+    """The rungs that fit `seconds`, and their epochs. cost(config) -> FoldCost (solution.budget.Estimator)."""
+    budget = max(0.0, seconds - BLEND_SECONDS) * SAFETY
+    epochs, spent, left_out = {}, 0.0, []
+
+    def minutes(name, e):
+        cfg = config_mod.get(name, [f"epochs={e}"] if e else [])
+        c = cost(cfg)
+        return c.seconds * n_folds + c.load_s
+
+    members = [r for r in ladder if not r.extra]
+    for r in members:  # 1. members at their fewest epochs
+        e = r.min_epochs or 0
+        need = minutes(r.model, e)
+        if spent + need <= budget or not epochs:  # the first member always trains: a submission must exist
+            epochs[r.model], spent = e, spent + need
+        else:
+            left_out.append({"model": r.model, "reason": f"needs {fmt_minutes(need)}, the budget has "
+                                                         f"{fmt_minutes(max(0.0, budget - spent))} left"})
+    spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs], epochs, minutes, spent, budget)
+    for r in (r for r in ladder if r.extra):  # 3. extras, once every member has its full epochs
+        full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members if m.model in epochs)
+        need = minutes(r.model, 0)
+        if full and spent + need <= budget:
+            epochs[r.model], spent = 0, spent + need
+        else:
+            left_out.append({"model": r.model, "reason": "an extra for longer budgets" if not full else
+                             f"needs {fmt_minutes(need)}, {fmt_minutes(max(0.0, budget - spent))} left"})
+    return _describe(epochs, left_out, spent, seconds, minutes)
+
+
+def _default_epochs(name: str) -> int:
+    return getattr(config_mod.get(name), "epochs", 0)
+
+
+def _raise_epochs(rungs, epochs: dict, minutes, spent: float, budget: float) -> float:
+    """2. one more epoch at a time, round-robin over the members in ladder order, while it fits."""
+    grew = True
+    while grew:
+        grew = False
+        for r in rungs:
+            e = epochs[r.model]
+            if e and e < _default_epochs(r.model):
+                extra = minutes(r.model, e + 1) - minutes(r.model, e)
+                if spent + extra <= budget:
+                    epochs[r.model], spent, grew = e + 1, spent + extra, True
+    return spent
+
+
+def _describe(epochs: dict, left_out: list, spent: float, seconds: float, minutes) -> Choice:
+    settings, lines = [], [f"time budget {fmt_minutes(seconds)}: planned {fmt_minutes(spent)} of training "
+                           f"(+{fmt_minutes(BLEND_SECONDS)} blend, {int((1 - SAFETY) * 100)}% kept in reserve)"]
+    for name, e in epochs.items():
+        full = _default_epochs(name)
+        if e and e != full:
+            settings.append(f"{name}.epochs={e}")
+        what = f"{e} of {full} epochs" if e and e != full else (f"{full} epochs" if full else "")
+        lines.append(f"  + {name:<20} {fmt_minutes(minutes(name, e)):>9}  {what}")
+    lines += [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]
+    return Choice(list(epochs), settings, left_out, lines)
