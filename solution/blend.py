@@ -512,9 +512,10 @@ def blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str]
 
 def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str], fold_average_how: str = "mean",
            weights: str = "equal", shrink="auto", center="auto", min_one: str = "auto", plots: bool = True,
-           stack: str = "auto", demo: bool = False, left_out=None) -> dict:
+           stack: str = "auto", demo: bool = False, left_out=None, plan=None) -> dict:
     """demo: the data is the generated demo set (marked in the report and plots). left_out: models a caller
-    chose not to blend, as [{"model": ..., "reason": ...}], listed in the report."""
+    chose not to blend, as [{"model": ..., "reason": ...}], listed in the report. plan: the lines of the time
+    budget's plan that chose the models (kept in the report)."""
     method, manual, names = parse_weights(weights, list(dict.fromkeys(names)))
     if not names:
         raise UserError(f"{output}: no trained models to blend; run `python -m solution train` first")
@@ -535,6 +536,7 @@ def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str
     pred = thresholds.predict(test, sel["thresholds"], sel["min_one"]["used"])
     report = build_report(data, names, fold_average_how, w, weight_info, stack_info, sel, scores, stack_oof, pred,
                           output, int(fold.max()) + 1, demo, _left_out(left_out))
+    report["plan"] = list(plan or [])
     if not demo:  # advice about generated data would mislead
         _warn_if_a_member_wins(report["table"])
     # 0/1 predictions go through submission.build as probabilities cut at 0.5 (exact for 0.0 and 1.0)

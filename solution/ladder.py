@@ -89,8 +89,8 @@ def _raise_epochs(rungs, epochs: dict, minutes, spent: float, budget: float) -> 
 
 
 def _describe(epochs: dict, left_out: list, spent: float, seconds: float, minutes) -> Choice:
-    settings, lines = [], [f"time budget {fmt_minutes(seconds)}: planned {fmt_minutes(spent)} of training "
-                           f"(+{fmt_minutes(BLEND_SECONDS)} blend, {int((1 - SAFETY) * 100)}% kept in reserve)"]
+    settings, lines = [], [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
+                           f"(+{fmt_minutes(BLEND_SECONDS)} blend, {round((1 - SAFETY) * 100)}% kept in reserve)"]
     for name, e in epochs.items():
         full = _default_epochs(name)
         if e and e != full:

@@ -12,6 +12,7 @@ import contextlib
 import io
 import time
 
+from solution import budget as budget_mod
 from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import log
@@ -33,21 +34,27 @@ def main(argv=None) -> int:
     p.add_argument("-m", "--message", default=None, help="submission message (with --submit)")
     add_model_args(p)
     args = p.parse_args(argv)
-    t0 = time.time()
+    t0, clock = time.time(), budget_mod.Clock()
     names, cfgs = chosen_models(args, demo=False)  # bad names and settings fail before any download
-    budget_s = parse_budget(args)
     data, dirs = resolve_data(args)
     if dirs.demo and not (args.models or args.profile):
         names, cfgs = chosen_models(args, demo=True)
+    ladder = uses_ladder(args, dirs)
+    budget_s = parse_budget(args, CPU_BUDGET_S if ladder else None)
     log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {', '.join(names)}")
-    folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
+    fold = folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
+    estimate, plan = None, None
+    if ladder and budget_s is not None:
+        estimate, plan = climb_ladder(args, data, dirs, fold, budget_s - clock.now())
+        names, cfgs = plan.models, configs_from_args(plan.models, args)
     outcome = train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose,
-                           on_model_done=lambda done: interim_blend(data, dirs, names, done))
+                           on_model_done=lambda done: interim_blend(data, dirs, names, done), clock=clock,
+                           estimate=estimate)
     from solution.hardware import is_main_process
 
     if not is_main_process():  # accelerate launch: the first process blends
         return 0
-    report = final_blend(data, dirs, names, outcome)
+    report = final_blend(data, dirs, names, outcome, plan)
     if args.submit:
         if dirs.demo:
             log.warn("not submitting: this was a demo run")
@@ -108,7 +115,35 @@ def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
              f"CV macro-F1 {report['threshold_selection']['cv_macro_f1']:.4f}")
 
 
-def final_blend(data, dirs, names: list[str], outcome) -> dict:
+CPU_BUDGET_S = 28 * 60  # a first ./run.sh on a CPU, set-up included, ends within 30 minutes
+
+
+def uses_ladder(args, dirs) -> bool:
+    """The cpu profile on a CPU (not the demo, not --models): the budget chooses its members and epochs."""
+    from solution.hardware import cuda_count
+
+    return not (args.models or dirs.demo or cuda_count()) and (args.profile or "cpu") == "cpu"
+
+
+def climb_ladder(args, data, dirs, fold, seconds: float):
+    """Measure this CPU, choose the rungs that fit; returns (the estimator, the choice) and prints the plan."""
+    from solution import ladder
+
+    n_train = int((fold != 0).sum())
+    machine = budget_mod.machine_id()
+    estimate = budget_mod.Estimator(data, n_train, "cpu", machine, dirs.output)
+    hf = [config_mod.get(r.model) for r in ladder.CPU_LADDER if config_mod.get(r.model).kind == "hf"]
+    if any(estimate(c).source == "cost model" for c in hf):
+        estimate.cpu_flops = budget_mod.calibrate_cpu()
+        log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "
+                 f"{budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
+    plan = ladder.choose(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1)
+    args.overrides = [*plan.settings, *args.overrides]
+    print("\n".join(plan.lines), flush=True)
+    return estimate, plan
+
+
+def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
     from solution.blend import blend
 
     members = in_order(names, outcome.complete)
@@ -117,8 +152,9 @@ def final_blend(data, dirs, names: list[str], outcome) -> dict:
                         "--time-budget, or train fewer or smaller models (--models)")
     if outcome.skipped:
         log.warn("not in this blend (time budget): " + "; ".join(f"{m}: {why}" for m, why in outcome.skipped.items()))
-    return blend(data, dirs.folds, dirs.output, members, demo=dirs.demo,
-                 left_out=left_out(names, outcome.complete, outcome.skipped))
+    gone = left_out(names, outcome.complete, outcome.skipped) + (plan.left_out if plan else [])
+    return blend(data, dirs.folds, dirs.output, members, demo=dirs.demo, left_out=gone,
+                 plan=plan.lines if plan else None)
 
 
 def left_out(names: list[str], done: list[str], skipped: dict) -> list[dict]:

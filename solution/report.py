@@ -81,6 +81,8 @@ def _md_head(report: dict) -> list[str]:
     if report["left_out"]:
         out += ["Not in this blend: " + ", ".join(f"{d['model']} ({d['reason']})" if d["reason"] else d["model"]
                                                  for d in report["left_out"]) + ".", ""]
+    if report.get("plan"):
+        out += ["What the time budget chose:", "", "```", *report["plan"], "```", ""]
     return out
 
 

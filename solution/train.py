@@ -359,8 +359,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="override a config setting, cast to its type (repeatable), e.g. --set epochs=2")
     p.add_argument("--report-to", choices=["none", "wandb"], default=None, help="optional Weights & Biases logging")
     p.add_argument("--time-budget", default=None, metavar="DURATION",
-                   help="e.g. 28m, 2h, 11h30m: train only what fits, in an order that gives a submission early "
-                        "(default: none; on Kaggle the 12-hour session less 20 minutes)")
+                   help="e.g. 28m, 2h, 11h30m, or none: train only what fits, in an order that gives a submission "
+                        "early (default: on Kaggle the 12-hour session less 20 minutes; `run` of the cpu profile on a "
+                        "CPU 28m; else none)")
 
 
 def configs_from_args(names: list[str], args) -> list:
@@ -427,9 +428,14 @@ def main(argv=None) -> int:
     return 0
 
 
-def parse_budget(args):
+def parse_budget(args, default_s=None):
+    """--time-budget in seconds; `none` for no budget; else Kaggle's session limit, else `default_s`."""
     from solution import budget as budget_mod
 
-    if getattr(args, "time_budget", None):
-        return budget_mod.parse_duration(args.time_budget)
-    return budget_mod.kaggle_session_budget()
+    given = getattr(args, "time_budget", None)
+    if given and given.strip().lower() in ("none", "off", "0"):
+        return None
+    if given:
+        return budget_mod.parse_duration(given)
+    kaggle = budget_mod.kaggle_session_budget()
+    return kaggle if kaggle is not None else default_s

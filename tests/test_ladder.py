@@ -1,0 +1,78 @@
+"""The CPU ladder (solution/ladder.py): members first at their fewest epochs, then epochs, then extras; the
+plan printed and kept in the report; the run ends inside its budget with a submission."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from solution import budget, cli, ladder
+from solution.budget import FoldCost
+
+from conftest import make_input_dir
+
+PER_EPOCH = {"minilm-lora": 60.0, "minilm-ft": 80.0, "minilm-lora-seed7": 60.0}  # seconds a fold per epoch
+FIXED = {"tfidf-lr": 2.0, "minilm-emb-lr": 10.0}
+
+
+def fake_cost(cfg):
+    if cfg.name in FIXED:
+        return FoldCost(FIXED[cfg.name], 0.0, "test")
+    return FoldCost(PER_EPOCH[cfg.name] * cfg.epochs, 0.0, "test")
+
+
+def plan_for(minutes):
+    return ladder.choose(ladder.CPU_LADDER, fake_cost, minutes * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5)
+
+
+def test_members_first_then_epochs_then_seeds():
+    # 5 folds: tfidf 10 s, emb 50 s, lora 300 s/epoch, ft 400 s/epoch
+    small = plan_for(12)  # 720 s: tfidf + emb + lora at 2 epochs (600) = 660; ft at 2 (800) does not fit
+    assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora"] and small.settings == ["minilm-lora.epochs=2"]
+    assert [d["model"] for d in small.left_out] == ["minilm-ft", "minilm-lora-seed7"]
+    mid = plan_for(30)  # 1800 s: all four at 2 epochs (1460), then lora to 3 (1760); ft to 3 would be 2160
+    assert mid.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "minilm-ft"]
+    assert mid.settings == ["minilm-lora.epochs=3", "minilm-ft.epochs=2"]
+    big = plan_for(62)  # every member at its full epochs (lora 4 = 1200, ft 3 = 1200: 2460), then a seed (1200)
+    assert big.models[-1] == "minilm-lora-seed7" and big.settings == [] and not big.left_out
+
+
+def test_a_budget_too_small_for_anything_still_trains_the_first_member():
+    tiny = plan_for(0.01)
+    assert tiny.models == ["tfidf-lr"] and len(tiny.left_out) == len(ladder.CPU_LADDER) - 1
+
+
+def test_the_plan_says_what_it_chose_and_why():
+    text = "\n".join(plan_for(12).lines)
+    assert "minilm-lora" in text and "2 of 4 epochs" in text
+    assert "- minilm-ft" in text and "needs" in text and "an extra for longer budgets" in text
+
+
+def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_path, monkeypatch, capsys):
+    """Costs as if this were a slow machine: only the two cheap members fit 10 minutes."""
+    monkeypatch.setattr(budget, "calibrate_cpu", lambda: 1e9)
+    monkeypatch.setattr(budget.Estimator, "__call__", lambda self, cfg: FoldCost(
+        {"tfidf-lr": 1.0, "minilm-emb-lr": 5.0}.get(cfg.name, 600.0), 0.0, "cost model"))
+    inp = make_input_dir(tmp_path / "input")
+    out = tmp_path / "out"
+    assert cli.main(["run", "--input", str(inp), "--folds-dir", str(tmp_path / "folds"), "--output", str(out),
+                     "--time-budget", "10m"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"time budget, 9\.\d min left", printed) and "- minilm-lora" in printed and "- minilm-ft" in printed
+    report = json.loads((out / "blend" / "report.json").read_text())
+    assert report["models"] == ["tfidf-lr", "minilm-emb-lr"] and (out / "submission.csv").exists()
+    assert {d["model"] for d in report["left_out"]} == {"minilm-lora", "minilm-ft", "minilm-lora-seed7"}
+    assert any("time budget" in line for line in report["plan"])
+    assert "What the time budget chose" in (out / "blend" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("given,expected", [("none", None), ("2h", 7200.0), (None, 28 * 60.0)])
+def test_the_cpu_profile_defaults_to_28_minutes(given, expected, monkeypatch):
+    import types
+
+    from solution.train import parse_budget
+
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    monkeypatch.delenv("KAGGLE_URL_BASE", raising=False)
+    assert parse_budget(types.SimpleNamespace(time_budget=given), 28 * 60.0) == expected
