@@ -75,7 +75,7 @@ case "${1:-}" in
     ;;
   -h|--help)
     setup "$gpu_extra"
-    exec "$PY" -m solution run --help
+    exec "$PY" -m solution --help
     ;;
   *)
     setup "$gpu_extra"

@@ -103,9 +103,29 @@ def resolve_data(args):
 
 
 def usage() -> str:
-    lines = ["usage: python -m solution <command> [options]   (python -m solution <command> --help)", "", "commands:"]
+    from solution import config
+
+    lines = ["Emotion detection in tweets: a Kaggle solution kit (README.md has the whole story).", "",
+             "The two commands:",
+             "  ./run.sh                 set up (first time), then folds -> train -> blend -> output/submission.csv",
+             "  ./run.sh test            set up the same way, then run the test suite", "",
+             "usage: ./run.sh <command> [options]   or   python -m solution <command> [options]",
+             "       (<command> --help for its options; ./run.sh with no command is `run`)", "", "commands:"]
     lines += [f"  {name:<8} {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "models (--models a,b or train NAME; NAME-seedN for another seed):"]
+    lines += _wrap_names(config.known())
+    lines += ["", "profiles (--profile):"] + [f"  {p:<5} {', '.join(m)}" for p, m in config.PROFILES.items()]
     return "\n".join(lines)
+
+
+def _wrap_names(names: list[str], width: int = 100) -> list[str]:
+    out, line = [], " "
+    for n in names:
+        if len(line) + len(n) + 2 > width:
+            out.append(line.rstrip(","))
+            line = " "
+        line += f" {n},"
+    return out + [line.rstrip(",")]
 
 
 def main(argv=None) -> int:

@@ -27,7 +27,8 @@ def main(argv=None) -> int:
                                 description="The whole job: folds -> train -> blend [-> submit].")
     p.add_argument("--profile", choices=sorted(config_mod.PROFILES), default=None,
                    help="model set to train (default: gpu if CUDA is present, else cpu)")
-    p.add_argument("--models", default=None, help="comma-separated model names instead of a profile")
+    p.add_argument("--models", default=None,
+                   help="comma-separated model names instead of a profile (`python -m solution --help` lists them)")
     folds_mod.add_args(p)
     p.add_argument("--force", action="store_true", help="retrain models even when their folds are done")
     p.add_argument("--submit", action="store_true", help="submit output/submission.csv with the kaggle CLI at the end")
