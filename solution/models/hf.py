@@ -187,8 +187,12 @@ class HFModel:
         directory = Path(directory)
         tmp = directory.with_name(directory.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        # adapter + head only for PEFT (megabytes); the whole model for full fine-tuning
-        self.model.save_pretrained(str(tmp))
+        # adapter + head only for PEFT (megabytes); the whole model for full fine-tuning, its weights in fp16
+        # (half the disk; reloaded in the precision it runs in, probabilities move by < 1e-3: tests/test_hf_models.py)
+        state = None
+        if self.cfg.adapter == "none":
+            state = {k: (v.half() if v.is_floating_point() else v) for k, v in self.model.state_dict().items()}
+        self.model.save_pretrained(str(tmp), state_dict=state)
         self.tokenizer.save_pretrained(str(tmp))
         (tmp / META).write_text(json.dumps({"backbone": self.cfg.backbone, "adapter": self.cfg.adapter,
                                             "quantize": self.cfg.quantize, "labels": self.labels}, indent=2))
