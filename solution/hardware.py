@@ -117,10 +117,21 @@ def set_threads(n: int) -> None:
     import torch
 
     if n <= 0:
-        try:
-            import psutil
-
-            n = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-        except ImportError:
-            n = os.cpu_count() or 1
+        n = usable_cores()
     torch.set_num_threads(n)
+
+
+def usable_cores() -> int:
+    """Physical cores this process may run on: `taskset -c 0` or a container's CPU set means fewer (two spinning
+    threads on one core are many times slower than one)."""
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:
+        physical = os.cpu_count() or 1
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = physical
+    return max(1, min(physical, allowed))

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +205,9 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> 
         if any((d.parent / "DONE.json").stat().st_mtime > report_time for d in dirs):
             log.warn(f"{output / m} was retrained after the last blend: its thresholds may not fit; "
                      f"rerun `python -m solution blend`")
-        per_model[m] = model_probs(cfg, dirs, texts, labels, blend["fold_average"])
+        # the libraries' load reports (a saved head reported "missing" before the adapter restores it) go aside
+        with log.library_log(Path(tempfile.gettempdir()) / "solution-predict.log"):
+            per_model[m] = model_probs(cfg, dirs, texts, labels, blend["fold_average"])
     if stacked:
         from solution import stack as stack_mod
 
