@@ -108,9 +108,7 @@ def machine_id() -> str:
                 break
     except OSError:
         pass
-    import torch
-
-    return f"{model or 'cpu'} ({torch.get_num_threads()} threads)"
+    return f"{model or 'cpu'} ({hardware.usable_cores()} cores)"
 
 
 def backbone_params(cfg) -> float:
