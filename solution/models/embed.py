@@ -52,12 +52,12 @@ class EmbedModel:
             if self._encoder is None:
                 self._load_encoder()
             tok, model, torch = self._encoder
-            from tqdm.auto import tqdm
+            from solution.models.hf import progress
 
             order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
             bs = self.cfg.eval_batch_size
             with torch.inference_mode():
-                for s in tqdm(range(0, len(order), bs), desc=f"{self.cfg.name} embed", leave=False, mininterval=2):
+                for s in progress(range(0, len(order), bs), desc=f"{self.cfg.name} embed"):
                     batch = [todo[i] for i in order[s:s + bs]]
                     enc = tok(batch, truncation=True, max_length=self.cfg.max_length, padding=True, return_tensors="pt")
                     hidden = model(**enc).last_hidden_state

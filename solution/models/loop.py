@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -331,7 +332,7 @@ def _predict_batches(m, seqs, desc: str) -> np.ndarray:
     with torch.inference_mode(), m.autocast():
         from solution.models.hf import progress
 
-        for batch in progress(loader, desc=desc, disable=len(loader) < 4):
+        for batch in progress(loader, desc=desc, disable=len(loader) < 4 or not sys.stderr.isatty()):  # one bar a fold
             logits = m.model(input_ids=batch["input_ids"].to(device),
                              attention_mask=batch["attention_mask"].to(device)).logits
             idx, probs = batch["idx"].to(device), torch.sigmoid(logits.float())
