@@ -98,8 +98,8 @@ def machine_id() -> str:
     """What a measured fold time is valid for: the GPU model, or the CPU model and its thread count."""
     from solution import hardware
 
-    if hardware.cuda_count():
-        return f"{_gpu_name()} x{hardware.cuda_count()}"
+    if hardware.cuda_count():  # a fold runs on one GPU, whether the machine has one or several
+        return _gpu_name()
     model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -165,7 +165,7 @@ def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
         except (OSError, ValueError):
             continue
         if m.get("machine") == machine and m.get("config_fingerprint") == cfg.fingerprint() and m.get("n_train"):
-            times.append(float(m.get("fit_time_s", m["wall_time_s"])) * n_train / m["n_train"])
+            times.append(float(m["wall_time_s"]) * n_train / m["n_train"])
     if not times:
         return None
     return FoldCost(sum(times) / len(times), 0.0, f"measured ({len(times)} fold{'s' * (len(times) > 1)} here)")
@@ -272,7 +272,9 @@ class Estimator:
     def __init__(self, data, n_train: int, device: str, machine: str, output: Path, cpu_flops: float | None = None):
         self.n_train, self.n_val = n_train, len(data.train) - n_train
         self.n_test, self.device, self.machine, self.output = len(data.test), device, machine, Path(output)
-        self.chars = float(data.train["Tweet"].astype(str).str.len().mean())
+        from solution.data import TEXT
+
+        self.chars = float(data.train[TEXT].astype(str).str.len().mean())
         self.cpu_flops = cpu_flops
 
     def __call__(self, cfg) -> FoldCost:
@@ -294,10 +296,10 @@ def kaggle_session_budget(margin_s: float = 20 * 60, session_s: float = 12 * 360
     """On Kaggle: the 12-hour session less what has passed since the notebook's kernel started, less a margin."""
     if not (os.environ.get("KAGGLE_KERNEL_RUN_TYPE") or os.environ.get("KAGGLE_URL_BASE")):
         return None
-    try:
+    try:  # the container's first process started with the session (a kernel restarted later did not)
         import psutil
 
-        started = psutil.Process(os.getpid()).create_time()
+        started = min(psutil.Process(1).create_time(), psutil.Process(os.getpid()).create_time())
     except Exception:
         started = time.time()
     return max(60.0, session_s - margin_s - (time.time() - started))

@@ -137,7 +137,9 @@ def main(argv=None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    from solution.hardware import world_size
+
+    if world_size() > 1:
         join_process_group()
     log.route_libraries(log.verbose_requested(rest), transformers=name in ("train", "run", "predict"))
     module = importlib.import_module(COMMANDS[name][0])
@@ -151,8 +153,10 @@ def join_process_group() -> None:
     import torch
     from accelerate import PartialState
 
+    from solution.hardware import is_main_process
+
     PartialState(cpu=not torch.cuda.is_available())
-    if int(os.environ.get("RANK", "0") or 0) > 0:
+    if not is_main_process():
         sys.stdout = open(os.devnull, "w")
 
 

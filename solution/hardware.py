@@ -13,8 +13,8 @@ from pathlib import Path
 from solution.errors import UserError
 
 BF16_CAPABILITY = (8, 0)  # Ampere: native bf16 tensor cores
-KAGGLE_T4_HINT = ("on Kaggle choose the GPU T4 x2 accelerator (`python -m solution kernel --accelerator "
-                  "NvidiaTeslaT4`, or Settings > Accelerator in the editor)")
+KAGGLE_T4_HINT = ("on Kaggle turn on Settings > Accelerator > GPU T4 x2 in the editor, or push with `kaggle kernels "
+                  "push -p output/kernel --accelerator NvidiaTeslaT4`")
 
 
 def cuda_count() -> int:

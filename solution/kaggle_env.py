@@ -33,8 +33,7 @@ BASE_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn"
                  "tqdm": "tqdm", "psutil": "psutil"}
 TRANSFORMER_KINDS = ("hf", "embed")  # model kinds that run a transformers backbone
 HF_PACKAGES = {"torch": "torch", "transformers": "transformers", "peft": "peft", "accelerate": "accelerate"}
-T4_HINT = ("turn on Settings > Accelerator > GPU T4 x2 in the editor, or push with `kaggle kernels push -p "
-           "output/kernel --accelerator NvidiaTeslaT4`")
+from solution.hardware import KAGGLE_T4_HINT as T4_HINT  # noqa: E402  (one wording of the fix)
 
 
 class NotebookStop(UserError):

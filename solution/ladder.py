@@ -39,42 +39,51 @@ class Choice:
     lines: list  # the plan, printed and kept in the report
 
 
-def choose(ladder: list[Rung], cost, seconds: float, n_folds: int) -> Choice:
-    """The rungs that fit `seconds`, and their epochs. cost(config) -> FoldCost (solution.budget.Estimator)."""
+def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None) -> Choice:
+    """The rungs that fit `seconds`, and their epochs. cost(config) -> FoldCost (solution.budget.Estimator);
+    settings(name) -> the user's --set items for that model: rungs are priced with them, and a model whose
+    epochs the user set keeps them."""
+    settings = settings or (lambda name: [])
     budget = max(0.0, seconds - BLEND_SECONDS) * SAFETY
     epochs, spent, left_out = {}, 0.0, []
+    ladder = [r if not _user_epochs(settings(r.model)) else dataclasses.replace(r, min_epochs=0) for r in ladder]
 
-    def minutes(name, e):
-        cfg = config_mod.get(name, [f"epochs={e}"] if e else [])
+    def seconds_of(name, e):
+        cfg = config_mod.get(name, [*settings(name), *([f"epochs={e}"] if e else [])])
         c = cost(cfg)
         return c.seconds * n_folds + c.load_s
 
     members = [r for r in ladder if not r.extra]
     for r in members:  # 1. members at their fewest epochs
         e = r.min_epochs or 0
-        need = minutes(r.model, e)
+        need = seconds_of(r.model, e)
         if spent + need <= budget or not epochs:  # the first member always trains: a submission must exist
             epochs[r.model], spent = e, spent + need
         else:
             left_out.append({"model": r.model, "reason": f"needs {fmt_minutes(need)}, the budget has "
                                                          f"{fmt_minutes(max(0.0, budget - spent))} left"})
-    spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs], epochs, minutes, spent, budget)
+    spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs], epochs, seconds_of, spent,
+                          budget)
     for r in (r for r in ladder if r.extra):  # 3. extras, once every member has its full epochs
         full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members if m.model in epochs)
-        need = minutes(r.model, 0)
+        need = seconds_of(r.model, 0)
         if full and spent + need <= budget:
             epochs[r.model], spent = 0, spent + need
         else:
             left_out.append({"model": r.model, "reason": "an extra for longer budgets" if not full else
                              f"needs {fmt_minutes(need)}, {fmt_minutes(max(0.0, budget - spent))} left"})
-    return _describe(epochs, left_out, spent, seconds, minutes)
+    return _describe(epochs, left_out, spent, seconds, seconds_of)
+
+
+def _user_epochs(items: list[str]) -> bool:
+    return any(o.split("=", 1)[0].strip() == "epochs" for o in items)
 
 
 def _default_epochs(name: str) -> int:
     return getattr(config_mod.get(name), "epochs", 0)
 
 
-def _raise_epochs(rungs, epochs: dict, minutes, spent: float, budget: float) -> float:
+def _raise_epochs(rungs, epochs: dict, seconds_of, spent: float, budget: float) -> float:
     """2. one more epoch at a time, round-robin over the members in ladder order, while it fits."""
     grew = True
     while grew:
@@ -82,13 +91,13 @@ def _raise_epochs(rungs, epochs: dict, minutes, spent: float, budget: float) -> 
         for r in rungs:
             e = epochs[r.model]
             if e and e < _default_epochs(r.model):
-                extra = minutes(r.model, e + 1) - minutes(r.model, e)
+                extra = seconds_of(r.model, e + 1) - seconds_of(r.model, e)
                 if spent + extra <= budget:
                     epochs[r.model], spent, grew = e + 1, spent + extra, True
     return spent
 
 
-def _describe(epochs: dict, left_out: list, spent: float, seconds: float, minutes) -> Choice:
+def _describe(epochs: dict, left_out: list, spent: float, seconds: float, seconds_of) -> Choice:
     settings, lines = [], [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
                            f"(+{fmt_minutes(BLEND_SECONDS)} blend, {round((1 - SAFETY) * 100)}% kept in reserve)"]
     for name, e in epochs.items():
@@ -96,6 +105,6 @@ def _describe(epochs: dict, left_out: list, spent: float, seconds: float, minute
         if e and e != full:
             settings.append(f"{name}.epochs={e}")
         what = f"{e} of {full} epochs" if e and e != full else (f"{full} epochs" if full else "")
-        lines.append(f"  + {name:<20} {fmt_minutes(minutes(name, e)):>9}  {what}")
+        lines.append(f"  + {name:<20} {fmt_minutes(seconds_of(name, e)):>9}  {what}")
     lines += [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]
     return Choice(list(epochs), settings, left_out, lines)

@@ -26,8 +26,6 @@ from solution import log
 from solution.errors import UserError
 
 LOCK_NAME = ".lock"
-# set by a run for the child processes it starts to work under its lock (train's one process per GPU)
-PARENT_HOLDS = "SOLUTION_PARENT_HOLDS_LOCK"
 _held: dict[str, int] = {}  # realpath of a lock file this process holds -> how many hold() blocks hold it
 
 
@@ -47,26 +45,24 @@ def hold(folder, wait: bool = False):
         return
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     try:
-        own = _acquire(fd, folder, wait)  # False: our parent holds it for us
-        if own:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {_command()}\n".encode("utf-8", "replace"), 0)
+        _acquire(fd, folder, wait)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {_command()}\n".encode("utf-8", "replace"), 0)
         _held[key] = 1
         try:
             yield
         finally:
             del _held[key]
-            if own:
-                os.ftruncate(fd, 0)  # a run refused from now on reads no stale holder
+            os.ftruncate(fd, 0)  # a run refused from now on reads no stale holder
     finally:
         os.close(fd)  # drops the flock
 
 
-def _acquire(fd: int, folder: Path, wait: bool) -> bool:
-    """Lock `fd`: True once held; False when a parent that set PARENT_HOLDS holds it; else refuse (or wait)."""
+def _acquire(fd: int, folder: Path, wait: bool) -> None:
+    """Lock `fd`, or refuse (or wait) naming the holder."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
+        return
     except BlockingIOError:
         pass
     except OSError as e:  # a file system without locks (some network mounts): work on, unprotected
@@ -74,17 +70,14 @@ def _acquire(fd: int, folder: Path, wait: bool) -> bool:
             raise
         log.warn(f"{folder}: this file system cannot lock files ({os.strerror(e.errno)}); "
                  f"do not run two steps on it at once")
-        return True
+        return
     pid, command = holder(fd)
-    if os.environ.get(PARENT_HOLDS) == "1" and pid == os.getppid():
-        return False
     who = f"PID {pid}" + (f": {command}" if command else "") if pid else "a process that has not said its PID yet"
     if not wait:
         raise UserError(f"{folder} is in use by another run ({who}); wait for it to finish, or write elsewhere "
                         f"with --output")
     log.info(f"{folder} is in use by another run ({who}); waiting for it")
     fcntl.flock(fd, fcntl.LOCK_EX)
-    return True
 
 
 def holder(fd: int) -> tuple[int | None, str]:

@@ -19,7 +19,9 @@ LIBRARIES = ("transformers", "peft", "accelerate", "bitsandbytes", "torch", "dat
 
 
 def _main() -> bool:  # under `accelerate launch` only the first process talks
-    return int(os.environ.get("RANK", "0") or 0) == 0
+    from solution.hardware import is_main_process
+
+    return is_main_process()
 
 
 def info(msg: str) -> None:

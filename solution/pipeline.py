@@ -17,7 +17,8 @@ from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import log
 from solution.errors import UserError
-from solution.train import add_model_args, configs_from_args, default_profile, parse_budget, train_models
+from solution.train import (add_model_args, configs_from_args, default_profile, overrides_for, parse_budget,
+                            split_overrides, train_models)
 
 
 def main(argv=None) -> int:
@@ -55,6 +56,8 @@ def main(argv=None) -> int:
 
     if not is_main_process():  # accelerate launch: the first process blends
         return 0
+    if not outcome.complete:
+        outcome.raise_failures()
     report = final_blend(data, dirs, names, outcome, plan)
     if args.submit:
         if dirs.demo:
@@ -66,6 +69,7 @@ def main(argv=None) -> int:
     print(f"done in {time.time() - t0:.0f}s: {report['headline']} -> {report['submission']}")
     if dirs.demo:
         demo_ending(dirs, report)
+    outcome.raise_failures()  # a model that failed: the blend above covers the others; the run still says so
     return 0
 
 
@@ -138,8 +142,11 @@ def climb_ladder(args, data, dirs, fold, seconds: float):
         estimate.cpu_flops = budget_mod.calibrate_cpu()
         log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "
                  f"{budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
-    plan = ladder.choose(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1)
-    args.overrides = [*plan.settings, *args.overrides]
+    plan = ladder.choose(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1,
+                         lambda name: overrides_for(name, args.overrides))
+    common, per_model = split_overrides(args.overrides)  # a left-out member's own settings have no model to reach
+    kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
+    args.overrides = [*common, *kept, *plan.settings]
     print("\n".join(plan.lines), flush=True)
     return estimate, plan
 
@@ -153,12 +160,18 @@ def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
                         "--time-budget, or train fewer or smaller models (--models)")
     if outcome.skipped:
         log.warn("not in this blend (time budget): " + "; ".join(f"{m}: {why}" for m, why in outcome.skipped.items()))
-    gone = left_out(names, outcome.complete, outcome.skipped) + (plan.left_out if plan else [])
+    gone = left_out(names, outcome.complete, outcome.skipped, outcome.failed) + (plan.left_out if plan else [])
     return blend(data, dirs.folds, dirs.output, members, demo=dirs.demo, left_out=gone,
                  plan=plan.lines if plan else None)
 
 
-def left_out(names: list[str], done: list[str], skipped: dict) -> list[dict]:
+def left_out(names: list[str], done: list[str], skipped: dict, failed: dict | None = None) -> list[dict]:
     """The run's models not in a blend, and why (for the report)."""
-    return [{"model": n, "reason": (f"out of the time budget: {skipped[n]}" if n in skipped else "not trained yet")}
-            for n in names if n not in done]
+    failed = failed or {}
+
+    def why(n):
+        if n in failed:
+            return f"failed: {failed[n]}"
+        return f"out of the time budget: {skipped[n]}" if n in skipped else "not trained yet"
+
+    return [{"model": n, "reason": why(n)} for n in names if n not in done]

@@ -139,6 +139,9 @@ def load_fold_model(cfg, directory: Path, labels: list[str]):
                             f"({why}); {retrain}") from None
         if isinstance(e, UserError) or not isinstance(e, LOAD_ERRORS + (pickle.UnpicklingError,)):
             raise
+        if type(e).__name__ == "OutOfMemoryError" or "out of memory" in str(e):  # the files are fine
+            raise UserError(f"{directory}: out of memory loading the fold model; predict where there is more "
+                            f"(GPU) memory, or with CUDA_VISIBLE_DEVICES= on the CPU") from None
         why = str(e).splitlines()[0] if str(e) else ""
         raise UserError(f"{directory}: cannot load the fold model ({type(e).__name__}: {why}); {retrain}") from None
 

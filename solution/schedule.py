@@ -21,7 +21,7 @@ from pathlib import Path
 
 from solution import log
 from solution.budget import Job
-from solution.errors import UserError, rejected_setting
+from solution.errors import UserError
 
 TEST_EXIT_ENV = "SOLUTION_TEST_WORKER_EXIT"  # "MODEL:FOLD": a worker dies there (tests of a killed worker only)
 
@@ -41,7 +41,10 @@ class InProcessWorker:
 
     def submit(self, job: Job, cfg_dict: dict) -> None:
         self.job = job
-        self.result = Result(job, metrics=self.run_job(job, cfg_dict))  # a UserError ends the run here, as before
+        try:
+            self.result = Result(job, metrics=self.run_job(job, cfg_dict))
+        except UserError as e:  # as a worker process reports it: that model stops, the others go on
+            self.result = Result(job, error=str(e))
 
     def collect(self, timeout=None) -> Result | None:
         r, self.result, self.job = self.result, None, None
@@ -124,9 +127,7 @@ def worker_main(conn, gpu: str, input_dir: str, folds_dir: str, output: str, ver
             os._exit(9)
         try:
             cfg = config_mod.from_dict(cfg_dict)
-            mdir = Path(output) / model
-            with log.library_log(mdir / "train.log"), rejected_setting(cfg):
-                conn.send(("ok", train.train_fold(cfg, data, fold, k, mdir)))
+            conn.send(("ok", train.run_job(cfg, data, fold, k, Path(output) / model)))
         except UserError as e:
             conn.send(("error", str(e)))
         except Exception as e:  # reported by the parent as one line; the traceback stays in this worker's stderr

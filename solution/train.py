@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import math
 import resource
 import shutil
 import time
@@ -28,13 +29,7 @@ from solution.data import ID, TEXT, CompetitionData
 from solution.errors import UserError, rejected_setting
 from solution.io import prob_table, read_json, read_prob_table, remove_stale_tmp, write_csv, write_json
 from solution.models import model_class
-
-DONE = "DONE.json"
-
-
-def folds_signature(folds_dir: Path) -> dict:
-    m = folds_mod.meta(folds_dir)
-    return {k: m.get(k) for k in ("fingerprint", "n_splits", "seed")}
+from solution.trained import DONE, folds_signature  # noqa: F401  (train.DONE: the marker's name)
 
 
 def model_dir(output: Path, name: str) -> Path:
@@ -118,6 +113,13 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
     return m
 
 
+def run_job(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) -> dict:
+    """One (model, fold) job as a worker runs it: the libraries' talk to train.log, a setting the library
+    refuses as one line naming it."""
+    with log.library_log(mdir / "train.log"), rejected_setting(cfg):
+        return train_fold(cfg, data, fold, k, mdir)
+
+
 def _machine() -> str:
     from solution.budget import machine_id
 
@@ -136,16 +138,15 @@ def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path) -> bool:
     return True
 
 
+def folds_to_train(cfg, mdir: Path, wanted: list[int], force: bool) -> list[int]:
+    return list(wanted) if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
+
+
 def prepare_model_dir(cfg, data: CompetitionData, dirs, wanted: list[int], force: bool) -> list[int]:
     """Check (or write) the model folder's config and return the folds to train; --force clears their markers."""
-    from solution.hardware import is_main_process
-
     mdir = model_dir(dirs.output, cfg.name)
-    todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
-    if not is_main_process():  # data-parallel: the same folds, read before the main process changes anything
-        return todo
     _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, force)
-    todo = wanted if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg)]
+    todo = folds_to_train(cfg, mdir, wanted, force)
     for k in todo:
         (mdir / f"fold{k}" / DONE).unlink(missing_ok=True)
     skipped = sorted(set(wanted) - set(todo))
@@ -161,6 +162,15 @@ class Outcome:
     complete: list  # models with every fold done and oof.csv/test.csv assembled
     skipped: dict  # model -> why the time budget left it out
     folds: dict  # model -> {fold: metrics} trained in this run
+    failed: dict = dataclasses.field(default_factory=dict)  # model -> the one-line error that stopped it
+
+    def raise_failures(self) -> None:
+        """After what could be done is done: the first failure as the run's error (exit 2)."""
+        if self.failed:
+            first = next(iter(self.failed.values()))
+            more = f" (and {len(self.failed) - 1} more model(s) failed)" if len(self.failed) > 1 else ""
+            raise UserError(f"{first}{more}; the other models' finished folds are kept: fix the cause, then rerun "
+                            f"the same command to train the rest")
 
 
 def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool = False, budget_s=None,
@@ -176,6 +186,9 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
     data_parallel = hardware.world_size() > 1  # accelerate launch: these processes train each fold together
     if data_parallel:
         n_gpus = 1
+        if budget_s is not None:  # processes planning apart could part ways at a fold and wait forever
+            log.info("data-parallel training (accelerate launch): no time budget")
+            budget_s = None
     fold = folds_mod.load(data, dirs.folds)
     n_splits = int(fold.max()) + 1
     wanted = list(range(n_splits)) if only_folds is None else list(only_folds)
@@ -187,11 +200,8 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
         for c in cfgs if hardware.is_main_process() else []:  # one run per model folder: a second is refused
             held.enter_context(lock.hold(model_dir(dirs.output, c.name)))
             remove_stale_tmp(model_dir(dirs.output, c.name))
-        todo = {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
-        if data_parallel:
-            from accelerate import PartialState
-
-            PartialState().wait_for_everyone()
+        todo = folds_together(cfgs, data, dirs, wanted, force) if data_parallel else \
+            {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
         run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus), estimate)
         workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
         try:
@@ -199,7 +209,23 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
         finally:
             for w in workers:
                 w.close()
-    return Outcome(run.complete, run.skipped, run.trained)
+    return Outcome(run.complete, run.skipped, run.trained, run.failed)
+
+
+def folds_together(cfgs, data, dirs, wanted, force) -> dict:
+    """Data-parallel: every process reads the folds to train before the first one changes the folders."""
+    from accelerate import PartialState
+
+    from solution.hardware import is_main_process
+
+    state = PartialState()
+    todo = {c.name: folds_to_train(c, model_dir(dirs.output, c.name), wanted, force) for c in cfgs}
+    state.wait_for_everyone()
+    if is_main_process():
+        for c in cfgs:
+            prepare_model_dir(c, data, dirs, wanted, force)
+    state.wait_for_everyone()
+    return todo
 
 
 class JobRun:
@@ -216,7 +242,7 @@ class JobRun:
         self.base_cost = {n: self.estimate(c) for n, c in cfgs.items()}
         order = budget_mod.order_models(list(cfgs), self.base_cost, todo)
         self.pending = {n: [budget_mod.Job(n, k) for k in todo[n]] for n in order}
-        self.todo, self.skipped, self.trained, self.errors = todo, {}, {}, []
+        self.todo, self.skipped, self.trained, self.failed, self.dead = todo, {}, {}, {}, set()
         self.running, self.measured_vs_estimated, self.loaded = {}, [], set()
         self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n))]
         self.announce()
@@ -256,8 +282,14 @@ class JobRun:
 
     def next_job(self, worker: int):
         """The job the plan starts now on this worker, or None; models the plan cannot fit are dropped."""
+        from solution import budget as budget_mod
+
         now = self.clock.now()
-        free_at = [max(0.0, self.running[w][1] + self.running[w][2] - now) if w in self.running else 0.0
+        # a busy worker frees at its job's (corrected) estimate, at least a minute from now if it overruns; a dead
+        # one never
+        k = budget_mod.correction(self.measured_vs_estimated)
+        free_at = [math.inf if w in self.dead else
+                   max(60.0, self.running[w][1] + self.running[w][2] * k - now) if w in self.running else 0.0
                    for w in range(self.n_workers)]
         p = self.plan(free_at)
         for model, why in p.skipped.items():
@@ -273,16 +305,15 @@ class JobRun:
         return None
 
     def run_in_process(self, job, cfg_dict: dict) -> dict:
-        cfg = self.cfgs[job.model]
-        with log.library_log(self.mdir(job.model) / "train.log"), rejected_setting(cfg):
-            return train_fold(cfg, self.data, self.fold, job.fold, self.mdir(job.model))
+        return run_job(self.cfgs[job.model], self.data, self.fold, job.fold, self.mdir(job.model))
 
     def drive(self, workers: list, on_model_done) -> None:
         from solution import schedule
 
         while True:
+            self.dead |= {w.index for w in workers if not getattr(w, "alive", True) and not w.busy}
             for w in workers:
-                job = None if (w.busy or not getattr(w, "alive", True)) else self.next_job(w.index)
+                job = None if (w.busy or w.index in self.dead) else self.next_job(w.index)
                 if job is not None:
                     self.start(w, job)
             results = schedule.next_result(workers)
@@ -290,10 +321,6 @@ class JobRun:
                 break
             for r in results:
                 self.finish(r, on_model_done)
-        if self.errors:
-            raise UserError(self.errors[0] + (f" (and {len(self.errors) - 1} more failure(s))"
-                                              if len(self.errors) > 1 else "") +
-                            "; finished folds are kept: rerun the same command to train the rest")
 
     def start(self, worker, job) -> None:
         cost = self.cost()[job.model]
@@ -309,7 +336,7 @@ class JobRun:
         job = r.job
         _, started, est = self.running.pop(next(w for w, v in self.running.items() if v[0] == job))
         if r.error:  # the model cannot complete in this run; the other models go on (a dead worker takes no more)
-            self.errors.append(r.error)
+            self.failed.setdefault(job.model, r.error)
             dropped = self.pending.pop(job.model, [])
             log.warn(f"{r.error}" + (f"; not training {job.model}'s other fold(s) {[j.fold for j in dropped]} in "
                                      f"this run" if dropped else ""))
@@ -372,22 +399,41 @@ def configs_from_args(names: list[str], args) -> list:
     overrides = list(args.overrides)
     if getattr(args, "report_to", None):
         overrides.append(f"report_to={args.report_to}")
-    per_model, common = {}, []
-    for o in overrides:
-        key = o.split("=", 1)[0].strip()
-        model, dot, setting = key.rpartition(".")
-        if dot and model:
-            if model not in names:
-                raise UserError(f"--set {o}: {model!r} is not among the models of this run ({', '.join(names)})")
-            per_model.setdefault(model, []).append(f"{setting}={o.split('=', 1)[1]}" if "=" in o else setting)
-        else:
-            common.append(o)
+    common, per_model = split_overrides(overrides)
+    for model in per_model:
+        if model not in names:
+            raise UserError(f"--set {model}.{per_model[model][0]}: {model!r} is not among the models of this run "
+                            f"({', '.join(names)})")
+    bases = {n: config_mod.get(n).to_dict() for n in names}
+    unknown = [o for o in common if len(names) > 1 and not any(o.split("=", 1)[0].strip() in b for b in bases.values())]
+    if unknown:
+        raise UserError(f"--set {unknown[0]}: no model of this run ({', '.join(names)}) has that setting; "
+                        f"`python -m solution train NAME --set x=1` lists a model's settings")
     cfgs = []
     for n in names:
-        base = config_mod.get(n).to_dict()
-        applicable = common if len(names) == 1 else [o for o in common if o.split("=", 1)[0].strip() in base]
+        applicable = common if len(names) == 1 else [o for o in common if o.split("=", 1)[0].strip() in bases[n]]
         cfgs.append(config_mod.get(n, [*applicable, *per_model.get(n, [])]))
     return cfgs
+
+
+def split_overrides(overrides: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """(KEY=VALUE items, {model: [KEY=VALUE, ...]} from MODEL.KEY=VALUE items)."""
+    common, per_model = [], {}
+    for o in overrides:
+        key, eq, value = o.partition("=")
+        model, dot, setting = key.strip().rpartition(".")
+        if dot and model:
+            per_model.setdefault(model, []).append(f"{setting}{eq}{value}")
+        else:
+            common.append(o)
+    return common, per_model
+
+
+def overrides_for(name: str, overrides: list[str]) -> list[str]:
+    """The --set items that reach model `name` in a run of several models (common ones it has, then its own)."""
+    common, per_model = split_overrides(overrides)
+    base = config_mod.get(name).to_dict()
+    return [o for o in common if o.split("=", 1)[0].strip() in base] + per_model.get(name, [])
 
 
 def default_profile() -> str:
@@ -424,7 +470,7 @@ def main(argv=None) -> int:
     data, dirs = resolve_data(args)
     budget_s = parse_budget(args)
     train_models(cfgs, data, dirs, parse_folds(args.folds), force=args.force, budget_s=budget_s,
-                 verbose=args.verbose)
+                 verbose=args.verbose).raise_failures()
     return 0
 
 

@@ -14,7 +14,16 @@ import numpy as np
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
 from solution.io import read_json, read_prob_table
-from solution.train import DONE, folds_signature
+
+DONE = "DONE.json"  # a fold's marker, written last by training
+
+
+def folds_signature(folds_dir: Path) -> dict:
+    """What a model folder records of the folds it was trained on (checked by train, blend and predict)."""
+    from solution import folds as folds_mod
+
+    m = folds_mod.meta(folds_dir)
+    return {k: m.get(k) for k in ("fingerprint", "n_splits", "seed")}
 
 
 def fold_done(fold_dir: Path, fingerprint: str | None) -> bool:

@@ -143,3 +143,8 @@ def test_measured_folds_replace_the_cost_model(tmp_path):
     assert budget.measured(tmp_path, cfg, "another machine", 200) is None
     assert budget.correction([(20.0, 10.0), (30.0, 10.0), (10.0, 10.0)]) == pytest.approx(2.0)
     assert np.isclose(budget.correction([]), 1.0)
+
+
+def test_a_setting_no_model_of_the_run_has_is_an_error():
+    with pytest.raises(UserError, match="--set eppchs=1: no model of this run"):
+        configs_from_args(["tfidf-lr", "minilm-lora"], types.SimpleNamespace(overrides=["eppchs=1"], report_to=None))

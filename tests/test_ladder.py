@@ -76,3 +76,12 @@ def test_the_cpu_profile_defaults_to_28_minutes(given, expected, monkeypatch):
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
     monkeypatch.delenv("KAGGLE_URL_BASE", raising=False)
     assert parse_budget(types.SimpleNamespace(time_budget=given), 28 * 60.0) == expected
+
+
+def test_the_users_settings_price_the_rungs_and_their_epochs_stand():
+    user = {"minilm-lora": ["epochs=4"], "minilm-ft": ["lr=1e-4"]}
+    plan = ladder.choose(ladder.CPU_LADDER, fake_cost, 25 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5,
+                         lambda name: user.get(name, []))
+    # lora keeps the user's 4 epochs (1200 s, not 2 epochs' 600), which leaves no room for ft (800 s at 2 epochs)
+    assert "minilm-lora" in plan.models and not any(s.startswith("minilm-lora.") for s in plan.settings)
+    assert "minilm-ft" in [d["model"] for d in plan.left_out]

@@ -33,7 +33,7 @@ def dirs(tmp_path, no_kaggle):
 
 def _env(**extra) -> dict:
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    env = {k: v for k, v in os.environ.items() if k not in ("SOLUTION_CWD", lock.PARENT_HOLDS)}
+    env = {k: v for k, v in os.environ.items() if k != "SOLUTION_CWD"}
     return {**env, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **extra}
 
 
@@ -134,20 +134,6 @@ def test_making_folds_waits_for_the_run_making_them(dirs):
     code, out, err = _finish(folds)
     assert code == 0, err
     assert (root / "folds" / "folds.csv").exists()
-
-
-def test_children_work_under_their_parents_lock(dirs):
-    """train's one process per GPU: the parent holds the model's lock and its children, told so
-    (lock.PARENT_HOLDS) and started by the holder, train folds under it; any other process is refused."""
-    root, common = dirs
-    assert _finish(_solution("folds", *common))[0] == 0
-    mdir = root / "output" / "tfidf-lr"
-    with lock.hold(mdir):
-        code, _, err = _finish(_solution("train", "tfidf-lr", *common, "--folds", "0"))
-        assert code == 2 and f"(PID {os.getpid()}" in _refusal(err)
-        code, _, err = _finish(_solution("train", "tfidf-lr", *common, "--folds", "0", **{lock.PARENT_HOLDS: "1"}))
-        assert code == 0, err
-    assert (mdir / "fold0" / "DONE.json").exists()
 
 
 def test_the_lock_is_reentrant_and_clear_keeps_it(tmp_path):

@@ -48,7 +48,7 @@ def test_train_batches_cover_every_row_once_padded_and_reproducible(tiny_models,
 def test_schedule_warms_up_then_decays_to_zero():
     cfg = config_mod.get("minilm-lora", ["epochs=2", "grad_accum=2", "warmup_ratio=0.25", "lr=0.1", "head_lr=0.1"])
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
-    sched = loop.schedule(opt, cfg, batches_per_epoch=7, processes=1)  # 4 optimizer steps an epoch, 8 in all
+    sched = loop.lr_schedule(opt, cfg, batches_per_epoch=7)  # 4 optimizer steps an epoch, 8 in all
     lrs = []
     for _ in range(8):
         lrs.append(opt.param_groups[0]["lr"])
@@ -128,7 +128,8 @@ def test_a_non_finite_loss_stops_the_fold_with_one_line_and_writes_nothing(tiny_
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     line = next(ln for ln in err.splitlines() if ln.startswith("error:"))
-    assert "minilm-lora fold 0: the loss is nan at step 1 of epoch 1" in line and "--set precision=fp32" in line
+    assert "minilm-lora fold 0: the loss is nan at step 1 of epoch 1" in line
+    assert "--set minilm-lora.precision=fp32" in line
     fold = tmp_path / "minilm-lora" / "fold0"
     assert not (fold / "oof.csv").exists() and not (fold / "DONE.json").exists()
     assert not (tmp_path / "minilm-lora" / "oof.csv").exists()

@@ -233,7 +233,11 @@ class BaseCache:
                                          "path": m.weights_path, "peft": None}
         e = self.entry
         if e["peft"] is not None:  # the last fold's adapter and trained head come off
-            e["model"] = e["peft"].unload()
+            try:
+                e["model"], e["peft"] = e["peft"].unload(), None
+            except ValueError:  # peft will not unload IA3 from a 4-bit base: load it afresh
+                self.release()
+                return self.take(m)
         model = e["model"]
         model.load_state_dict(e["head"], strict=False)
         _set_rng_state(e["rng"])

@@ -82,8 +82,8 @@ def fit(m, train_texts, y_train, val_texts, y_val) -> FitResult:
 
 def halve_batch(cfg, who: str):
     if cfg.batch_size <= 1:
-        raise UserError(f"{who}: out of memory even at micro-batch 1; lower max_length (--set max_length=64) "
-                        f"or use a smaller model")
+        raise UserError(f"{who}: out of memory even at micro-batch 1; lower its max_length (--set "
+                        f"{cfg.name}.max_length=64) or use a smaller model")
     new = dataclasses.replace(cfg, batch_size=cfg.batch_size // 2, grad_accum=cfg.grad_accum * 2,
                               eval_batch_size=max(1, cfg.eval_batch_size // 2))
     log.warn(f"{who}: out of memory at micro-batch {cfg.batch_size}; restarting the fold with micro-batch "
@@ -123,12 +123,18 @@ def fit_once(m, train_texts, y_train, val_texts, y_val, guard: bool) -> FitResul
     if cfg.max_train_samples:
         keep = np.random.default_rng(cfg.seed).permutation(len(train_texts))[: cfg.max_train_samples]
         train_texts, y_train = [train_texts[i] for i in keep], y_train[keep]
-    m._build()
+    try:
+        m._build()
+    except Exception as e:
+        if is_oom(e):  # a smaller batch cannot help: the weights themselves do not fit
+            raise UserError(f"{m.fold_name}: out of memory loading {cfg.backbone}; use 4-bit weights (--set "
+                            f"{cfg.name}.quantize=4bit) or a smaller model") from None
+        raise
     acc = m.accelerator = make_accelerator(m)
     loader = train_loader(m, m.encode(train_texts), cfg.seed)
     va = m.encode(val_texts)
     opt = torch.optim.AdamW(param_groups(m.model, cfg), betas=(0.9, 0.999), eps=1e-8)
-    sched = schedule(opt, cfg, len(loader), acc.num_processes)
+    sched = lr_schedule(opt, cfg, len(loader))
     m.model, opt, loader, sched = acc.prepare(m.model, opt, loader, sched)
     loss_fn = make_loss(cfg, y_train, acc.device)
     targets = torch.tensor(y_train, dtype=torch.float32)
@@ -185,11 +191,13 @@ def train_loader(m, seqs, seed: int):
     return DataLoader(rows, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(m.tokenizer))
 
 
-def schedule(opt, cfg, batches_per_epoch: int, processes: int):
-    """Linear warm-up then linear decay over the optimizer steps (counted as accelerate steps it: per process)."""
+def lr_schedule(opt, cfg, batches_per_epoch: int):
+    """Linear warm-up then linear decay over the optimizer steps. `batches_per_epoch` is the loader's length
+    before `prepare`: under accelerate launch each of p processes takes 1/p of the batches and the prepared
+    scheduler steps p times per optimizer step, so the count is the same on any number of processes."""
     from transformers import get_linear_schedule_with_warmup
 
-    steps = math.ceil(batches_per_epoch / cfg.grad_accum) * cfg.epochs * processes
+    steps = math.ceil(batches_per_epoch / cfg.grad_accum) * cfg.epochs
     return get_linear_schedule_with_warmup(opt, int(steps * cfg.warmup_ratio), steps)
 
 
@@ -216,8 +224,8 @@ def train_epoch(m, acc, loader, opt, sched, loss_fn, targets, epoch: int, bar) -
             value = loss.item()
             if not math.isfinite(value):
                 raise UserError(f"{m.fold_name}: the loss is {value} at step {step + 1} of epoch {epoch + 1}; "
-                                f"train in full precision (--set precision=fp32) or with a lower learning rate "
-                                f"(--set lr={cfg.lr / 10:g})")
+                                f"train it in full precision (--set {cfg.name}.precision=fp32) or with a lower "
+                                f"learning rate (--set {cfg.name}.lr={cfg.lr / 10:g})")
             acc.backward(loss)
             if acc.sync_gradients:
                 acc.clip_grad_norm_(m.model.parameters(), cfg.max_grad_norm)
@@ -308,8 +316,8 @@ def predict_encoded(m, seqs, desc: str = "predict") -> np.ndarray:
             if not is_oom(e):
                 raise
             if m.cfg.eval_batch_size <= 1:
-                raise UserError(f"{m.fold_name}: out of memory predicting even one tweet at a time; lower "
-                                f"max_length or use a smaller model") from None
+                raise UserError(f"{m.fold_name}: out of memory predicting even one tweet at a time; lower its "
+                                f"max_length (--set {m.cfg.name}.max_length=64) or use a smaller model") from None
             m.cfg = dataclasses.replace(m.cfg, eval_batch_size=m.cfg.eval_batch_size // 2)
             log.warn(f"{m.fold_name}: out of memory while predicting; retrying with batch {m.cfg.eval_batch_size}")
             torch.cuda.empty_cache()
