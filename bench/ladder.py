@@ -8,7 +8,8 @@ Each candidate trains through the real `train` command into WORK/TAG/ (resumes: 
 with WORK/folds/ made by `folds` (5 folds, seed 42: the same folds as every run on this input). The base
 members (default: the cpu profile's four) are found, already trained on those folds, in the --members
 folders. Blends run through the real `blend` command, each in its own folder of links to the member folders
-(WORK/blends/...), so no trained folder is written to. The row: the candidate alone (its OOF macro-F1 with
+(WORK/blends/...), so no trained folder is written to; `--replace tfidf-lr` puts the candidates in a
+base member's place instead of next to it. The row: the candidate alone (its OOF macro-F1 with
 thresholds tuned on OOF / cross-validated, both with the blend's threshold procedure), the blend's CV
 macro-F1 without and with it, the rare labels' F1 in the blend with it (tuned thresholds) and their change,
 and the candidate's training minutes (the sum of its folds' wall_time_s: one worker on this machine).
@@ -61,11 +62,12 @@ def row(args, tag: str, names: list[str], where: list[Path]) -> dict:
     cands = {n: args.work / tag / n for n in names}
     base = {n: find_member(n, where) for n in args.base}
     alone = blend(args, cands, "off")
-    without, with_ = blend(args, base, args.stack), blend(args, {**base, **cands}, args.stack)
+    kept = {n: p for n, p in base.items() if n not in args.replace}
+    without, with_ = blend(args, base, args.stack), blend(args, {**kept, **cands}, args.stack)
     per_class = lambda r: {lab: r["scores"]["blend"]["at_tuned"]["per_class"][lab]["f1"] for lab in RARE}  # noqa: E731
     rare, rare0 = per_class(with_), per_class(without)
     minutes = sum(alone["train_time_s"][n] or 0 for n in names) / 60
-    return {"tag": tag, "candidates": names, "sets": args.set,
+    return {"tag": tag, "candidates": names, "sets": args.set, "replaces": args.replace,
             "alone_tuned": alone["scores"]["blend"]["at_tuned"]["macro_f1"],
             "alone_cv": alone["threshold_selection"]["cv_macro_f1"],
             "alone_rare": per_class(alone),
@@ -81,7 +83,8 @@ def print_row(r: dict) -> None:
     gain = r["blend_cv_with"] - r["blend_cv_without"]
     rare = " ".join(f"{lab[:5]} {r['rare_with'][lab]:.3f} ({r['rare_with'][lab] - r['rare_without'][lab]:+.3f})"
                     for lab in RARE)
-    print(f"{r['tag']}: alone {r['alone_tuned']:.4f} tuned / {r['alone_cv']:.4f} CV | blend CV "
+    swap = f" for {'+'.join(r['replaces'])}" if r["replaces"] else ""
+    print(f"{'+'.join(r['candidates'])}{swap}: alone {r['alone_tuned']:.4f} tuned / {r['alone_cv']:.4f} CV | blend CV "
           f"{r['blend_cv_without']:.4f} -> {r['blend_cv_with']:.4f} ({gain:+.4f}; {r['method_with']}) | {rare} | "
           f"{r['train_minutes']:.1f} min", flush=True)
 
@@ -92,6 +95,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/ladder"))
     p.add_argument("--members", default="", help="comma-separated folders holding the trained base members")
     p.add_argument("--base", default=",".join(BASE), help=f"base members (default: {','.join(BASE)})")
+    p.add_argument("--replace", default="", help="comma-separated base members the candidates replace")
     p.add_argument("--tag", default=None, help="folder name under --work (default: the candidates' names)")
     p.add_argument("--set", action="append", default=[], help="passed to `train` (key=value or model.key=value)")
     p.add_argument("--stack", choices=["auto", "on", "off"], default="auto", help="the blends' --stack")
@@ -101,6 +105,7 @@ def main() -> None:
     args = p.parse_args()
     args.input, args.work = args.input.resolve(), args.work.resolve()
     args.base = [b for b in args.base.split(",") if b]
+    args.replace = [b for b in args.replace.split(",") if b]
     tag = args.tag or "+".join(args.candidates)
     common = ["--input", str(args.input), "--folds-dir", str(args.work / "folds")]
     solution("folds", *common)
@@ -109,7 +114,8 @@ def main() -> None:
         solution("train", *args.candidates, *common, "--output", str(args.work / tag), *sets)
     where = [Path(m).resolve() for m in args.members.split(",") if m] + [args.work / tag]
     r = row(args, tag, args.candidates, where)
-    (args.work / tag / f"ladder-{args.stack}.json").write_text(json.dumps(r, indent=2))
+    suffix = f"-replacing-{'+'.join(args.replace)}" if args.replace else ""
+    (args.work / tag / f"ladder-{args.stack}{suffix}.json").write_text(json.dumps(r, indent=2))
     print_row(r)
 
 
