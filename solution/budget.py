@@ -42,7 +42,7 @@ EVAL_FLOP_SHARE = 1 / 3  # an evaluation sample costs the forward pass only, at 
 CHARS_PER_TOKEN = 3.6  # English tweets with subword tokenizers (MiniLM: 26 tokens for ~95 characters)
 # Non-embedding parameters of the registry's backbones (layers x (attention + MLP)); others read config.json.
 BACKBONE_PARAMS = {
-    "sentence-transformers/all-MiniLM-L6-v2": 10.6e6,
+    "sentence-transformers/all-MiniLM-L6-v2": 10.6e6, "sentence-transformers/all-mpnet-base-v2": 85e6,
     "google/gemma-1.1-2b-it": 1.98e9,
     "intfloat/e5-mistral-7b-instruct": 6.98e9, "NeuralNovel/Gecko-7B-v0.1": 6.98e9,
     "Qwen/Qwen1.5-7B": 6.48e9, "Alibaba-NLP/gte-Qwen1.5-7B-instruct": 6.48e9,
@@ -140,10 +140,13 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
     fixed, flops_per_s = DEVICES.get(device, DEVICES["gpu"])
     if device == "cpu" and cpu_flops:
         flops_per_s = cpu_flops
+    tokens = min(getattr(cfg, "max_length", 512), (mean_chars + len(getattr(cfg, "prompt", ""))) / CHARS_PER_TOKEN + 2)
     if cfg.kind in SMALL_MODEL_SECONDS:
         slower = DEVICES["cpu"][1] / flops_per_s if device == "cpu" else 1.0
-        return FoldCost(SMALL_MODEL_SECONDS[cfg.kind] * slower * n_train / 5470, 0.0, "cost model")
-    tokens = min(cfg.max_length, mean_chars / CHARS_PER_TOKEN + len(cfg.prompt) / CHARS_PER_TOKEN + 2)
+        # an embedding model's encoder runs once over every tweet (memoised across folds): once per model and
+        # worker, like loading a base (all-mpnet-base-v2 on this project's slower CPU: 509 s, this says ~610)
+        encode = (n_train + n_val + n_test) * 2 * backbone_params(cfg) * tokens / flops_per_s if cfg.kind == "embed" else 0.0
+        return FoldCost(SMALL_MODEL_SECONDS[cfg.kind] * slower * n_train / 5470, encode, "cost model")
     n = backbone_params(cfg)
     passes = 4 + (2 if cfg.adapter == "none" else 0) + (2 if cfg.gradient_checkpointing else 0)
     if getattr(cfg, "adapter_layers", 0):

