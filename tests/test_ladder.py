@@ -69,14 +69,22 @@ def test_the_plan_says_what_it_chose_and_why():
 
 def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_path, monkeypatch, capsys):
     """Costs as if this were a slow machine: only the two cheap members fit 10 minutes."""
-    monkeypatch.setattr(budget, "calibrate_cpu", lambda: 1e9)
+    def calibrate():  # the real one loads MiniLM, whose load report must not reach the console
+        import logging
+
+        logging.getLogger("transformers").warning("LOAD REPORT of the calibration model")
+        return 1e9
+
+    monkeypatch.setattr(budget, "calibrate_cpu", calibrate)
     monkeypatch.setattr(budget.Estimator, "__call__", lambda self, cfg: FoldCost(
         {"tfidf-lr": 1.0, "minilm-emb-lr": 5.0}.get(cfg.name, 600.0), 0.0, "cost model"))
     inp = make_input_dir(tmp_path / "input")
     out = tmp_path / "out"
     assert cli.main(["run", "--input", str(inp), "--folds-dir", str(tmp_path / "folds"), "--output", str(out),
                      "--time-budget", "10m"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "LOAD REPORT" not in printed + captured.err and "LOAD REPORT" in (out / "plan.log").read_text()
     assert re.search(r"time budget, (9\.\d|10\.0) min left", printed) and "- minilm-lora" in printed and "- minilm-ft" in printed
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "minilm-emb-lr"] and (out / "submission.csv").exists()
