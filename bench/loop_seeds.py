@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-ref", default=None, help="the other side: the kit as of this git commit")
     p.add_argument("--baseline-dir", default=None, help="or a folder holding that kit's solution/ package")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an override for both sides")
+    p.add_argument("--baseline-only", action="store_true", help="train only the other side (this tree's runs "
+                   "of the same seeds are in --work already)")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU has room for several small ones)")
     p.add_argument("--work", required=True, help="where each run's output and log go")
     p.add_argument("--out", default=None, help="also write the rows and the summary as JSON here")
@@ -112,13 +114,14 @@ def main(argv=None) -> int:
     else:
         base, name = Path(args.baseline_dir).resolve(), f"kit@{Path(args.baseline_dir).name}"
     sides = {"kit": ROOT, name: base}
-    runs = [(side, root, int(s)) for s in args.seeds.split(",") for side, root in sides.items()]
+    runs = [(side, root, int(s)) for s in args.seeds.split(",") for side, root in sides.items()
+            if not (args.baseline_only and side == "kit")]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = []
         for r in pool.map(lambda run: train(*run, args), runs):
             print(json.dumps(r), flush=True)
             rows.append(r)
-    lines = summary(rows, list(sides))
+    lines = summary(rows, list(sides)) if not args.baseline_only else []
     print("\n".join(lines))
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "summary": lines, "set": args.set}, indent=1))

@@ -45,6 +45,18 @@ def test_train_batches_cover_every_row_once_padded_and_reproducible(tiny_models,
         assert len(seqs[longest]) == max(len(seqs[i]) for i in epochs[0][0])
 
 
+def test_length_groups_come_in_shuffled_order():
+    """transformers' grouping alone keeps each mega-batch sorted longest to shortest; the kit shuffles the
+    batches (after the longest), so no stretch of steps sweeps from long tweets to short ones."""
+    lengths = [int(n) for n in np.random.default_rng(1).integers(1, 60, size=400)]
+    batches = list(loop.LengthGroups(lengths, 4, torch.Generator().manual_seed(0)))
+    longest = [max(lengths[i] for i in b) for b in batches]
+    assert longest[0] == max(lengths) and sorted(i for b in batches for i in b) == list(range(400))
+    assert all(max(lengths[i] for i in b) - min(lengths[i] for i in b) <= 8 for b in batches)  # still grouped
+    falls = sum(a >= b for a, b in zip(longest[1:], longest[2:]))
+    assert 0.3 < falls / (len(longest) - 2) < 0.7  # sorted runs would give ~1.0
+
+
 def test_schedule_warms_up_then_decays_to_zero():
     cfg = config_mod.get("minilm-lora", ["epochs=2", "grad_accum=2", "warmup_ratio=0.25", "lr=0.1", "head_lr=0.1"])
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)

@@ -181,14 +181,35 @@ def train_loader(m, seqs, seed: int):
     """Length-grouped (or shuffled) batches, padded per batch by the tokenizer: transformers' pieces."""
     from torch.utils.data import DataLoader, RandomSampler
     from transformers import DataCollatorWithPadding
-    from transformers.trainer_pt_utils import LengthGroupedSampler
 
     cfg = m.cfg
     rows = [{"input_ids": s, "idx": i} for i, s in enumerate(seqs)]
     gen = torch.Generator().manual_seed(seed)
-    sampler = (LengthGroupedSampler(cfg.batch_size, lengths=[len(s) for s in seqs], generator=gen)
-               if cfg.group_by_length else RandomSampler(rows, generator=gen))
-    return DataLoader(rows, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(m.tokenizer))
+    pad = DataCollatorWithPadding(m.tokenizer)
+    if cfg.group_by_length:
+        batches = LengthGroups([len(s) for s in seqs], cfg.batch_size, gen)
+        return DataLoader(rows, batch_sampler=batches, collate_fn=pad)
+    return DataLoader(rows, batch_size=cfg.batch_size, sampler=RandomSampler(rows, generator=gen), collate_fn=pad)
+
+
+class LengthGroups(torch.utils.data.Sampler):
+    """Batches of similar length from transformers' get_length_grouped_indices, in shuffled order (the longest
+    first, so an out-of-memory error shows at step 1). Written because the library keeps each mega-batch
+    sorted longest to shortest: every ~40 steps would sweep from long tweets to short ones."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
+        self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        idx = get_length_grouped_indices(self.lengths, self.batch_size, generator=self.generator)
+        batches = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
+        rest = [batches[1 + j] for j in torch.randperm(len(batches) - 1, generator=self.generator).tolist()]
+        return iter(batches[:1] + rest)
 
 
 def lr_schedule(opt, cfg, batches_per_epoch: int):
