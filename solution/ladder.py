@@ -39,26 +39,31 @@ class Choice:
     settings: list  # per-model --set items (NAME.epochs=E) where epochs were lowered
     left_out: list  # {"model", "reason"}
     lines: list  # the plan, printed and kept in the report
+    epochs: dict = dataclasses.field(default_factory=dict)  # model -> epochs chosen (0: as configured)
 
 
-def choose_installing(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, install=None) -> Choice:
+def choose_installing(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, install=None,
+                      done=None) -> Choice:
     """choose(), then install(name) -> None, or why not, for each chosen rung (weights that ship as packages
     are installed only once a plan uses them); a rung that cannot be installed is left out with its reason
     and the rest chosen again."""
     unavailable = {}
     while True:
-        choice = choose(ladder, cost, seconds, n_folds, settings, unavailable)
+        choice = choose(ladder, cost, seconds, n_folds, settings, unavailable, done)
         failed = next(((m, why) for m in choice.models if install and (why := install(m))), None)
         if failed is None:
             return choice
         unavailable[failed[0]] = failed[1]
 
 
-def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, unavailable=None) -> Choice:
+def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, unavailable=None,
+           done=None) -> Choice:
     """The rungs that fit `seconds`, and their epochs. cost(config) -> FoldCost (solution.budget.Estimator);
     settings(name) -> the user's --set items for that model: rungs are priced with them, and a model whose
-    epochs the user set keeps them; unavailable: {model: why} rungs left out whatever the budget."""
-    settings, unavailable = settings or (lambda name: []), unavailable or {}
+    epochs the user set keeps them; unavailable: {model: why} rungs left out whatever the budget; done:
+    {model: epochs} trained already in this run (the climb goes on from there: they cost nothing and keep
+    their epochs)."""
+    settings, unavailable, done = settings or (lambda name: []), unavailable or {}, done or {}
     budget = max(0.0, seconds - BLEND_SECONDS) * SAFETY
     epochs, spent = {}, 0.0
     left_out = [{"model": m, "reason": why} for m, why in unavailable.items()]
@@ -66,30 +71,33 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
               for r in ladder if r.model not in unavailable]
 
     def seconds_of(name, e):
+        if name in done:
+            return 0.0
         cfg = config_mod.get(name, [*settings(name), *([f"epochs={e}"] if e else [])])
         c = cost(cfg)
         return c.seconds * n_folds + c.load_s
 
     members = [r for r in ladder if not r.extra]
     for r in members:  # 1. members at their fewest epochs
-        e = r.min_epochs or 0
+        e = done.get(r.model, r.min_epochs or 0)
         need = seconds_of(r.model, e)
         if spent + need <= budget or not epochs:  # the first member always trains: a submission must exist
             epochs[r.model], spent = e, spent + need
         else:
             left_out.append({"model": r.model, "reason": f"needs {fmt_minutes(need)}, the budget has "
                                                          f"{fmt_minutes(max(0.0, budget - spent))} left"})
-    spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs], epochs, seconds_of, spent,
-                          budget)
+    spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs and r.model not in done],
+                          epochs, seconds_of, spent, budget)
     for r in (r for r in ladder if r.extra):  # 3. extras, once every member has its full epochs
-        full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members if m.model in epochs)
-        need = seconds_of(r.model, 0)
-        if full and spent + need <= budget:
-            epochs[r.model], spent = 0, spent + need
+        full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members
+                   if m.model in epochs and m.model not in done)
+        need = seconds_of(r.model, done.get(r.model, 0))
+        if r.model in done or (full and spent + need <= budget):
+            epochs[r.model], spent = done.get(r.model, 0), spent + need
         else:
             left_out.append({"model": r.model, "reason": "an extra for longer budgets" if not full else
                              f"needs {fmt_minutes(need)}, {fmt_minutes(max(0.0, budget - spent))} left"})
-    return _describe(epochs, left_out, spent, seconds, seconds_of)
+    return _describe(epochs, left_out, spent, seconds, seconds_of, done)
 
 
 def _user_epochs(items: list[str]) -> bool:
@@ -114,7 +122,7 @@ def _raise_epochs(rungs, epochs: dict, seconds_of, spent: float, budget: float) 
     return spent
 
 
-def _describe(epochs: dict, left_out: list, spent: float, seconds: float, seconds_of) -> Choice:
+def _describe(epochs: dict, left_out: list, spent: float, seconds: float, seconds_of, done: dict) -> Choice:
     settings, lines = [], [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
                            f"(+{fmt_minutes(BLEND_SECONDS)} blend, {round((1 - SAFETY) * 100)}% kept in reserve)"]
     for name, e in epochs.items():
@@ -122,6 +130,7 @@ def _describe(epochs: dict, left_out: list, spent: float, seconds: float, second
         if e and e != full:
             settings.append(f"{name}.epochs={e}")
         what = f"{e} of {full} epochs" if e and e != full else (f"{full} epochs" if full else "")
-        lines.append(f"  + {name:<20} {fmt_minutes(seconds_of(name, e)):>9}  {what}")
+        cost = "trained" if name in done else fmt_minutes(seconds_of(name, e))
+        lines.append(f"  + {name:<20} {cost:>9}  {what}")
     lines += [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]
-    return Choice(list(epochs), settings, left_out, lines)
+    return Choice(list(epochs), settings, left_out, lines, dict(epochs))

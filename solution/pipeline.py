@@ -48,10 +48,17 @@ def main(argv=None) -> int:
     estimate, plan = None, None
     if ladder and budget_s is not None:
         estimate, plan = climb_ladder(args, data, dirs, fold, budget_s - clock.now())
-        names, cfgs = plan.models, configs_from_args(plan.models, args)
-    outcome = train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose,
-                           on_model_done=lambda done: interim_blend(data, dirs, names, done), clock=clock,
-                           estimate=estimate)
+        names, cfgs = list(plan.models), configs_from_args(plan.models, args)
+
+    def train(cfgs, before=()):  # `before`: models complete earlier in this run, for the interim blends
+        return train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose, clock=clock,
+                            estimate=estimate, on_model_done=lambda done: interim_blend(data, dirs, names,
+                                                                                         [*before, *done]))
+
+    outcome = train(cfgs)
+    if plan is not None:
+        outcome, plan = climb_on(args, data, dirs, fold, lambda: budget_s - clock.now(), plan, outcome, names, train,
+                                 estimate)
     from solution.hardware import is_main_process
 
     if not is_main_process():  # accelerate launch: the first process blends
@@ -130,27 +137,50 @@ def uses_ladder(args, dirs) -> bool:
     return not (args.models or dirs.demo or cuda_count()) and (args.profile or "cpu") == "cpu"
 
 
-def climb_ladder(args, data, dirs, fold, seconds: float):
-    """Measure this CPU, choose the rungs that fit; returns (the estimator, the choice) and prints the plan."""
+def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=None):
+    """Measure this CPU, choose the rungs that fit; returns (the estimator, the choice) and prints the plan.
+    done: {model: epochs} trained earlier in this run (see climb_on)."""
     from solution import ladder
 
     n_train = int((fold != 0).sum())
     machine = budget_mod.machine_id()
-    estimate = budget_mod.Estimator(data, n_train, "cpu", machine, dirs.output)
+    calibrated = estimate is not None
+    estimate = estimate or budget_mod.Estimator(data, n_train, "cpu", machine, dirs.output)
     hf = [config_mod.get(r.model) for r in ladder.CPU_LADDER if config_mod.get(r.model).kind == "hf"]
-    if any(estimate(c).source == "cost model" for c in hf):
+    if not calibrated and any(estimate(c).source == "cost model" for c in hf):
         with log.library_log(dirs.output / "plan.log"):  # the calibration loads MiniLM: its load report goes here
             estimate.cpu_flops = budget_mod.calibrate_cpu()
         log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "
                  f"{budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
     settings = lambda name: overrides_for(name, args.overrides)  # noqa: E731
     plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
-                                    lambda name: install_weights(config_mod.get(name, settings(name))))
+                                    lambda name: install_weights(config_mod.get(name, settings(name))), done)
     common, per_model = split_overrides(args.overrides)  # a left-out member's own settings have no model to reach
     kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
     args.overrides = [*common, *kept, *plan.settings]
     print("\n".join(plan.lines), flush=True)
     return estimate, plan
+
+
+def climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names: list, train, estimate):
+    """The plan is trained and time is left (estimates are cautious, and a plan keeps a reserve): climb the
+    ladder again from what is trained, with the time left now, while that adds a model. Returns (outcome, plan);
+    `names` grows in place. train(cfgs, before) trains more models (pipeline.main's train_models call)."""
+    from solution.train import Outcome
+
+    while set(plan.models) <= set(outcome.complete) and not outcome.failed:
+        done = {m: plan.epochs.get(m, 0) for m in plan.models}
+        log.info(f"the plan is trained with {budget_mod.fmt_minutes(seconds_left())} left: climbing on")
+        _, more = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, done)
+        new = [m for m in more.models if m not in done]
+        if not new:
+            return outcome, plan
+        names.extend(new)
+        more.lines = [*plan.lines, *more.lines]
+        plan, nxt = more, train(configs_from_args(new, args), tuple(outcome.complete))
+        outcome = Outcome(outcome.complete + nxt.complete, {**outcome.skipped, **nxt.skipped},
+                          {**outcome.folds, **nxt.folds}, {**outcome.failed, **nxt.failed})
+    return outcome, plan
 
 
 def install_weights(cfg) -> str | None:

@@ -60,8 +60,9 @@ def test_loading_the_base_counts_once_per_worker_and_model():
 
 def test_cost_model_ranks_the_registry_sensibly():
     args = dict(n_train=5470, n_val=1368, n_test=886, mean_chars=95.0)
-    cpu = {n: budget.prior(config_mod.get(n), device="cpu", **args).seconds for n in config_mod.PROFILES["cpu"]}
-    assert cpu["tfidf-lr"] < cpu["minilm-emb-lr"] < cpu["minilm-lora"] < cpu["minilm-ft"] < 600
+    cpu = {n: (lambda c: 5 * c.seconds + c.load_s)(budget.prior(config_mod.get(n), device="cpu", **args))
+           for n in config_mod.PROFILES["cpu"]}  # a model's 5 folds, with an embedding model's one encoding pass
+    assert max(cpu["tfidf-lr"], cpu["minilm-emb-lr"]) < 120 < cpu["minilm-lora"] < cpu["minilm-ft"] < 3000
     t4 = {n: budget.prior(config_mod.get(n), device="T4", **args) for n in config_mod.PROFILES["gpu"]}
     assert t4["gemma-2b-ia3"].seconds < t4["qwen1.5-7b-qlora"].seconds < t4["e5-mistral-7b-qlora"].seconds
     assert 20 * 60 < t4["qwen1.5-7b-qlora"].seconds < 90 * 60  # the estimate: 30-45 min per 7B fold

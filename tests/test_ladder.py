@@ -111,3 +111,32 @@ def test_the_users_settings_price_the_rungs_and_their_epochs_stand():
     # lora keeps the user's 4 epochs (1200 s, not 2 epochs' 600), which leaves no room for ft (800 s at 2 epochs)
     assert "minilm-lora" in plan.models and not any(s.startswith("minilm-lora.") for s in plan.settings)
     assert "minilm-ft" in [d["model"] for d in plan.left_out]
+
+
+def test_the_climb_goes_on_from_what_is_trained():
+    """Once the plan is trained, time left buys the next rungs: trained models cost nothing and keep their epochs."""
+    done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-lora": 2}
+    more = ladder.choose(ladder.CPU_LADDER, fake_cost, 5 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5, done=done)
+    # 300 s: mpnet-emb-lr (200 s) fits, minilm-ft at 2 epochs (800 s) does not; lora stays at its 2 epochs
+    assert more.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "mpnet-emb-lr"]
+    assert more.settings == ["minilm-lora.epochs=2"] and more.epochs["minilm-lora"] == 2
+    assert [d["model"] for d in more.left_out] == ["minilm-ft", "minilm-lora-seed7"]
+    assert "trained" in next(line for line in more.lines if "+ minilm-lora" in line)
+
+
+def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, capsys):
+    """The first plan prices tfidf-lr and minilm-emb-lr at 200 s each, so the 100 s extra misses 10 minutes'
+    459 s; both train in seconds here, and the time left buys the extra: three models in the blend."""
+    monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("tfidf-lr"), ladder.Rung("minilm-emb-lr"),
+                                               ladder.Rung("tfidf-lr-seed7", extra=True)])
+    monkeypatch.setattr(budget.Estimator, "__call__", lambda self, cfg: FoldCost(
+        {"tfidf-lr": 40.0, "minilm-emb-lr": 40.0}.get(cfg.name, 20.0), 0.0, "cost model"))
+    out = tmp_path / "out"
+    assert cli.main(["run", "--input", str(make_input_dir(tmp_path / "input")), "--folds-dir", str(tmp_path / "folds"),
+                     "--output", str(out), "--time-budget", "10m"]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "- tfidf-lr-seed7" in printed and "climbing on" in printed and "+ tfidf-lr-seed7" in printed
+    report = json.loads((out / "blend" / "report.json").read_text())
+    assert report["models"] == ["tfidf-lr", "minilm-emb-lr", "tfidf-lr-seed7"] and not report["left_out"]
+    assert sum("time budget" in line for line in report["plan"]) == 2  # both climbs are in the report
