@@ -4,9 +4,10 @@
     python bench/gpu_check.py --size tiny                                   # the same path on a CPU (script check)
 
 For a 7B-shaped model (Mistral-7B: hidden 4096, 32 heads / 8 KV heads, intermediate 14336, vocabulary 32000,
-as e5-mistral-7b-instruct and Gecko-7B) and a gemma-2b-shaped one (hidden 2048, 8 heads / 1 KV head of 256,
+as e5-mistral-7b-instruct and Gecko-7B), a gemma-2b-shaped one (hidden 2048, 8 heads / 1 KV head of 256,
 intermediate 16384, vocabulary 256000) and a Qwen1.5-7B-shaped one (hidden 4096, 32 heads / 32 KV heads,
-intermediate 11008, vocabulary 151936, as Qwen1.5-7B and gte-Qwen1.5-7B), randomly initialised and saved to disk like a checkpoint, it trains
+intermediate 11008, vocabulary 151936, as Qwen1.5-7B and gte-Qwen1.5-7B), randomly initialised and saved to
+disk like a checkpoint, it trains
 `HFModel` (solution/models/hf.py + loop.py, the registry's QLoRA settings: nf4 + double quantisation, LoRA r=16
 on every linear layer, gradient checkpointing, micro-batch 8 x 2) on synthetic tweets of 12-56 tokens and
 measures, per precision (fp16 with its GradScaler, and bf16):
@@ -42,7 +43,7 @@ SHAPES = {
                        num_attention_heads=32, num_key_value_heads=32, vocab_size=151936),
 }
 TINY = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, vocab_size=512)
-# (shape, registry entry, mode, overrides): QLoRA for both shapes, and gemma as gemma-2b-lora trains it
+# (shape, registry entry, mode, overrides): QLoRA for every shape, and gemma as gemma-2b-lora trains it
 RUNS = [("mistral-7b", "qwen1.5-7b-qlora", "qlora", []),
         ("gemma-2b", "gemma-2b-lora", "qlora", ["quantize=4bit"]),
         ("gemma-2b", "gemma-2b-lora", "lora-16bit", []),

@@ -98,8 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--baseline-ref", default=None, help="the other side: the kit as of this git commit")
     p.add_argument("--baseline-dir", default=None, help="or a folder holding that kit's solution/ package")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an override for both sides")
-    p.add_argument("--baseline-only", action="store_true", help="train only the other side (this tree's runs "
-                   "of the same seeds are in --work already)")
+    p.add_argument("--baseline-only", action="store_true", help="train and score only the other side (e.g. a "
+                   "variant, against this tree's rows of an earlier run with the same seeds); no paired summary")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU has room for several small ones)")
     p.add_argument("--work", required=True, help="where each run's output and log go")
     p.add_argument("--out", default=None, help="also write the rows and the summary as JSON here")

@@ -53,7 +53,8 @@ LOAD_SECONDS = {  # reading and (for 4-bit) quantising the base once per model a
 LOAD_SECONDS_7B = 180
 # scikit-learn's seconds per fold (one thread: neither more cores nor bf16 change them, so the torch calibration
 # does not scale them), measured on the slower of the project's CPUs (RESULTS.md "The time budget decides": tfidf
-# 7-10 s, an embedding LR 3-4 s after the memoised encoding, priced apart in prior())
+# 7-10 s, an embedding LR 3-4 s after the memoised encoding, priced apart in prior(); lexicon-lr 2-3.5 s, and
+# tfidf-lex-lr the tfidf's n-grams on top)
 SMALL_MODEL_SECONDS = {"tfidf": 10.0, "embed": 5.0, "lexicon": 4.0}
 BLEND_SECONDS = 90  # the final blend with its plots, kept free at the end of the budget
 
@@ -148,7 +149,8 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
         # an embedding model's encoder runs once over every tweet (memoised across folds): once per model and
         # worker, like loading a base (all-mpnet-base-v2 on this project's slower CPU: 509 s, this says ~610)
         encode = (n_train + n_val + n_test) * 2 * backbone_params(cfg) * tokens / flops_per_s if cfg.kind == "embed" else 0.0
-        return FoldCost(SMALL_MODEL_SECONDS[cfg.kind] * n_train / 5470, encode, "cost model")
+        sklearn = SMALL_MODEL_SECONDS[cfg.kind] + (SMALL_MODEL_SECONDS["tfidf"] if getattr(cfg, "ngrams", False) else 0)
+        return FoldCost(sklearn * n_train / 5470, encode, "cost model")
     n = backbone_params(cfg)
     passes = 4 + (2 if cfg.adapter == "none" else 0) + (2 if cfg.gradient_checkpointing else 0)
     if getattr(cfg, "adapter_layers", 0):

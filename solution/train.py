@@ -164,6 +164,11 @@ class Outcome:
     folds: dict  # model -> {fold: metrics} trained in this run
     failed: dict = dataclasses.field(default_factory=dict)  # model -> the one-line error that stopped it
 
+    def merge(self, later: "Outcome") -> "Outcome":
+        """This run's outcome followed by a later one's (other models: the budget's climb goes on)."""
+        return Outcome(self.complete + later.complete, {**self.skipped, **later.skipped}, {**self.folds, **later.folds},
+                       {**self.failed, **later.failed})
+
     def raise_failures(self) -> None:
         """After what could be done is done: the first failure as the run's error (exit 2)."""
         if self.failed:

@@ -69,6 +69,16 @@ def test_cost_model_ranks_the_registry_sensibly():
     assert t4["qwen1.5-7b-qlora"].load_s > t4["gemma-2b-lora"].load_s > 0
 
 
+def test_scikit_learn_members_are_priced_apart_from_the_torch_calibration():
+    """A slow torch calibration (one core, no bf16) prices the encoder, not scikit-learn's part."""
+    args = dict(n_train=5470, n_val=1368, n_test=886, mean_chars=95.0, device="cpu")
+    for name in ("tfidf-lr", "minilm-emb-lr", "lexicon-lr"):
+        fast, slow = (budget.prior(config_mod.get(name), cpu_flops=f, **args) for f in (230e9, 44e9))
+        assert slow.seconds == fast.seconds and (slow.load_s > fast.load_s if name == "minilm-emb-lr" else True)
+    lex = {n: budget.prior(config_mod.get(n), **args).seconds for n in ("tfidf-lr", "lexicon-lr", "tfidf-lex-lr")}
+    assert lex["tfidf-lex-lr"] == lex["tfidf-lr"] + lex["lexicon-lr"]  # the n-grams, then the lexicon on top
+
+
 def test_per_model_settings_reach_only_their_model():
     args = types.SimpleNamespace(overrides=["tfidf-lr.C=2.0", "seed=3", "qwen1.5-7b-qlora.lr=1e-5"], report_to=None)
     tf, emb, qwen = configs_from_args(["tfidf-lr", "minilm-emb-lr", "qwen1.5-7b-qlora"], args)

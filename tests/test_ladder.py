@@ -125,18 +125,33 @@ def test_the_climb_goes_on_from_what_is_trained():
 
 
 def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, capsys):
-    """The first plan prices tfidf-lr and minilm-emb-lr at 200 s each, so the 100 s extra misses 10 minutes'
-    459 s; both train in seconds here, and the time left buys the extra: three models in the blend."""
-    monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("tfidf-lr"), ladder.Rung("minilm-emb-lr"),
-                                               ladder.Rung("tfidf-lr-seed7", extra=True)])
+    """The first plan prices minilm-emb-lr at 200 s, so tfidf-lr (an extra here, 300 s) misses 10 minutes'
+    459 s; minilm-emb-lr trains in seconds, and the time left buys tfidf-lr with the user's own setting."""
+    monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("minilm-emb-lr"), ladder.Rung("tfidf-lr", extra=True)])
     monkeypatch.setattr(budget.Estimator, "__call__", lambda self, cfg: FoldCost(
-        {"tfidf-lr": 40.0, "minilm-emb-lr": 40.0}.get(cfg.name, 20.0), 0.0, "cost model"))
+        {"tfidf-lr": 60.0, "minilm-emb-lr": 40.0}[cfg.name], 0.0, "cost model"))
+    trained = []
+
+    def train_models(cfgs, *a, **kw):
+        trained.append([c.name for c in cfgs])
+        return real_train_models(cfgs, *a, **kw)
+
+    from solution import pipeline
+
+    real_train_models = pipeline.train_models
+    monkeypatch.setattr(pipeline, "train_models", train_models)
     out = tmp_path / "out"
+    # the user's settings: one for the model of the first plan, one for the model only the climb adds
     assert cli.main(["run", "--input", str(make_input_dir(tmp_path / "input")), "--folds-dir", str(tmp_path / "folds"),
-                     "--output", str(out), "--time-budget", "10m"]) == 0
+                     "--output", str(out), "--time-budget", "10m", "--set", "minilm-emb-lr.C=0.5",
+                     "--set", "tfidf-lr.C=2.0"]) == 0
     captured = capsys.readouterr()
     printed = captured.out + captured.err
-    assert "- tfidf-lr-seed7" in printed and "climbing on" in printed and "+ tfidf-lr-seed7" in printed
+    assert "- tfidf-lr" in printed and "climbing on" in printed and "+ tfidf-lr" in printed
+    assert trained == [["minilm-emb-lr"], ["tfidf-lr"]]  # nothing trained twice
+    assert "updated from 1 complete model(s) (minilm-emb-lr)" in printed  # a submission before the climb trains
+    assert json.loads((out / "minilm-emb-lr" / "config.json").read_text())["config"]["C"] == 0.5
+    assert json.loads((out / "tfidf-lr" / "config.json").read_text())["config"]["C"] == 2.0
     report = json.loads((out / "blend" / "report.json").read_text())
-    assert report["models"] == ["tfidf-lr", "minilm-emb-lr", "tfidf-lr-seed7"] and not report["left_out"]
-    assert sum("time budget" in line for line in report["plan"]) == 2  # both climbs are in the report
+    assert report["models"] == ["minilm-emb-lr", "tfidf-lr"] and not report["left_out"]
+    assert sum("time budget" in line for line in report["plan"]) == 3  # the plan, the climb, the last look

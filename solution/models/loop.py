@@ -2,7 +2,7 @@
 
 One `Accelerator` per fold: mixed precision chosen by `solution.hardware` (bf16 where native, fp16 with
 its GradScaler on a T4, bf16 autocast on a CPU with bf16 instructions), gradient accumulation, clipping,
-device placement; transformers' length-grouped sampler, padding collator and linear warm-up schedule.
+device placement; transformers' length grouping, padding collator and linear warm-up schedule.
 What the kit adds on top, and the libraries lack:
 - imbalance-aware losses (pos_weight, ASL; solution.models.losses) and a separate head learning rate;
 - one validation pass per epoch scored by macro-F1 with tuned thresholds, keeping the last or best epoch;
@@ -193,9 +193,10 @@ def train_loader(m, seqs, seed: int):
 
 
 class LengthGroups(torch.utils.data.Sampler):
-    """Batches of similar length from transformers' get_length_grouped_indices, in shuffled order (the longest
-    first, so an out-of-memory error shows at step 1). Written because the library keeps each mega-batch
-    sorted longest to shortest: every ~40 steps would sweep from long tweets to short ones."""
+    """Batches of similar length from transformers' get_length_grouped_indices, in shuffled order: the longest
+    first (an out-of-memory error shows at step 1), a short last batch last (accelerate's sharding under
+    `accelerate launch` drops a group of batches whose last one is short). Written because the library keeps
+    each mega-batch sorted longest to shortest: every ~40 steps would sweep from long tweets to short ones."""
 
     def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
         self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
@@ -208,8 +209,9 @@ class LengthGroups(torch.utils.data.Sampler):
 
         idx = get_length_grouped_indices(self.lengths, self.batch_size, generator=self.generator)
         batches = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
-        rest = [batches[1 + j] for j in torch.randperm(len(batches) - 1, generator=self.generator).tolist()]
-        return iter(batches[:1] + rest)
+        short = [batches.pop()] if len(batches) > 1 and len(batches[-1]) < self.batch_size else []
+        order = torch.randperm(len(batches) - 1, generator=self.generator).tolist()
+        return iter([batches[0], *(batches[1 + j] for j in order), *short])
 
 
 def lr_schedule(opt, cfg, batches_per_epoch: int):
