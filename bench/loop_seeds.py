@@ -44,33 +44,20 @@ def train(side: str, kit_root: Path, seed: int, args) -> dict:
     return {"side": side, "seed": seed, **score(out / args.model, args)}
 
 
-def oof_frame(mdir: Path):
-    """The model's oof.csv, or its folds' files where train assembled none."""
-    import pandas as pd
-
-    if (mdir / "oof.csv").exists():
-        return pd.read_csv(mdir / "oof.csv", dtype={"ID": str})
-    parts = [pd.read_csv(f, dtype={"ID": str}) for f in sorted(mdir.glob("fold*/oof.csv"))]
-    return pd.concat(parts, ignore_index=True)
-
-
 def score(mdir: Path, args) -> dict:
-    import numpy as np
-    import pandas as pd
-
+    """Tuned and cross-validated OOF macro-F1 of one run, read by the kit's own reader (blend.load_probs:
+    train order, refused if the run used other folds)."""
+    from solution import blend, metrics, thresholds
     from solution import data as data_mod
-    from solution import metrics, thresholds
+    from solution import folds as folds_mod
 
     d = data_mod.load(args.input)
-    folds = pd.read_csv(Path(args.folds_dir) / "folds.csv", dtype={"ID": str}).set_index("ID")["fold"]
-    oof = oof_frame(mdir).set_index("ID")
-    ids = [i for i in d.train["ID"].astype(str) if i in oof.index]
-    y = d.y[d.train["ID"].astype(str).isin(oof.index).to_numpy()]
-    probs, fold = oof.loc[ids, d.labels].to_numpy(np.float64), folds.loc[ids].to_numpy()
-    tuned = metrics.macro_f1(y, probs, thresholds.tune(y, probs))
-    cv_pred = thresholds.cv_predict(probs, fold, thresholds.cv_thresholds(y, probs, fold))
-    cv = float(metrics.f1_per_class(y, cv_pred).mean())
-    return {"rows": len(ids), "tuned": round(tuned, 4), "cv": round(cv, 4)}
+    fold = folds_mod.load(d, Path(args.folds_dir))
+    probs, _ = blend.load_probs(mdir.parent, mdir.name, d, Path(args.folds_dir), fold=fold)
+    tuned = metrics.macro_f1(d.y, probs, thresholds.tune(d.y, probs))
+    cv_pred = thresholds.cv_predict(probs, fold, thresholds.cv_thresholds(d.y, probs, fold))
+    cv = float(metrics.f1_per_class(d.y, cv_pred).mean())
+    return {"rows": len(probs), "tuned": round(tuned, 4), "cv": round(cv, 4)}
 
 
 def summary(rows: list[dict], sides: list[str]) -> list[str]:
