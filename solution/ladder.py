@@ -38,11 +38,14 @@ CPU_LADDER = [
 
 @dataclasses.dataclass
 class Choice:
-    models: list  # names, ladder order
+    epochs: dict  # model -> epochs chosen (0: as configured), ladder order
     settings: list  # per-model --set items (NAME.epochs=E) where epochs were lowered
     left_out: list  # {"model", "reason"}
     lines: list  # the plan, printed and kept in the report
-    epochs: dict = dataclasses.field(default_factory=dict)  # model -> epochs chosen (0: as configured)
+
+    @property
+    def models(self) -> list:
+        return list(self.epochs)
 
 
 def choose_installing(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, install=None,
@@ -136,4 +139,4 @@ def _describe(epochs: dict, left_out: list, spent: float, seconds: float, second
         cost = "trained" if name in done else fmt_minutes(seconds_of(name, e))
         lines.append(f"  + {name:<20} {cost:>9}  {what}")
     lines += [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]
-    return Choice(list(epochs), settings, left_out, lines, dict(epochs))
+    return Choice(dict(epochs), settings, left_out, lines)

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     estimate, plan = None, None
     if ladder and budget_s is not None:
         estimate, plan = climb_ladder(args, data, dirs, fold, budget_s - clock.now())
-        names, cfgs = list(plan.models), configs_from_args(plan.models, args)
+        names, cfgs = plan.models, configs_from_args(plan.models, args)  # models: a new list each time
 
     def train(cfgs, before=()):  # `before`: models complete earlier in this run, for the interim blends
         return train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose, clock=clock,
@@ -169,7 +169,7 @@ def climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names: list, t
     ladder again from what is trained, with the time left now, while that adds a model. Returns (outcome, plan);
     `names` grows in place. train(cfgs, before) trains more models (pipeline.main's train_models call)."""
     while set(plan.models) <= set(outcome.complete) and not outcome.failed:
-        done = {m: plan.epochs.get(m, 0) for m in plan.models}
+        done = dict(plan.epochs)
         log.info(f"the plan is trained with {budget_mod.fmt_minutes(seconds_left())} left: climbing on")
         _, more = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, done)
         more.lines = [*plan.lines, *more.lines]  # the report keeps every climb, the last one's left-out reasons
