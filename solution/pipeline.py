@@ -147,7 +147,7 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
     calibrated = estimate is not None
     estimate = estimate or budget_mod.Estimator(data, n_train, "cpu", machine, dirs.output)
     hf = [config_mod.get(r.model) for r in ladder.CPU_LADDER if config_mod.get(r.model).kind == "hf"]
-    if not calibrated and any(estimate(c).source == "cost model" for c in hf):
+    if not calibrated and any(estimate(c).modelled for c in hf):
         with log.library_log(dirs.output / "plan.log"):  # the calibration loads MiniLM: its load report goes here
             estimate.cpu_flops = budget_mod.calibrate_cpu()
         log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "

@@ -244,11 +244,11 @@ class JobRun:
         self.machine = budget_mod.machine_id()
         self.estimate = estimate or budget_mod.Estimator(data, int((fold != 0).sum()), budget_mod.device_class(),
                                                          self.machine, dirs.output)
-        self.base_cost = {n: self.estimate(c) for n, c in cfgs.items()}
+        self.base_cost = {n: self.estimate.base(c) for n, c in cfgs.items()}  # corrected in cost()
         order = budget_mod.order_models(list(cfgs), self.base_cost, todo)
         self.pending = {n: [budget_mod.Job(n, k) for k in todo[n]] for n in order}
         self.todo, self.skipped, self.trained, self.failed, self.dead = todo, {}, {}, {}, set()
-        self.running, self.measured_vs_estimated, self.loaded = {}, [], set()
+        self.running, self.loaded = {}, set()  # worker -> (job, started, its base estimate s)
         self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n))]
         self.announce()
 
@@ -256,13 +256,12 @@ class JobRun:
         return model_dir(self.dirs.output, name)
 
     def cost(self) -> dict:
-        """Estimates now: cost-model ones scaled by what the finished folds measured against theirs."""
-        from solution import budget as budget_mod
+        """Estimates now: cost-model ones scaled by what the finished folds of their kind measured against theirs."""
+        return {n: self.expected(n, c) for n, c in self.base_cost.items()}
 
-        k = budget_mod.correction(self.measured_vs_estimated)
-        return {n: (c if c.source != "cost model" else dataclasses.replace(c, seconds=c.seconds * k,
-                                                                              load_s=c.load_s * k))
-                for n, c in self.base_cost.items()}
+    def expected(self, model: str, c):
+        """A base estimate (FoldCost) corrected by the folds finished so far (Estimator.factor)."""
+        return c.scaled(self.estimate.factor(self.cfgs[model])) if c.modelled else c
 
     def plan(self, free_at: list):
         from solution import budget as budget_mod
@@ -287,14 +286,11 @@ class JobRun:
 
     def next_job(self, worker: int):
         """The job the plan starts now on this worker, or None; models the plan cannot fit are dropped."""
-        from solution import budget as budget_mod
-
         now = self.clock.now()
-        # a busy worker frees at its job's (corrected) estimate, at least a minute from now if it overruns; a dead
-        # one never
-        k = budget_mod.correction(self.measured_vs_estimated)
+        # a busy worker frees at its job's estimate as corrected now, at least a minute from now if it overruns; a
+        # dead one never
         free_at = [math.inf if w in self.dead else
-                   max(60.0, self.running[w][1] + self.running[w][2] * k - now) if w in self.running else 0.0
+                   max(60.0, self.running[w][1] + self.running_estimate(w) - now) if w in self.running else 0.0
                    for w in range(self.n_workers)]
         p = self.plan(free_at)
         for model, why in p.skipped.items():
@@ -327,10 +323,16 @@ class JobRun:
             for r in results:
                 self.finish(r, on_model_done)
 
+    def running_estimate(self, worker: int) -> float:
+        job, _, base_s = self.running[worker]
+        c = self.base_cost[job.model]
+        return self.expected(job.model, dataclasses.replace(c, seconds=base_s, load_s=0.0)).seconds
+
     def start(self, worker, job) -> None:
-        cost = self.cost()[job.model]
-        est = cost.seconds + (0.0 if (worker.index, job.model) in self.loaded else cost.load_s)
-        self.running[worker.index] = (job, self.clock.now(), est)
+        c = self.base_cost[job.model]
+        base_s = c.seconds + (0.0 if (worker.index, job.model) in self.loaded else c.load_s)
+        self.running[worker.index] = (job, self.clock.now(), base_s)
+        est = self.running_estimate(worker.index)
         self.loaded = {(w, m) for w, m in self.loaded if w != worker.index} | {(worker.index, job.model)}
         if len(self.cfgs) > 1 or self.n_workers > 1:
             log.info(f"{job.model} fold {job.fold}" + (f" on GPU worker {worker.index}" if self.n_workers > 1 else "")
@@ -339,7 +341,7 @@ class JobRun:
 
     def finish(self, r, on_model_done) -> None:
         job = r.job
-        _, started, est = self.running.pop(next(w for w, v in self.running.items() if v[0] == job))
+        _, started, base_s = self.running.pop(next(w for w, v in self.running.items() if v[0] == job))
         if r.error:  # the model cannot complete in this run; the other models go on (a dead worker takes no more)
             self.failed.setdefault(job.model, r.error)
             dropped = self.pending.pop(job.model, [])
@@ -350,8 +352,8 @@ class JobRun:
         self.trained.setdefault(job.model, {})[job.fold] = m
         if "at_0.5" not in m:  # a data-parallel process that does not write: nothing to report or assemble
             return
-        if self.base_cost[job.model].source == "cost model":
-            self.measured_vs_estimated.append((self.clock.now() - started, est))
+        if self.base_cost[job.model].modelled:
+            self.estimate.record(self.cfgs[job.model], self.clock.now() - started, base_s)
         a, t = m["at_0.5"], m["at_tuned_thresholds"]
         print(f"{job.model} fold {job.fold}: macro-F1 {a['macro_f1']:.4f} at 0.5, {t['macro_f1']:.4f} tuned on fold; "
               f"micro-F1 {a['micro_f1']:.4f}; {m['wall_time_s']:.0f}s; peak RSS {m['peak_rss_mb']:.0f} MB", flush=True)

@@ -79,6 +79,37 @@ def test_scikit_learn_members_are_priced_apart_from_the_torch_calibration():
     assert lex["tfidf-lex-lr"] == lex["tfidf-lr"] + lex["lexicon-lr"]  # the n-grams, then the lexicon on top
 
 
+def test_a_calibrated_cpu_prices_the_training_loop_not_just_its_bare_steps():
+    """calibrate_cpu times bare forward+backward steps; a fold's loop takes longer at the same FLOP/s, while an
+    encoder pass (inference) does not."""
+    args = dict(n_train=5470, n_val=1368, n_test=886, mean_chars=95.0, device="cpu")
+    ref = budget.DEVICES["cpu"][1]
+    for name in ("minilm-lora", "minilm-ft"):
+        plain, calibrated = (budget.prior(config_mod.get(name), cpu_flops=f, **args) for f in (None, ref))
+        assert calibrated.seconds == pytest.approx(plain.seconds * budget.CALIBRATED_LOOP_SLOWDOWN)
+    plain, calibrated = (budget.prior(config_mod.get("mpnet-emb-lr"), cpu_flops=f, **args) for f in (None, ref))
+    assert calibrated.load_s == pytest.approx(plain.load_s)
+
+
+def test_finished_folds_correct_later_estimates_of_their_own_kind_only(tmp_path):
+    """Fine-tuning that took twice its estimate says nothing about scikit-learn's constants, and the other way
+    round; the re-planned climb (pipeline.climb_on) reads the same corrected estimates."""
+    import pandas as pd
+
+    data = types.SimpleNamespace(train=pd.DataFrame({"Tweet": ["a tweet of about forty characters, no more"] * 100}),
+                                 test=pd.DataFrame({"Tweet": ["x"] * 20}))
+    est = budget.Estimator(data, 80, "cpu", "this machine", tmp_path, cpu_flops=100e9)
+    lora, ft, tfidf = (config_mod.get(n) for n in ("minilm-lora", "minilm-ft", "tfidf-lr"))
+    before = {c.name: est(c) for c in (lora, ft, tfidf)}
+    est.record(tfidf, 0.5 * before["tfidf-lr"].seconds, before["tfidf-lr"].seconds)
+    for took in (2.0, 2.2, 1.8):
+        est.record(lora, took * before["minilm-lora"].seconds, before["minilm-lora"].seconds)
+    assert est(lora).seconds == pytest.approx(2 * before["minilm-lora"].seconds) and est(lora).modelled
+    assert est(ft).seconds == pytest.approx(2 * before["minilm-ft"].seconds) and "x2.00" in est(ft).source
+    assert est(tfidf).seconds == pytest.approx(0.5 * before["tfidf-lr"].seconds)
+    assert est.base(lora).seconds == pytest.approx(before["minilm-lora"].seconds)  # corrections are not compounded
+
+
 def test_per_model_settings_reach_only_their_model():
     args = types.SimpleNamespace(overrides=["tfidf-lr.C=2.0", "seed=3", "qwen1.5-7b-qlora.lr=1e-5"], report_to=None)
     tf, emb, qwen = configs_from_args(["tfidf-lr", "minilm-emb-lr", "qwen1.5-7b-qlora"], args)

@@ -76,7 +76,7 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
         return 1e9
 
     monkeypatch.setattr(budget, "calibrate_cpu", calibrate)
-    monkeypatch.setattr(budget.Estimator, "__call__", lambda self, cfg: FoldCost(
+    monkeypatch.setattr(budget.Estimator, "base", lambda self, cfg: FoldCost(
         {"tfidf-lr": 1.0, "minilm-emb-lr": 5.0}.get(cfg.name, 600.0), 0.0, "cost model"))
     inp = make_input_dir(tmp_path / "input")
     out = tmp_path / "out"
@@ -128,7 +128,7 @@ def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, cap
     """The first plan prices minilm-emb-lr at 200 s, so tfidf-lr (an extra here, 300 s) misses 10 minutes'
     459 s; minilm-emb-lr trains in seconds, and the time left buys tfidf-lr with the user's own setting."""
     monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("minilm-emb-lr"), ladder.Rung("tfidf-lr", extra=True)])
-    monkeypatch.setattr(budget.Estimator, "__call__", lambda self, cfg: FoldCost(
+    monkeypatch.setattr(budget.Estimator, "base", lambda self, cfg: FoldCost(
         {"tfidf-lr": 60.0, "minilm-emb-lr": 40.0}[cfg.name], 0.0, "cost model"))
     trained = []
 
