@@ -11,7 +11,8 @@ Estimates, best source first:
    measured where a device was at hand (this CPU; an H100 through bench/gpu_check.py) and estimated from
    spec-sheet ratios elsewhere (T4, P100, A100, L4: see DEVICES); every finished fold corrects them: the ratio
    measured/estimated of the folds done so far scales the later estimates of its kind (fine-tuning, an encoder
-   pass, scikit-learn: each is priced apart, so each is wrong in its own way), for the rest of the run.
+   pass, scikit-learn: each is priced apart, so each is wrong in its own way) and backbone, for the rest of the
+   run (cost_kind).
 The plan simulates the jobs on the workers (one per GPU, or one) in order; a model is planned only if all its
 folds end before the deadline, so that it can join the blend; a model that does not fit is skipped (a later
 session, resuming, trains it), and a cheaper one after it may still fit.
@@ -19,7 +20,6 @@ session, resuming, trains it), and a cheaper one after it may still fit.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import time
@@ -57,11 +57,10 @@ LOAD_SECONDS_7B = 180
 # 7-10 s, an embedding LR 3-4 s after the memoised encoding, priced apart in prior(); lexicon-lr 2-3.5 s, and
 # tfidf-lex-lr the tfidf's n-grams on top)
 SMALL_MODEL_SECONDS = {"tfidf": 10.0, "embed": 5.0, "lexicon": 4.0}
-# The training loop's time over calibrate_cpu's bare forward+backward steps at the same FLOP/s (optimiser, loss,
-# batches of mixed lengths, evaluation): on this project's slower CPU (2 cores) minilm-lora's folds ran at ~69
-# GFLOP/s effective (211-236 s at 2 epochs) where the calibration reads 76-86 (three fresh processes; RESULTS.md
-# "The time budget decides"). Inference (an embedding member's encoder pass) needs none.
-CALIBRATED_LOOP_SLOWDOWN = 1.2
+# calibrate_cpu's few steps run faster than a whole fold sustains: with 84 GFLOP/s calibrated on this project's
+# slower CPU (2 cores), minilm-lora's folds took 204-220 s where the cost model said 186 (x1.13) and MiniLM's
+# encoder pass 70 s where it said 60 (x1.17) (RESULTS.md "The time budget decides"). Planning divides by this.
+CALIBRATION_OVER_SUSTAINED = 1.15
 BLEND_SECONDS = 90  # the final blend with its plots, kept free at the end of the budget
 
 
@@ -153,10 +152,12 @@ class FoldCost:
         return FoldCost(self.seconds * k, self.load_s * k, f"cost model x{k:.2f}")
 
 
-def cost_kind(cfg) -> str:
+def cost_kind(cfg) -> tuple[str, str]:
     """Which estimates a finished fold corrects: fine-tuning (the calibrated FLOP/s), an encoder pass plus a
-    scikit-learn fit, or scikit-learn alone (constants)."""
-    return {"hf": "fine-tuning", "embed": "encoder pass"}.get(cfg.kind, "scikit-learn")
+    scikit-learn fit, or scikit-learn alone (constants); per backbone, since a CPU's efficiency differs between
+    a 22M and a 110M model (MiniLM's encoder pass says little about mpnet's)."""
+    kind = {"hf": "fine-tuning", "embed": "encoder pass"}.get(cfg.kind, "scikit-learn")
+    return kind, getattr(cfg, "backbone", "")
 
 
 def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device: str,
@@ -164,9 +165,8 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
     """The cost model's seconds for one fold of `cfg` (see the module docstring); cpu_flops: this CPU's measured
     FLOP/s (calibrate_cpu) instead of the reference machine's."""
     fixed, flops_per_s = DEVICES.get(device, DEVICES["gpu"])
-    loop = 1.0
     if device == "cpu" and cpu_flops:
-        flops_per_s, loop = cpu_flops, CALIBRATED_LOOP_SLOWDOWN
+        flops_per_s = cpu_flops / CALIBRATION_OVER_SUSTAINED
     tokens = min(getattr(cfg, "max_length", 512), (mean_chars + len(getattr(cfg, "prompt", ""))) / CHARS_PER_TOKEN + 2)
     if cfg.kind in SMALL_MODEL_SECONDS:
         # an embedding model's encoder runs once over every tweet (memoised across folds): once per model and
@@ -181,7 +181,7 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
     train = cfg.epochs * n_train * (fixed + passes * n * tokens / flops_per_s)
     evaluate = (cfg.epochs * n_val + n_test) * (fixed * EVAL_FLOP_SHARE + 2 * n * tokens / flops_per_s)
     load = LOAD_SECONDS.get(cfg.backbone, LOAD_SECONDS_7B if n > 3e9 else 30)
-    return FoldCost((train + evaluate) * loop, load if device != "cpu" else min(load, 5), "cost model")
+    return FoldCost(train + evaluate, load if device != "cpu" else min(load, 5), "cost model")
 
 
 def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
@@ -352,9 +352,9 @@ def kaggle_session_budget(margin_s: float = 20 * 60, session_s: float = 12 * 360
 
 
 def correction(done_pairs: list[tuple[float, float]]) -> float:
-    """measured / estimated over the folds this run has finished (1 before any): scales later estimates."""
+    """Measured over estimated seconds, summed over the folds this run has finished (1 before any): scales later
+    estimates. Sums, not a median of ratios: an embedding member's first fold (the encoder pass) outweighs its
+    four few-second fits."""
     if not done_pairs:
         return 1.0
-    ratios = sorted(m / max(e, 1e-9) for m, e in done_pairs)
-    return ratios[len(ratios) // 2] if len(ratios) % 2 else math.sqrt(ratios[len(ratios) // 2 - 1] *
-                                                                        ratios[len(ratios) // 2])
+    return sum(m for m, _ in done_pairs) / max(sum(e for _, e in done_pairs), 1e-9)

@@ -37,11 +37,12 @@ def main(argv=None) -> int:
     add_model_args(p)
     args = p.parse_args(argv)
     t0, clock = time.time(), budget_mod.Clock()
-    names, cfgs = chosen_models(args, demo=False)  # bad names and settings fail before any download
-    data, dirs = resolve_data(args)
+    plans = uses_ladder(args) and parse_budget(args, CPU_BUDGET_S) is not None  # may add the ladder's rungs
+    names, cfgs = chosen_models(args, demo=False, also=ladder_models() if plans else ())  # bad names and
+    data, dirs = resolve_data(args)  # settings fail before any download
     if dirs.demo and not (args.models or args.profile):
         names, cfgs = chosen_models(args, demo=True)
-    ladder = uses_ladder(args, dirs)
+    ladder = uses_ladder(args, dirs.demo)
     budget_s = parse_budget(args, CPU_BUDGET_S if ladder else None)
     log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {', '.join(names)}")
     fold = folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
@@ -80,8 +81,9 @@ def main(argv=None) -> int:
     return 0
 
 
-def chosen_models(args, demo: bool):
-    """(names, configs) of --models, else --profile, else the default profile (the demo's on the demo set)."""
+def chosen_models(args, demo: bool, also=()):
+    """(names, configs) of --models, else --profile, else the default profile (the demo's on the demo set).
+    also: models the run may add (the ladder's), whose own --set items are valid too."""
     if args.models:
         names = [m.strip() for m in args.models.split(",") if m.strip()]
     else:
@@ -90,7 +92,8 @@ def chosen_models(args, demo: bool):
         args.overrides = [*config_mod.DEMO_SETTINGS, *args.overrides]
         if args.n_splits == folds_mod.DEFAULT_N_SPLITS:
             args.n_splits = config_mod.DEMO_N_SPLITS
-    return names, configs_from_args(names, args)
+    cfgs = configs_from_args([*names, *(m for m in also if m not in names)], args)
+    return names, cfgs[:len(names)]
 
 
 DEMO_TWEETS = ["what a wonderful surprise, thank you all! #happy", "I can't believe they lied to us again"]
@@ -130,11 +133,17 @@ def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
 CPU_BUDGET_S = 28 * 60  # a first ./run.sh on a CPU, set-up included, ends within 30 minutes
 
 
-def uses_ladder(args, dirs) -> bool:
+def uses_ladder(args, demo: bool = False) -> bool:
     """The cpu profile on a CPU (not the demo, not --models): the budget chooses its members and epochs."""
     from solution.hardware import cuda_count
 
-    return not (args.models or dirs.demo or cuda_count()) and (args.profile or "cpu") == "cpu"
+    return not (args.models or demo or cuda_count()) and (args.profile or "cpu") == "cpu"
+
+
+def ladder_models() -> list[str]:
+    from solution import ladder
+
+    return [r.model for r in ladder.CPU_LADDER]
 
 
 def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=None):

@@ -155,3 +155,21 @@ def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, cap
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["minilm-emb-lr", "tfidf-lr"] and not report["left_out"]
     assert sum("time budget" in line for line in report["plan"]) == 3  # the plan, the climb, the last look
+
+
+def test_settings_for_a_rung_outside_the_cpu_profile_are_valid_only_where_the_ladder_plans():
+    """mpnet-emb-lr is a rung of the ladder, not one of the cpu profile's four models: `run --set
+    mpnet-emb-lr.C=0.5` tunes it where the budget plans the run, and is refused where nothing could use it."""
+    import types
+
+    from solution import config as config_mod
+    from solution import pipeline
+    from solution.errors import UserError
+
+    args = types.SimpleNamespace(overrides=["mpnet-emb-lr.C=0.5", "minilm-lora.lr=5e-4"], models=None, profile="cpu",
+                                 report_to=None, n_splits=5)
+    names, cfgs = pipeline.chosen_models(args, demo=False, also=pipeline.ladder_models())
+    assert names == config_mod.PROFILES["cpu"] and [c.name for c in cfgs] == names
+    assert next(c for c in cfgs if c.name == "minilm-lora").lr == 5e-4
+    with pytest.raises(UserError, match="'mpnet-emb-lr' is not among the models of this run"):
+        pipeline.chosen_models(args, demo=False)
