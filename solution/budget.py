@@ -316,8 +316,10 @@ class Estimator:
         return got or prior(cfg, self.n_train, self.n_val, self.n_test, self.chars, self.device, self.cpu_flops)
 
     def __call__(self, cfg) -> FoldCost:
-        """base(), a cost-model one corrected by the folds of its kind this run has finished."""
-        c = self.base(cfg)
+        return self.corrected(cfg, self.base(cfg))
+
+    def corrected(self, cfg, c: FoldCost) -> FoldCost:
+        """A cost-model estimate scaled by the folds of its kind this run has finished; a measured one as it is."""
         return c.scaled(self.factor(cfg)) if c.modelled else c
 
     def factor(self, cfg) -> float:

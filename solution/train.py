@@ -248,7 +248,7 @@ class JobRun:
         order = budget_mod.order_models(list(cfgs), self.base_cost, todo)
         self.pending = {n: [budget_mod.Job(n, k) for k in todo[n]] for n in order}
         self.todo, self.skipped, self.trained, self.failed, self.dead = todo, {}, {}, {}, set()
-        self.running, self.loaded = {}, set()  # worker -> (job, started, its base estimate s)
+        self.running, self.loaded = {}, set()  # worker -> (job, started, its uncorrected FoldCost, load included)
         self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n))]
         self.announce()
 
@@ -257,11 +257,7 @@ class JobRun:
 
     def cost(self) -> dict:
         """Estimates now: cost-model ones scaled by what the finished folds of their kind measured against theirs."""
-        return {n: self.expected(n, c) for n, c in self.base_cost.items()}
-
-    def expected(self, model: str, c):
-        """A base estimate (FoldCost) corrected by the folds finished so far (Estimator.factor)."""
-        return c.scaled(self.estimate.factor(self.cfgs[model])) if c.modelled else c
+        return {n: self.estimate.corrected(self.cfgs[n], c) for n, c in self.base_cost.items()}
 
     def plan(self, free_at: list):
         from solution import budget as budget_mod
@@ -324,14 +320,14 @@ class JobRun:
                 self.finish(r, on_model_done)
 
     def running_estimate(self, worker: int) -> float:
-        job, _, base_s = self.running[worker]
-        c = self.base_cost[job.model]
-        return self.expected(job.model, dataclasses.replace(c, seconds=base_s, load_s=0.0)).seconds
+        job, _, job_cost = self.running[worker]
+        return self.estimate.corrected(self.cfgs[job.model], job_cost).seconds
 
     def start(self, worker, job) -> None:
         c = self.base_cost[job.model]
-        base_s = c.seconds + (0.0 if (worker.index, job.model) in self.loaded else c.load_s)
-        self.running[worker.index] = (job, self.clock.now(), base_s)
+        load = 0.0 if (worker.index, job.model) in self.loaded else c.load_s
+        job_cost = dataclasses.replace(c, seconds=c.seconds + load, load_s=0.0)
+        self.running[worker.index] = (job, self.clock.now(), job_cost)
         est = self.running_estimate(worker.index)
         self.loaded = {(w, m) for w, m in self.loaded if w != worker.index} | {(worker.index, job.model)}
         if len(self.cfgs) > 1 or self.n_workers > 1:
@@ -341,7 +337,7 @@ class JobRun:
 
     def finish(self, r, on_model_done) -> None:
         job = r.job
-        _, started, base_s = self.running.pop(next(w for w, v in self.running.items() if v[0] == job))
+        _, started, job_cost = self.running.pop(next(w for w, v in self.running.items() if v[0] == job))
         if r.error:  # the model cannot complete in this run; the other models go on (a dead worker takes no more)
             self.failed.setdefault(job.model, r.error)
             dropped = self.pending.pop(job.model, [])
@@ -352,8 +348,8 @@ class JobRun:
         self.trained.setdefault(job.model, {})[job.fold] = m
         if "at_0.5" not in m:  # a data-parallel process that does not write: nothing to report or assemble
             return
-        if self.base_cost[job.model].modelled:
-            self.estimate.record(self.cfgs[job.model], self.clock.now() - started, base_s)
+        if job_cost.modelled:
+            self.estimate.record(self.cfgs[job.model], self.clock.now() - started, job_cost.seconds)
         a, t = m["at_0.5"], m["at_tuned_thresholds"]
         print(f"{job.model} fold {job.fold}: macro-F1 {a['macro_f1']:.4f} at 0.5, {t['macro_f1']:.4f} tuned on fold; "
               f"micro-F1 {a['micro_f1']:.4f}; {m['wall_time_s']:.0f}s; peak RSS {m['peak_rss_mb']:.0f} MB", flush=True)
