@@ -252,7 +252,7 @@ def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | 
                 device: str) -> str:
     lines = [f"plan on {n_workers} worker(s) ({device}); budget "
              f"{fmt_minutes(budget) if budget is not None else 'none'}:",
-             f"  {'model':<24}{'folds to train':<16}{'min/fold':>9}  {'source':<26}{'ends at':>10}  status"]
+             f"  {'model':<24}{'folds to train':<16}{'min/fold':>9}{'+ once':>8}  {'source':<26}{'ends at':>10}  status"]
     ends = {}
     for job, _, _, end in plan.runs:
         ends[job.model] = max(ends.get(job.model, 0.0), end)
@@ -266,8 +266,8 @@ def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | 
         else:
             status = "planned"
         when = fmt_minutes(ends[model]) if model in ends else "-"
-        per = f"{c.seconds / 60:.1f}" if c else "-"
-        lines.append(f"  {model:<24}{folds:<16}{per:>9}  {(c.source if c else '-'):<26}{when:>10}  {status}")
+        per, once = (f"{c.seconds / 60:.1f}", f"{c.load_s / 60:.1f}") if c else ("-", "-")  # once: load, encoder pass
+        lines.append(f"  {model:<24}{folds:<16}{per:>9}{once:>8}  {(c.source if c else '-'):<26}{when:>10}  {status}")
     return "\n".join(lines)
 
 

@@ -128,12 +128,13 @@ class EmbedConfig(ModelConfig):
     prompt: str = ""
     C: float = 0.25  # strong L2 for 384 dense features and ~300 positives of a rare label (sweep: bench/RESULTS.md)
     class_weight: str = "balanced"
+    layers: int = 1  # mean-pool each of the last N layers, L2-normalise each, concatenate (1: the last only)
     num_threads: int = 0
 
     def errors(self) -> list[str]:
         e = super().errors()
         e += linear_errors(self)
-        for nm in ("max_length", "eval_batch_size"):
+        for nm in ("max_length", "eval_batch_size", "layers"):
             if getattr(self, nm) < 1:
                 e.append(f"{nm} must be >= 1, got {getattr(self, nm)}")
         if self.num_threads < 0:

@@ -58,6 +58,16 @@ def test_loading_the_base_counts_once_per_worker_and_model():
     assert p.runs[0][3] == 10.0
 
 
+def test_the_plan_table_shows_the_once_per_model_minutes_apart_from_the_per_fold_ones():
+    """An embedding member's encoder pass (load_s) is paid once: the table shows it beside min/fold, so 0.1
+    min/fold ending at minute 10.5 reads as what it is."""
+    cost = {"emb": budget.FoldCost(6.0, 600.0, "cost model")}
+    todo = _jobs(emb=5)
+    table = budget.format_plan(budget.simulate(todo, cost, [0.0], None, set()), cost, todo, {}, 1800.0, 1, "cpu")
+    header, row = table.splitlines()[1:3]
+    assert "+ once" in header and row.split()[2:4] == ["0.1", "10.0"] and "10.5 min" in row
+
+
 def test_cost_model_ranks_the_registry_sensibly():
     args = dict(n_train=5470, n_val=1368, n_test=886, mean_chars=95.0)
     cpu = {n: (lambda c: 5 * c.seconds + c.load_s)(budget.prior(config_mod.get(n), device="cpu", **args))

@@ -470,3 +470,21 @@ def test_a_cached_base_gives_the_folds_a_fresh_load_would(trained, tiny_data, ti
     assert main(train_argv(tiny_data, name, sets, tmp_path) + ["--folds", "1"]) == 0
     for f in ("oof.csv", "test.csv"):
         assert (tmp_path / name / "fold1" / f).read_bytes() == (mdir / "fold1" / f).read_bytes(), f
+
+
+def test_embed_layers_concatenates_the_last_layers_each_normalised(tiny_models):
+    """layers=2: the last layer's pooled vector (what layers=1 gives, unchanged) after the one below it, each of unit
+    norm; more layers than the encoder has is a one-line error naming the setting."""
+    from solution.errors import UserError
+    from solution.models.embed import EmbedModel
+
+    texts = ["so happy today", "this is awful and scary", "meh"]
+    make = lambda n: EmbedModel(config_mod.get(  # noqa: E731
+        "minilm-emb-lr", {"weights": str(tiny_models["bert"]), "layers": n, "num_threads": 1}), data_mod.DEFAULT_LABELS)
+    one, two = make(1).embed(texts), make(2).embed(texts)
+    assert one.shape == (3, 64) and two.shape == (3, 128)
+    np.testing.assert_array_equal(two[:, 64:], one)
+    np.testing.assert_allclose(np.linalg.norm(two.reshape(3, 2, 64), axis=-1), 1.0, rtol=1e-5)
+    assert not np.allclose(two[:, :64], one)
+    with pytest.raises(UserError, match="layers=3"):
+        make(3).embed(texts)

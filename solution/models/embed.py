@@ -20,6 +20,13 @@ from solution.text import prepare
 _MEMO: dict[tuple, np.ndarray] = {}
 
 
+def pooled(states, attention_mask, torch) -> np.ndarray:
+    """Each layer's states mean-pooled over the non-pad tokens and L2-normalised, the layers side by side."""
+    mask = attention_mask.unsqueeze(-1).to(states[-1].dtype)
+    vecs = [torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1) for h in states]
+    return torch.cat(vecs, dim=-1).numpy().astype(np.float32)
+
+
 class EmbedModel:
     def __init__(self, cfg, labels):
         self.cfg, self.labels = cfg, labels
@@ -42,11 +49,14 @@ class EmbedModel:
             raise UserError(not_found_message(self.cfg.backbone, e)) from None
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token or tok.unk_token
+        depth = model.config.num_hidden_layers
+        if self.cfg.layers > depth:
+            raise UserError(f"{self.cfg.name}: layers={self.cfg.layers}, but {self.cfg.backbone} has {depth} layers")
         self._encoder = (tok, model, torch)
 
     def embed(self, texts) -> np.ndarray:
         texts = prepare(texts, self.cfg.preprocess, self.cfg.prompt)
-        key = (self.cfg.backbone, self.cfg.weights, self.cfg.max_length)
+        key = (self.cfg.backbone, self.cfg.weights, self.cfg.max_length, self.cfg.layers)
         todo = sorted({t for t in texts if (key, _h(t)) not in _MEMO})
         if todo:
             if self._encoder is None:
@@ -60,10 +70,8 @@ class EmbedModel:
                 for s in progress(range(0, len(order), bs), desc=f"{self.cfg.name} embed"):
                     batch = [todo[i] for i in order[s:s + bs]]
                     enc = tok(batch, truncation=True, max_length=self.cfg.max_length, padding=True, return_tensors="pt")
-                    hidden = model(**enc).last_hidden_state
-                    mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                    vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-                    vec = torch.nn.functional.normalize(vec, dim=-1).numpy().astype(np.float32)
+                    vec = pooled(model(**enc, output_hidden_states=True).hidden_states[-self.cfg.layers:],
+                                 enc["attention_mask"], torch)
                     for t, v in zip(batch, vec):
                         _MEMO[(key, _h(t))] = v
         return np.stack([_MEMO[(key, _h(t))] for t in texts])
