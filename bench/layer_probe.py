@@ -20,17 +20,17 @@ import numpy as np
 RARE = ("trust", "surprise", "anticipation", "pessimism")
 
 
-def oof_probs(X, y, fold, C: float, seed: int) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
+def oof_probs(member: str, X, y, fold, C: float, labels) -> np.ndarray:
+    """Out-of-fold probabilities of the member's own classifiers (EmbedModel.fit_classifiers) at this C."""
+    from solution import config
+    from solution.models.embed import EmbedModel
+    from solution.models.linear import predict_per_label
 
-    from solution.models.linear import fit_per_label, predict_per_label
-
+    model = EmbedModel(config.get(member, {"C": C}), labels)
     probs = np.zeros(y.shape)
     for k in range(int(fold.max()) + 1):
         tr = fold != k
-        clfs = fit_per_label(X[tr], y[tr], lambda: LogisticRegression(
-            C=C, class_weight="balanced", max_iter=3000, random_state=seed))
-        probs[~tr] = predict_per_label(clfs, X[~tr])
+        probs[~tr] = predict_per_label(model.fit_classifiers(X[tr], y[tr]), X[~tr])
     return probs
 
 
@@ -63,7 +63,7 @@ def main() -> None:
     for n in layers:
         for C in (float(c) for c in args.C.split(",")):
             t0 = time.time()
-            probs = oof_probs(X[:, -n * width:], y, fold, C, cfg.seed)
+            probs = oof_probs(args.member, X[:, -n * width:], y, fold, C, d.labels)
             sel = thresholds.select(y, probs, fold)
             pred = thresholds.predict(probs, sel["thresholds"], sel["min_one"]["used"])
             per = metrics.f1_per_class(y, pred)

@@ -20,8 +20,10 @@ from solution.text import prepare
 _MEMO: dict[tuple, np.ndarray] = {}
 
 
-def pooled(states, attention_mask, torch) -> np.ndarray:
+def pooled(states, attention_mask) -> np.ndarray:
     """Each layer's states mean-pooled over the non-pad tokens and L2-normalised, the layers side by side."""
+    import torch
+
     mask = attention_mask.unsqueeze(-1).to(states[-1].dtype)
     vecs = [torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1) for h in states]
     return torch.cat(vecs, dim=-1).numpy().astype(np.float32)
@@ -70,22 +72,31 @@ class EmbedModel:
                 for s in progress(range(0, len(order), bs), desc=f"{self.cfg.name} embed"):
                     batch = [todo[i] for i in order[s:s + bs]]
                     enc = tok(batch, truncation=True, max_length=self.cfg.max_length, padding=True, return_tensors="pt")
-                    vec = pooled(model(**enc, output_hidden_states=True).hidden_states[-self.cfg.layers:],
-                                 enc["attention_mask"], torch)
+                    vec = pooled(self._states(model, enc), enc["attention_mask"])
                     for t, v in zip(batch, vec):
                         _MEMO[(key, _h(t))] = v
         return np.stack([_MEMO[(key, _h(t))] for t in texts])
 
-    def fit(self, train_texts, y_train, val_texts, y_val, log_dir=None) -> FitResult:
-        from sklearn.linear_model import LogisticRegression
+    def _states(self, model, enc) -> tuple:
+        """The last `layers` layers' token states; the other layers' are asked for only when read (memory)."""
+        n = self.cfg.layers
+        out = model(**enc, output_hidden_states=n > 1)
+        return out.hidden_states[-n:] if n > 1 else (out.last_hidden_state,)
 
-        cw = None if self.cfg.class_weight == "none" else "balanced"
+    def fit(self, train_texts, y_train, val_texts, y_val, log_dir=None) -> FitResult:
         # all train tweets in one pass: every fold (and every worker process) then sees the same batches, so
         # the same floats, whichever fold a process trains first
         self.embed(list(train_texts) + list(val_texts))
-        self.classifiers = fit_per_label(self.embed(train_texts), y_train, lambda: LogisticRegression(
-            C=self.cfg.C, class_weight=cw, max_iter=3000, random_state=self.cfg.seed))
+        self.classifiers = self.fit_classifiers(self.embed(train_texts), y_train)
         return FitResult(val_probs=self.predict(val_texts))
+
+    def fit_classifiers(self, X: np.ndarray, y: np.ndarray) -> list:
+        """The member's one-vs-rest logistic regressions on embeddings X (bench/layer_probe.py fits the same)."""
+        from sklearn.linear_model import LogisticRegression
+
+        cw = None if self.cfg.class_weight == "none" else "balanced"
+        return fit_per_label(X, y, lambda: LogisticRegression(
+            C=self.cfg.C, class_weight=cw, max_iter=3000, random_state=self.cfg.seed))
 
     def predict(self, texts) -> np.ndarray:
         return predict_per_label(self.classifiers, self.embed(list(texts)))
