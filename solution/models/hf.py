@@ -22,6 +22,7 @@ from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
 from solution.io import usual_mode
 from solution.models import FitResult
+from solution.models import frozen as frozen_mod
 from solution.models import weights as weights_mod
 from solution.models.pooling import apply_pooling
 from solution.text import prepare
@@ -48,6 +49,7 @@ class HFModel:
         self.precision = hardware.mixed_precision(cfg.precision, self.device.type, capability)
         self.dtype = DTYPES[self.precision]  # autocast dtype, None for fp32
         self.model = self.tokenizer = None
+        self.frozen = None  # the cached frozen blocks (frozen_layers > 0: models/frozen.py)
         self.weights_path = None
         self.fold_name = cfg.name  # "<model> fold <k>" once train.py names the fold (error messages)
         hardware.set_threads(cfg.num_threads)
@@ -58,10 +60,12 @@ class HFModel:
         cfg = self.cfg
         if saved is None and cfg.adapter != "none":
             model, self.tokenizer = BASES.take(self)
+            self.frozen = frozen_mod.of(model)
             self.model = self._wrap_peft(model, None)
             BASES.wrapped(self.model)
         else:
             model, self.tokenizer = self._load_base(saved)
+            self.frozen = frozen_mod.of(model)
             self.model = self._wrap_peft(model, saved) if cfg.adapter != "none" else model
         if not _has_device_map(self.model):
             self.model = self.model.to(self.device)
@@ -82,6 +86,7 @@ class HFModel:
         except (OSError, ValueError) as e:
             raise UserError(weights_mod.not_found_message(cfg.backbone, e)) from None
         apply_pooling(model, cfg.pooling)
+        frozen_mod.install(model, cfg.frozen_layers, (source, str(self.device), self.precision))
         if cfg.quantize == "4bit":
             from peft import prepare_model_for_kbit_training
 
@@ -142,8 +147,8 @@ class HFModel:
             return PeftModel.from_pretrained(model, str(saved), is_trainable=False)
         mconf = model.config
         n_layers = getattr(mconf, "num_hidden_layers", 0)
-        layers = ({"layers_to_transform": list(range(max(0, n_layers - cfg.adapter_layers), n_layers))}
-                  if cfg.adapter_layers and n_layers else {})
+        lowest = max(n_layers - cfg.adapter_layers if cfg.adapter_layers else 0, cfg.frozen_layers)
+        layers = {"layers_to_transform": list(range(lowest, n_layers))} if lowest and n_layers else {}
         if cfg.adapter == "lora":
             targets = cfg.target_modules or LORA_TARGETS.get(mconf.model_type)
             if not targets:
@@ -168,6 +173,11 @@ class HFModel:
         texts = prepare(texts, self.cfg.preprocess, self.cfg.prompt)
         enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length, padding=False)
         return [ids if ids else [self.tokenizer.pad_token_id] for ids in enc["input_ids"]]
+
+    def prefill(self, seqs) -> None:
+        """Cache the frozen blocks' output for these token sequences (frozen_layers > 0; else nothing)."""
+        if self.frozen is not None:
+            self.frozen.prefill(seqs, self.cfg.eval_batch_size, self.autocast)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None)
@@ -250,6 +260,7 @@ class BaseCache:
 
     def release(self) -> None:
         self.key = self.entry = None
+        frozen_mod.release()
         _free_memory()
 
 

@@ -131,8 +131,9 @@ def fit_once(m, train_texts, y_train, val_texts, y_val, guard: bool) -> FitResul
                             f"{cfg.name}.quantize=4bit) or a smaller model") from None
         raise
     acc = m.accelerator = make_accelerator(m)
-    loader = train_loader(m, m.encode(train_texts), cfg.seed)
-    va = m.encode(val_texts)
+    tr, va = m.encode(train_texts), m.encode(val_texts)
+    m.prefill(tr + va)  # every fold: the same train tweets in one pass (frozen_layers)
+    loader = train_loader(m, tr, cfg.seed)
     opt = torch.optim.AdamW(param_groups(m.model, cfg), betas=(0.9, 0.999), eps=1e-8)
     sched = lr_schedule(opt, cfg, len(loader))
     m.model, opt, loader, sched = acc.prepare(m.model, opt, loader, sched)
@@ -332,6 +333,7 @@ def _bar(m, total: int):
 # ---- inference -------------------------------------------------------------------------------------------------
 def predict_encoded(m, seqs, desc: str = "predict") -> np.ndarray:
     """Probabilities in the order of `seqs`; on out-of-memory the batch is halved (down to 1)."""
+    m.prefill(seqs)
     while True:
         try:
             return _predict_batches(m, seqs, desc)
