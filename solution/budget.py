@@ -53,8 +53,9 @@ BACKBONE_PARAMS = {
 BACKBONE_DEPTH = {"sentence-transformers/all-MiniLM-L6-v2": 6, "sentence-transformers/all-mpnet-base-v2": 12}
 # calibrate_cpu times MiniLM-shaped steps (384 wide); all-mpnet-base-v2's 768-wide matmuls run faster per FLOP:
 # mpnet-top2-ft's folds took 266 s and its frozen blocks' pass ~285 s where 80 GFLOP/s priced 427 and 452 (x1.6,
-# RESULTS.md "mpnet's top blocks"). Fine-tuning and the frozen-block pass on a CPU; the embedding members' pass
-# (padded by characters, not tokens) measured at about the calibrated rate and keeps it.
+# RESULTS.md "mpnet's top blocks"). Applied to frozen_layers members on a CPU (their training and frozen-block
+# pass); the embedding members' pass (padded by characters, not tokens) measured at about the calibrated rate,
+# and whole-model mpnet training was never timed: both keep the calibrated rate.
 CPU_WIDE_SPEEDUP = {"sentence-transformers/all-mpnet-base-v2": 1.5}
 LOAD_SECONDS = {  # reading and (for 4-bit) quantising the base once per model and worker
     "sentence-transformers/all-MiniLM-L6-v2": 2, "google/gemma-1.1-2b-it": 60,
@@ -196,8 +197,9 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
         encode = (n_train + n_val + n_test) * 2 * backbone_params(cfg) * tokens / flops_per_s if cfg.kind == "embed" else 0.0
         sklearn = SMALL_MODEL_SECONDS[cfg.kind] + (SMALL_MODEL_SECONDS["tfidf"] if getattr(cfg, "ngrams", False) else 0)
         return FoldCost(sklearn * n_train / 5470, encode, "cost model")
-    n, depth = backbone_params(cfg), backbone_depth(cfg)
-    if device == "cpu":
+    n = backbone_params(cfg)
+    depth = backbone_depth(cfg) if (cfg.frozen_layers or cfg.adapter_layers) else 1  # read only where it counts
+    if device == "cpu" and cfg.frozen_layers:  # measured on top-block training only (mpnet-lora never timed)
         flops_per_s *= CPU_WIDE_SPEEDUP.get(cfg.backbone, 1.0)
     frozen = min(cfg.frozen_layers, depth - 1)
     top = n * (depth - frozen) / depth  # the blocks a training step runs (frozen ones run once per tweet)

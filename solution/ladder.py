@@ -32,7 +32,7 @@ class Rung:
     model: str
     min_epochs: int = 0  # an HF member may train fewer epochs (down to this) to fit; 0 = as configured
     extra: bool = False  # bought only once every member trains its full epochs
-    unless: str = ""  # left out when this model is in the plan (it does the rung's work better)
+    unless: str = ""  # left out when this model (an earlier rung) is in the plan: it does the rung's work better
 
 
 CPU_LADDER = [

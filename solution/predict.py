@@ -190,6 +190,10 @@ def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how:
         model = load_fold_model(cfg, d, labels)
         probs.append(np.asarray(model.predict(texts), dtype=np.float64))
         del model
+        if getattr(cfg, "frozen_layers", 0) and cfg.adapter == "none":  # each fold's own (fp16) frozen blocks
+            from solution.models import frozen
+
+            frozen.release()
     return fold_average(probs, how)
 
 

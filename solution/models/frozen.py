@@ -10,8 +10,9 @@ nor peft caches the output of a frozen prefix of the network.
 How: the blocks stay in the model under their own names (saving, loading and peft's layer indices do not
 change) in a `Window` that iterates over the top blocks only, and a forward hook on the embeddings replaces
 their output with each row's cached states. `prefill` fills the cache through the same model, the window on the
-bottom blocks, in eval mode, in one deterministic pass (sorted by length), so every fold and every resumed
-process reads the same floats.
+bottom blocks, in eval mode, in one deterministic pass (sorted by length): every fold of a run prefills the
+same train tweets, so every fold and every resumed process reads the same floats (a debug cap,
+max_train_samples, or a smaller batch after out-of-memory changes the batches and may move the last bits).
 """
 from __future__ import annotations
 
@@ -130,4 +131,6 @@ def of(model) -> FrozenBottom | None:
 
 
 def release() -> None:
+    for states in _STATES.values():  # a model still held elsewhere keeps its dict, emptied
+        states.clear()
     _STATES.clear()

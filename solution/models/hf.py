@@ -147,7 +147,7 @@ class HFModel:
             return PeftModel.from_pretrained(model, str(saved), is_trainable=False)
         mconf = model.config
         n_layers = getattr(mconf, "num_hidden_layers", 0)
-        lowest = max(n_layers - cfg.adapter_layers if cfg.adapter_layers else 0, cfg.frozen_layers)
+        lowest = max(n_layers - cfg.adapter_layers if cfg.adapter_layers else 0, cfg.frozen_layers, 0)
         layers = {"layers_to_transform": list(range(lowest, n_layers))} if lowest and n_layers else {}
         if cfg.adapter == "lora":
             targets = cfg.target_modules or LORA_TARGETS.get(mconf.model_type)
@@ -276,7 +276,7 @@ def _base_key(m: HFModel) -> tuple:
     c = m.cfg
     return (c.backbone, c.weights, os.environ.get("SOLUTION_WEIGHTS", ""), c.quantize, c.bnb_4bit_quant_type,
             c.bnb_4bit_use_double_quant, c.bnb_4bit_compute_dtype, m.precision, str(m.device), tuple(m.labels),
-            c.pooling, c.gradient_checkpointing, c.seed)
+            c.pooling, c.gradient_checkpointing, c.seed, c.frozen_layers)
 
 
 def _rng_state():

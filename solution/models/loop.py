@@ -333,9 +333,9 @@ def _bar(m, total: int):
 # ---- inference -------------------------------------------------------------------------------------------------
 def predict_encoded(m, seqs, desc: str = "predict") -> np.ndarray:
     """Probabilities in the order of `seqs`; on out-of-memory the batch is halved (down to 1)."""
-    m.prefill(seqs)
     while True:
         try:
+            m.prefill(seqs)
             return _predict_batches(m, seqs, desc)
         except Exception as e:
             if not is_oom(e):
