@@ -218,17 +218,18 @@ def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
     """From metrics.json of this model's finished folds made on this machine with this config."""
     import json
 
-    times = []
+    times, once = [], 0.0
     for p in sorted(Path(mdir).glob("fold*/metrics.json")):
         try:
             m = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
         if m.get("machine") == machine and m.get("config_fingerprint") == cfg.fingerprint() and m.get("n_train"):
-            times.append(float(m["wall_time_s"]) * n_train / m["n_train"])
+            once = max(once, float(m.get("once_s", 0.0)))  # the frozen blocks' pass, once per process
+            times.append((float(m["wall_time_s"]) - float(m.get("once_s", 0.0))) * n_train / m["n_train"])
     if not times:
         return None
-    return FoldCost(sum(times) / len(times), 0.0, f"measured ({len(times)} fold{'s' * (len(times) > 1)} here)")
+    return FoldCost(sum(times) / len(times), once, f"measured ({len(times)} fold{'s' * (len(times) > 1)} here)")
 
 
 # ---- the plan ----------------------------------------------------------------------------------------------

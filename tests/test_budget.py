@@ -194,6 +194,15 @@ def test_measured_folds_replace_the_cost_model(tmp_path):
     got = budget.measured(tmp_path, cfg, "m", n_train=200)
     assert got.seconds == pytest.approx(24.0) and "measured (2 folds" in got.source
     assert budget.measured(tmp_path, cfg, "another machine", 200) is None
+    # a frozen-blocks member: fold 0 ran the one pass (300 s of its 420); the folds cost 120 s, the pass once
+    top2 = config_mod.get("mpnet-top2-ft")
+    for k, (secs, once) in enumerate([(420.0, 300.0), (120.0, 0.0)]):
+        (tmp_path / f"top2/fold{k}").mkdir(parents=True)
+        (tmp_path / f"top2/fold{k}/metrics.json").write_text(json.dumps(
+            {"machine": "m", "config_fingerprint": top2.fingerprint(), "n_train": 100, "wall_time_s": secs,
+             "once_s": once}))
+    got = budget.measured(tmp_path / "top2", top2, "m", n_train=100)
+    assert (got.seconds, got.load_s) == (pytest.approx(120.0), pytest.approx(300.0))
     assert budget.correction([(20.0, 10.0), (30.0, 10.0), (10.0, 10.0)]) == pytest.approx(2.0)
     # an encoder pass of 100 s against 80 s estimated, then four fits of 3 s against 5: the pass decides
     assert budget.correction([(100.0, 80.0)] + [(3.0, 5.0)] * 4) == pytest.approx(112 / 100)

@@ -88,6 +88,8 @@ def test_train_reload_and_resume(tiny_models, tiny_data, tmp_path, arch, adapter
         check_run(mdir, cfg, data, fold_ids_of(tiny_data))
         assert read_json(mdir / "fold0" / "model" / "adapter_config.json")["layers_to_transform"] == [1]
     check_reload(mdir, data) if adapter == "lora" else _check_full_reload(mdir, data)
+    # the frozen pass is timed apart, in the fold that ran it (the later one reads the cache)
+    assert read_json(mdir / "fold0" / "metrics.json")["once_s"] > 0 == read_json(mdir / "fold1" / "metrics.json")["once_s"]
     before = (mdir / "fold1" / "oof.csv").read_bytes()
     shutil.rmtree(mdir / "fold1")
     (mdir / "oof.csv").unlink()

@@ -22,6 +22,7 @@ from torch import nn
 from solution.errors import UserError
 
 _STATES: dict[tuple, dict[tuple, torch.Tensor]] = {}  # (weights, device, precision, K) -> token ids -> states
+_SECONDS = [0.0]  # spent in prefill passes by this process (train.py records a fold's share as once_s)
 ATTR = "_solution_frozen"  # where the transformers model keeps its FrozenBottom
 
 
@@ -86,8 +87,11 @@ class FrozenBottom:
         todo = sorted({self.key(s) for s in seqs} - self.states.keys(), key=lambda s: (len(s), s))
         if not todo:
             return
+        import time
+
         from solution.models.hf import progress
 
+        t0 = time.time()
         bottom = [self.base.embeddings, *list(self.window._modules.values())[:self.k]]
         was = [mod.training for mod in bottom]
         self.serving, self.window.lo, self.window.hi = False, 0, self.k
@@ -101,6 +105,7 @@ class FrozenBottom:
             self.serving, self.window.lo, self.window.hi = True, self.k, None
             for mod, w in zip(bottom, was):
                 mod.train(w)
+            _SECONDS[0] += time.time() - t0
 
     def _run(self, batch: list[tuple]) -> None:
         width = max(map(len, batch))
@@ -128,6 +133,11 @@ def of(model) -> FrozenBottom | None:
         if mod is not None and ATTR in vars(mod):
             return vars(mod)[ATTR]
     return None
+
+
+def seconds() -> float:
+    """Seconds this process has spent running frozen blocks (prefill passes)."""
+    return _SECONDS[0]
 
 
 def release() -> None:
