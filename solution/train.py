@@ -105,7 +105,8 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
         "at_tuned_thresholds": metrics.scores(y[va], res.val_probs, tuned, data.labels),
         "note": "tuned thresholds are fit on this fold's validation rows (optimistic); the blend tunes them on all OOF",
         "kept_epoch": res.kept_epoch, "history": res.history,
-        "wall_time_s": time.time() - t0, "once_s": _once_seconds(cfg) - once0, "fit_time_s": fit_s, "peak_rss_mb": peak_rss_mb(), **res.extra,
+        "wall_time_s": time.time() - t0, "once_s": _once_seconds(cfg) - once0, "fit_time_s": fit_s,
+        "peak_rss_mb": peak_rss_mb(), **res.extra,
         "machine": _machine(), "config_fingerprint": cfg.fingerprint(),
     }
     write_json(m, fold_dir / "metrics.json")
@@ -120,8 +121,6 @@ def run_job(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) ->
         return train_fold(cfg, data, fold, k, mdir)
 
 
-
-
 def _once_seconds(cfg) -> float:
     """This process's seconds in once-per-model passes (frozen blocks, models/frozen.py): a fold that ran one
     records them apart (once_s), so that budget.measured prices them once per process, not per fold."""
@@ -130,6 +129,7 @@ def _once_seconds(cfg) -> float:
     from solution.models import frozen
 
     return frozen.seconds()
+
 
 def _machine() -> str:
     from solution.budget import machine_id

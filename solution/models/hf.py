@@ -60,13 +60,12 @@ class HFModel:
         cfg = self.cfg
         if saved is None and cfg.adapter != "none":
             model, self.tokenizer = BASES.take(self)
-            self.frozen = frozen_mod.of(model)
             self.model = self._wrap_peft(model, None)
             BASES.wrapped(self.model)
         else:
             model, self.tokenizer = self._load_base(saved)
-            self.frozen = frozen_mod.of(model)
             self.model = self._wrap_peft(model, saved) if cfg.adapter != "none" else model
+        self.frozen = frozen_mod.of(model)
         if not _has_device_map(self.model):
             self.model = self.model.to(self.device)
         for p in self.model.parameters():  # trainable weights in fp32 (an fp32 head too); autocast does the fast math
