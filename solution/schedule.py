@@ -116,13 +116,19 @@ def worker_main(conn, gpu: str, input_dir: str, folds_dir: str, output: str, ver
     from solution import folds as folds_mod
     from solution import train
 
+    from solution.models.hf import release_cached_base
+
     data = data_mod.load(input_dir)
     fold = folds_mod.load(data, Path(folds_dir))
+    last = None
     while True:
         msg = conn.recv()
         if msg is None:
             return
         model, k, cfg_dict = msg
+        if model != last:  # jobs come model by model: the last one's base and frozen blocks are done with
+            release_cached_base()
+            last = model
         if os.environ.get(TEST_EXIT_ENV) == f"{model}:{k}":
             os._exit(9)
         try:

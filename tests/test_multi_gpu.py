@@ -74,3 +74,31 @@ def test_one_fold_data_parallel_under_torchrun(tiny_models, tiny_data, tmp_path)
     oof = pd.read_csv(fold / "oof.csv", dtype={"ID": str})
     assert sorted(oof["ID"]) == sorted(folds.loc[folds["fold"] == "0", "ID"])  # gathered: every row once
     assert proc.stdout.count("minilm-lora fold 0: macro-F1") == 1  # one process talks
+
+
+def test_a_gpu_worker_frees_the_last_models_cached_blocks_when_its_jobs_move_on(tiny_data, monkeypatch):
+    """A worker lives for the whole run: a model's cached base and frozen blocks go when its jobs are over."""
+    import dataclasses
+
+    from solution import config, train
+    from solution.models import hf
+
+    input_dir, folds_dir = tiny_data
+    events = []
+    monkeypatch.setattr(hf, "release_cached_base", lambda: events.append("release"))
+    monkeypatch.setattr(train, "run_job", lambda cfg, data, fold, k, out: events.append(f"{out.name}:{k}") or {})
+
+    cfg = dataclasses.asdict(config.get("tfidf-lr"))
+
+    class Conn:
+        msgs = [("a", 0, cfg), ("a", 1, cfg), ("b", 0, cfg), None]
+
+        def recv(self):
+            return self.msgs.pop(0)
+
+        def send(self, msg):
+            assert msg[0] == "ok", msg
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # worker_main sets it; monkeypatch puts it back
+    schedule.worker_main(Conn(), "0", str(input_dir), str(folds_dir), "/tmp/unused", False)
+    assert events == ["release", "a:0", "a:1", "release", "b:0"]
