@@ -322,6 +322,14 @@ REGISTRY = {
                     "view of the same backbone next to minilm-lora. Why: bench/RESULTS.md.",
         lr=2e-4, head_lr=3e-3, epochs=3, batch_size=32, max_length=64, loss="asl", warmup_ratio=0.06,
         precision="auto"),
+    "minilm-top3-ft": lambda: HFConfig(
+        name="minilm-top3-ft", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="none",
+        description="all-MiniLM-L6-v2 with its embeddings and bottom 3 of 6 blocks frozen and run once per tweet "
+                    "(cached: models/frozen.py), the top 3 blocks and the head fully fine-tuned, mean pooling, BCE "
+                    "with per-label pos_weight: minilm-lora's score in 60% of its time on a CPU. Why: "
+                    "bench/RESULTS.md.",
+        frozen_layers=3, lr=2e-4, head_lr=2e-3, epochs=2, batch_size=32, max_length=64, loss="bce_pos_weight",
+        warmup_ratio=0.06, precision="auto", pooling="mean"),
     "mpnet-emb-lr": lambda: EmbedConfig(
         name="mpnet-emb-lr", backbone="sentence-transformers/all-mpnet-base-v2",
         description="Frozen all-mpnet-base-v2 (110M parameters, the strongest of the sentence-transformers "

@@ -35,10 +35,12 @@ class Rung:
     unless: str = ""  # left out when this model (an earlier rung) is in the plan: it does the rung's work better
 
 
+# next to the two top-block members, MiniLM's whole-model members add ~0.001 CV for ~35 minutes each (RESULTS.md
+# "MiniLM's top blocks"): extras, bought once the members have their full epochs
 CPU_LADDER = [
-    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-lora", min_epochs=2), Rung("mpnet-top2-ft", min_epochs=1),
-    Rung("mpnet-emb-lr", unless="mpnet-top2-ft"), Rung("minilm-ft", min_epochs=2),
-    Rung("minilm-lora-seed7", min_epochs=2, extra=True),
+    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-top3-ft", min_epochs=1), Rung("mpnet-top2-ft", min_epochs=1),
+    Rung("mpnet-emb-lr", unless="mpnet-top2-ft"), Rung("minilm-lora", extra=True), Rung("minilm-ft", extra=True),
+    Rung("minilm-lora-seed7", extra=True),
 ]
 
 

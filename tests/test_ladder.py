@@ -12,9 +12,10 @@ from solution.budget import FoldCost
 
 from conftest import make_input_dir
 
-PER_EPOCH = {"minilm-lora": 60.0, "minilm-ft": 80.0, "minilm-lora-seed7": 60.0, "mpnet-top2-ft": 50.0}  # s a fold
+PER_EPOCH = {"minilm-top3-ft": 40.0, "mpnet-top2-ft": 50.0, "minilm-lora": 60.0, "minilm-ft": 80.0,
+             "minilm-lora-seed7": 60.0}  # s a fold
 FIXED = {"tfidf-lr": 2.0, "minilm-emb-lr": 10.0, "mpnet-emb-lr": 40.0}
-ONCE = {"mpnet-top2-ft": 60.0}  # its frozen blocks' one pass
+ONCE = {"minilm-top3-ft": 5.0, "mpnet-top2-ft": 60.0}  # their frozen blocks' one pass
 
 
 def fake_cost(cfg):
@@ -27,20 +28,25 @@ def plan_for(minutes):
     return ladder.choose(ladder.CPU_LADDER, fake_cost, minutes * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5)
 
 
-def test_members_first_then_epochs_then_seeds():
-    # 5 folds: tfidf 10 s, emb 50 s, lora 300 s/epoch, mpnet-top2 250 s/epoch + 60 once, mpnet-emb 200, ft 400 s/epoch
-    small = plan_for(12)  # 720 s: tfidf + emb + lora at 2 epochs (600) = 660; mpnet-top2 at 1 (310) does not fit,
-    # nor mpnet-emb (200: a candidate, since mpnet-top2 is out), nor ft at 2 (800)
-    assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora"] and small.settings == ["minilm-lora.epochs=2"]
-    assert [d["model"] for d in small.left_out] == ["mpnet-top2-ft", "mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"]
-    assert small.left_out[1]["reason"].startswith("needs 3.3 min")
-    mid = plan_for(35)  # 2100 s: tfidf, emb, lora at 2 (660), mpnet-top2 at 1 (970), ft at 2 (1770); lora to 3 (2070)
-    assert mid.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "mpnet-top2-ft", "minilm-ft"]
-    assert mid.settings == ["minilm-lora.epochs=3", "mpnet-top2-ft.epochs=1", "minilm-ft.epochs=2"]
-    assert {"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"} in mid.left_out
-    big = plan_for(75)  # every member at its full epochs (lora 1200, mpnet-top2 560, ft 1200: 3020), then a seed (1200)
-    assert big.models[-1] == "minilm-lora-seed7" and big.settings == []
-    assert [d["model"] for d in big.left_out] == ["mpnet-emb-lr"]
+def test_members_first_then_epochs_then_extras():
+    # 5 folds: tfidf 10 s, emb 50 s, top3 200 s/epoch + 5 once, mpnet-top2 250 s/epoch + 60 once, mpnet-emb 200,
+    # then the extras at their full epochs: lora 1200, ft 1200, the seed 1200
+    tight = plan_for(8)  # 480 s: tfidf + emb + top3 at 1 epoch (265); mpnet-top2 at 1 (310) does not fit, so
+    # mpnet-emb (200) is a candidate and fits; top3's second epoch (200 more) does not
+    assert tight.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"]
+    assert tight.settings == ["minilm-top3-ft.epochs=1"]
+    assert tight.left_out[0] == {"model": "mpnet-top2-ft", "reason": "needs 5.2 min, the budget has 3.6 min left"}
+    small = plan_for(12)  # 720 s: mpnet-top2 at 1 epoch fits (575), then mpnet-emb is out; no second epoch fits
+    assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-top2-ft"]
+    assert small.settings == ["minilm-top3-ft.epochs=1", "mpnet-top2-ft.epochs=1"]
+    assert small.left_out[0] == {"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"}
+    assert [d["reason"] for d in small.left_out[1:]] == ["an extra for longer budgets"] * 3
+    mid = plan_for(20)  # 1200 s: both top-block members at their full epochs (1025); no extra (1200) fits
+    assert mid.models == small.models and mid.settings == []
+    assert [d["model"] for d in mid.left_out] == ["mpnet-emb-lr", "minilm-lora", "minilm-ft", "minilm-lora-seed7"]
+    big = plan_for(75)  # 4500 s: then the extras in ladder order while they fit (lora, ft: 3425), not the seed
+    assert big.models == [*mid.models, "minilm-lora", "minilm-ft"] and big.settings == []
+    assert [d["model"] for d in big.left_out] == ["mpnet-emb-lr", "minilm-lora-seed7"]
 
 
 def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves_its_rung_out():
@@ -50,16 +56,16 @@ def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves
         asked.append(name)
         return "installing its weights failed (offline)" if name.startswith("mpnet") else None
 
-    budget_s = 35 * 60 / ladder.SAFETY + budget.BLEND_SECONDS
+    budget_s = 30 * 60 / ladder.SAFETY + budget.BLEND_SECONDS
     plan = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, budget_s, 5, None, install)
-    assert not any(m.startswith("mpnet") for m in plan.models) and "minilm-ft" in plan.models
+    # chosen again without mpnet: its minutes buy minilm-lora (1200 s after 465), which 1800 s held no room for
+    assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "minilm-lora"]
     for name in ("mpnet-top2-ft", "mpnet-emb-lr"):  # mpnet-emb-lr is tried once mpnet-top2-ft is out
         assert {"model": name, "reason": "installing its weights failed (offline)"} in plan.left_out
-    assert "minilm-lora-seed7" not in asked  # never chosen, never installed
-    assert plan.settings == ["minilm-ft.epochs=2"]  # chosen again: mpnet's minutes bought lora its 4th epoch
+    assert "minilm-ft" not in asked and "minilm-lora-seed7" not in asked  # never chosen, never installed
     small = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY + budget.BLEND_SECONDS,
                                      5, None, lambda name: asked.append(name))
-    assert "mpnet-emb-lr" not in small.models and asked[-3:] == small.models
+    assert "mpnet-emb-lr" not in small.models and asked[-4:] == small.models
 
 
 
@@ -86,8 +92,9 @@ def test_a_budget_too_small_for_anything_still_trains_the_first_member():
 
 def test_the_plan_says_what_it_chose_and_why():
     text = "\n".join(plan_for(12).lines)
-    assert "minilm-lora" in text and "2 of 4 epochs" in text
-    assert "- minilm-ft" in text and "needs" in text and "an extra for longer budgets" in text
+    assert "+ minilm-top3-ft" in text and "1 of 2 epochs" in text
+    assert "- minilm-ft" in text and "an extra for longer budgets" in text
+    assert "- mpnet-top2-ft" in "\n".join(plan_for(8).lines) and "needs 5.2 min" in "\n".join(plan_for(8).lines)
 
 
 def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_path, monkeypatch, capsys):
@@ -111,8 +118,8 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
     assert re.search(r"time budget, (9\.\d|10\.0) min left", printed) and "- minilm-lora" in printed and "- minilm-ft" in printed
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "minilm-emb-lr"] and (out / "submission.csv").exists()
-    assert {d["model"] for d in report["left_out"]} == {"minilm-lora", "mpnet-top2-ft", "mpnet-emb-lr", "minilm-ft",
-                                                         "minilm-lora-seed7"}
+    assert {d["model"] for d in report["left_out"]} == {"minilm-top3-ft", "mpnet-top2-ft", "mpnet-emb-lr",
+                                                         "minilm-lora", "minilm-ft", "minilm-lora-seed7"}
     assert any("time budget" in line for line in report["plan"])
     assert "What the time budget chose" in (out / "blend" / "report.md").read_text()
 
@@ -129,24 +136,25 @@ def test_the_cpu_profile_defaults_to_28_minutes(given, expected, monkeypatch):
 
 
 def test_the_users_settings_price_the_rungs_and_their_epochs_stand():
-    user = {"minilm-lora": ["epochs=4"], "minilm-ft": ["lr=1e-4"]}
-    plan = ladder.choose(ladder.CPU_LADDER, fake_cost, 25 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5,
+    user = {"minilm-top3-ft": ["epochs=2"], "mpnet-top2-ft": ["lr=5e-5"]}
+    plan = ladder.choose(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5,
                          lambda name: user.get(name, []))
-    # lora keeps the user's 4 epochs (1200 s, not 2 epochs' 600), which leaves no room for ft (800 s at 2 epochs)
-    assert "minilm-lora" in plan.models and not any(s.startswith("minilm-lora.") for s in plan.settings)
-    assert "minilm-ft" in [d["model"] for d in plan.left_out]
+    # top3 keeps the user's 2 epochs (405 s, not 1 epoch's 205), which leaves no room for mpnet-top2 at 1 (310 s)
+    assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"] and plan.settings == []
+    assert plan.left_out[0]["model"] == "mpnet-top2-ft"
 
 
 def test_the_climb_goes_on_from_what_is_trained():
     """Once the plan is trained, time left buys the next rungs: trained models cost nothing and keep their epochs."""
-    done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-lora": 2}
+    done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-top3-ft": 1}
     more = ladder.choose(ladder.CPU_LADDER, fake_cost, 5 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5, done=done)
-    # 300 s: mpnet-top2-ft at 1 epoch (310 s) does not fit, mpnet-emb-lr (200 s) does, minilm-ft at 2 epochs (800 s)
-    # does not; lora stays at its 2 epochs
-    assert more.models == ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "mpnet-emb-lr"]
-    assert more.settings == ["minilm-lora.epochs=2"] and more.epochs["minilm-lora"] == 2
-    assert [d["model"] for d in more.left_out] == ["mpnet-top2-ft", "minilm-ft", "minilm-lora-seed7"]
-    assert "trained" in next(line for line in more.lines if "+ minilm-lora" in line)
+    # 300 s: mpnet-top2-ft at 1 epoch (310 s) does not fit, mpnet-emb-lr (200 s) does; top3 stays at its 1 epoch,
+    # and the extras may follow it
+    assert more.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"]
+    assert more.settings == ["minilm-top3-ft.epochs=1"] and more.epochs["minilm-top3-ft"] == 1
+    assert [d["model"] for d in more.left_out] == ["mpnet-top2-ft", "minilm-lora", "minilm-ft", "minilm-lora-seed7"]
+    assert more.left_out[1]["reason"].startswith("needs 20.0 min")  # not "an extra for longer budgets"
+    assert "trained" in next(line for line in more.lines if "+ minilm-top3-ft" in line)
 
 
 def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, capsys):
@@ -203,7 +211,8 @@ def test_settings_for_a_rung_outside_the_cpu_profile_are_valid_only_where_the_la
 def test_estimates_checked_by_folds_keep_a_smaller_reserve():
     """The 2-hour run's case: a seed priced at 1200 s with 1200 / 0.93 s left after the blend fits once folds of
     its kind have corrected its estimate (5% reserve), not before (10%)."""
-    done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-lora": 4, "mpnet-top2-ft": 2, "minilm-ft": 3}
+    done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-top3-ft": 2, "mpnet-top2-ft": 2, "minilm-lora": 4,
+            "minilm-ft": 3}
     seconds = 1200 / 0.93 + budget.BLEND_SECONDS
 
     class Checked:
