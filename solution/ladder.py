@@ -4,10 +4,10 @@ A first `./run.sh` on someone's laptop must end inside its budget (28 minutes by
 the CPU: the rungs' minutes come from solution.budget's estimator (this CPU's speed measured on a few training
 steps, or the folds earlier runs timed here). The order buys the most macro-F1 per minute first
 (bench/RESULTS.md, "The ladder"):
-1. members: every member rung in ladder order, each at its fewest epochs, skipping one that does not fit (and
-   mpnet-emb-lr where mpnet-top2-ft made the plan: next to it, the frozen encoder's vectors add nothing);
+1. members: every member rung in ladder order, each at its fewest epochs, skipping one that does not fit;
 2. epochs: the chosen members' epochs raised one at a time, round-robin in ladder order, up to their defaults;
-3. extras: further seeds (and members worth their time only on long budgets), while they fit.
+3. extras: members that buy less per minute and further seeds, while they fit (mpnet-emb-lr only where
+   mpnet-top2-ft is not in the plan: next to it, the frozen encoder's vectors add nothing).
 Once a plan is trained, the run climbs again with the time left (pipeline.climb_on): trained members cost
 nothing and keep their epochs (raising them would mean training again), so extras may follow a member that
 trained fewer than its full epochs.
@@ -35,12 +35,13 @@ class Rung:
     unless: str = ""  # left out when this model (an earlier rung) is in the plan: it does the rung's work better
 
 
-# next to the two top-block members, MiniLM's whole-model members add ~0.001 CV for ~35 minutes each (RESULTS.md
-# "MiniLM's top blocks"): extras, bought once the members have their full epochs
+# measured in RESULTS.md "MiniLM's top blocks": minilm-top3-ft's second epoch buys more than mpnet-emb-lr does
+# (+0.005 CV for ~5 minutes against +0.003 for ~8), and next to the two top-block members MiniLM's whole-model
+# members add ~0.001 CV for ~35 minutes each: all three are extras, bought once the members have their full epochs
 CPU_LADDER = [
     Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-top3-ft", min_epochs=1), Rung("mpnet-top2-ft", min_epochs=1),
-    Rung("mpnet-emb-lr", unless="mpnet-top2-ft"), Rung("minilm-lora", extra=True), Rung("minilm-ft", extra=True),
-    Rung("minilm-lora-seed7", extra=True),
+    Rung("mpnet-emb-lr", extra=True, unless="mpnet-top2-ft"), Rung("minilm-lora", extra=True),
+    Rung("minilm-ft", extra=True), Rung("minilm-lora-seed7", extra=True),
 ]
 
 
@@ -106,12 +107,15 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
         need, share = priced(name, e)
         return f"needs {fmt_minutes(need)}, the budget has {fmt_minutes(max(0.0, budget - spent) * share)} left"
 
-    members = [r for r in ladder if not r.extra]
-    for r in members:  # 1. members at their fewest epochs
-        e = done.get(r.model, r.min_epochs or 0)
+    def displaced(r):
         if r.unless in epochs and r.model not in done:
             left_out.append({"model": r.model, "reason": f"{r.unless} is in the plan"})
-            continue
+            return True
+        return False
+
+    members = [r for r in ladder if not r.extra]
+    for r in (r for r in members if not displaced(r)):  # 1. members at their fewest epochs
+        e = done.get(r.model, r.min_epochs or 0)
         need = reserved(r.model, e)
         if r.model in done or spent + need <= budget or not epochs:  # the first member always trains
             epochs[r.model], spent = e, spent + need
@@ -119,7 +123,7 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
             left_out.append({"model": r.model, "reason": short(r.model, e)})
     spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs and r.model not in done],
                           epochs, reserved, spent, budget)
-    for r in (r for r in ladder if r.extra):  # 3. extras, once every member has its full epochs
+    for r in (r for r in ladder if r.extra and not displaced(r)):  # 3. extras, once the members have full epochs
         full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members
                    if m.model in epochs and m.model not in done)
         e = done.get(r.model, 0)

@@ -29,13 +29,16 @@ def plan_for(minutes):
 
 
 def test_members_first_then_epochs_then_extras():
-    # 5 folds: tfidf 10 s, emb 50 s, top3 200 s/epoch + 5 once, mpnet-top2 250 s/epoch + 60 once, mpnet-emb 200,
-    # then the extras at their full epochs: lora 1200, ft 1200, the seed 1200
-    tight = plan_for(8)  # 480 s: tfidf + emb + top3 at 1 epoch (265); mpnet-top2 at 1 (310) does not fit, so
-    # mpnet-emb (200) is a candidate and fits; top3's second epoch (200 more) does not
-    assert tight.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"]
-    assert tight.settings == ["minilm-top3-ft.epochs=1"]
+    # 5 folds: tfidf 10 s, emb 50 s, top3 200 s/epoch + 5 once, mpnet-top2 250 s/epoch + 60 once; then the extras
+    # at their full epochs: mpnet-emb 200 (where mpnet-top2 is out), lora 1200, ft 1200, the seed 1200
+    tiny = plan_for(6)  # 360 s: tfidf + emb + top3 at 1 epoch (265); nothing else fits, and no extra is considered
+    assert tiny.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and tiny.settings == ["minilm-top3-ft.epochs=1"]
+    assert [d["reason"] for d in tiny.left_out[1:]] == ["an extra for longer budgets"] * 4
+    tight = plan_for(8)  # 480 s: mpnet-top2 at 1 epoch (310 more) does not fit; top3's second epoch (200) does,
+    # before mpnet-emb (an extra: 200 more does not fit)
+    assert tight.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and tight.settings == []
     assert tight.left_out[0] == {"model": "mpnet-top2-ft", "reason": "needs 5.2 min, the budget has 3.6 min left"}
+    assert tight.left_out[1]["model"] == "mpnet-emb-lr" and tight.left_out[1]["reason"].startswith("needs 3.3 min")
     small = plan_for(12)  # 720 s: mpnet-top2 at 1 epoch fits (575), then mpnet-emb is out; no second epoch fits
     assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-top2-ft"]
     assert small.settings == ["minilm-top3-ft.epochs=1", "mpnet-top2-ft.epochs=1"]
@@ -139,7 +142,8 @@ def test_the_users_settings_price_the_rungs_and_their_epochs_stand():
     user = {"minilm-top3-ft": ["epochs=2"], "mpnet-top2-ft": ["lr=5e-5"]}
     plan = ladder.choose(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5,
                          lambda name: user.get(name, []))
-    # top3 keeps the user's 2 epochs (405 s, not 1 epoch's 205), which leaves no room for mpnet-top2 at 1 (310 s)
+    # top3 keeps the user's 2 epochs (405 s, not 1 epoch's 205), which leaves no room for mpnet-top2 at 1 (310 s);
+    # the members have their full epochs, so the extra mpnet-emb (200 s) fits
     assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"] and plan.settings == []
     assert plan.left_out[0]["model"] == "mpnet-top2-ft"
 
@@ -153,7 +157,7 @@ def test_the_climb_goes_on_from_what_is_trained():
     assert more.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"]
     assert more.settings == ["minilm-top3-ft.epochs=1"] and more.epochs["minilm-top3-ft"] == 1
     assert [d["model"] for d in more.left_out] == ["mpnet-top2-ft", "minilm-lora", "minilm-ft", "minilm-lora-seed7"]
-    assert more.left_out[1]["reason"].startswith("needs 20.0 min")  # not "an extra for longer budgets"
+    assert more.left_out[1]["reason"].startswith("needs 20.0 min")  # top3 is trained: the extras may follow it
     assert "trained" in next(line for line in more.lines if "+ minilm-top3-ft" in line)
 
 
