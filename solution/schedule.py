@@ -115,7 +115,6 @@ def worker_main(conn, gpu: str, input_dir: str, folds_dir: str, output: str, ver
     from solution import data as data_mod
     from solution import folds as folds_mod
     from solution import train
-
     from solution.models.hf import release_cached_base
 
     data = data_mod.load(input_dir)

