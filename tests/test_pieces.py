@@ -70,3 +70,14 @@ def test_config_validation_and_overrides():
     for name in config.profile_models("gpu")[2:]:
         c = config.get(name)
         assert (c.quantize, c.adapter, c.gradient_checkpointing) == ("4bit", "lora", True)
+
+
+def test_top_block_members_halve_their_familys_batch():
+    """minilm-top3-ft and mpnet-top2-ft: their family's recipe (MINILM, MPNET) but for half the batch."""
+    for name, family in (("minilm-top3-ft", config.MINILM), ("mpnet-top2-ft", config.MPNET)):
+        c = config.get(name)
+        assert c.frozen_layers and c.adapter == "none"
+        assert c.batch_size == family["batch_size"] // 2
+        assert {k: getattr(c, k) for k in family if k != "batch_size"} == {k: v for k, v in family.items()
+                                                                         if k != "batch_size"}
+    assert config.get("minilm-lora").batch_size == config.MINILM["batch_size"]  # the whole-model members keep it
