@@ -301,8 +301,8 @@ MPNET = dict(backbone="sentence-transformers/all-mpnet-base-v2", batch_size=32, 
 
 
 def top_blocks(recipe: dict) -> dict:
-    """A top-blocks member's recipe: its family's with half the batch, at 1.5x the family's lr (set per member).
-    Twice the steps per epoch make one epoch about as good as two at batch 32 (RESULTS.md, "Half the batch")."""
+    """A top-blocks member's recipe: its family's with half the batch (each member sets its own lr, 1.5x what it
+    had at batch 32). Twice the steps per epoch make one epoch about as good as two (RESULTS.md, "Half the batch")."""
     return {**recipe, "batch_size": recipe["batch_size"] // 2}
 
 
