@@ -61,6 +61,10 @@ BACKBONE_DEPTH = {"sentence-transformers/all-MiniLM-L6-v2": 6, "sentence-transfo
 # The embedding members' pass (padded by characters, not tokens) measured at about the calibrated rate, and
 # whole-model training (LoRA, minilm-ft) is priced within ~10%: both keep the calibrated rate.
 CPU_FROZEN_SPEEDUP = {"sentence-transformers/all-mpnet-base-v2": 1.5, "sentence-transformers/all-MiniLM-L6-v2": 1.3}
+# and their frozen blocks' one pass (inference: no autograd, eval-sized batches of token-sorted tweets) runs faster
+# again: mpnet's 10 blocks took 222-242 s over eight runs where the training rate priced 303 at 80 GFLOP/s, MiniLM's 3
+# blocks 21-23 s where it priced 28 (x1.25-1.3; RESULTS.md "Re-measured on the run's own encoder pass")
+CPU_FROZEN_PASS_OVER_STEP = 1.25
 LOAD_SECONDS = {  # reading and (for 4-bit) quantising the base once per model and worker
     "sentence-transformers/all-MiniLM-L6-v2": 2, "google/gemma-1.1-2b-it": 60,
 }
@@ -74,6 +78,9 @@ SMALL_MODEL_SECONDS = {"tfidf": 10.0, "embed": 5.0, "lexicon": 4.0}
 # slower CPU (2 cores), minilm-lora's folds took 204-220 s where the cost model said 186 (x1.13) and MiniLM's
 # encoder pass 70 s where it said 60 (x1.17) (RESULTS.md "The time budget decides"). Planning divides by this.
 CALIBRATION_OVER_SUSTAINED = 1.15
+# calibrate_cpu times this model's training steps; a run's first encoder pass of its backbone re-measures the rate
+CALIBRATION_MODEL = "minilm-lora"
+PROBE_MIN_S = 20.0  # a shorter pass (a small data set) says too little to replace the calibration
 CHECKED_FOLDS = 3  # this run's finished folds of a kind and backbone after which its estimates count as checked
 BLEND_SECONDS = 90  # the final blend with its plots, kept free at the end of the budget
 
@@ -214,7 +221,8 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
     evaluate = (cfg.epochs * n_val + n_test) * (fixed * EVAL_FLOP_SHARE + 2 * top * tokens / flops_per_s)
     load = LOAD_SECONDS.get(cfg.backbone, LOAD_SECONDS_7B if n > 3e9 else 30)
     load = load if device != "cpu" else min(load, 5)
-    once = (n_train + n_val + n_test) * 2 * (n - top) * tokens / flops_per_s  # the frozen blocks' one pass
+    pass_rate = flops_per_s * (CPU_FROZEN_PASS_OVER_STEP if device == "cpu" else 1.0)
+    once = (n_train + n_val + n_test) * 2 * (n - top) * tokens / pass_rate  # the frozen blocks' one pass
     return FoldCost(train + evaluate, load + once, "cost model")
 
 
@@ -316,7 +324,7 @@ def calibrate_cpu(steps: int = 8, batch: int = 32, tokens: int = 28, warmup: int
     from solution import config
     from solution.models.hf import HFModel, release_cached_base
 
-    m = HFModel(config.get("minilm-lora"), [f"l{i}" for i in range(11)])
+    m = HFModel(config.get(CALIBRATION_MODEL), [f"l{i}" for i in range(11)])
     m._build()
     ids = torch.randint(1000, 20000, (batch, tokens))
     mask = torch.ones_like(ids)
@@ -345,6 +353,7 @@ class Estimator:
         self.chars = float(data.train[TEXT].astype(str).str.len().mean())
         self.cpu_flops = cpu_flops
         self.finished = {}  # cost kind -> [(measured s, cost-model s)] of this run's folds
+        self.probed = False
 
     def base(self, cfg) -> FoldCost:
         """Measured folds, else the cost model as it stands before this run's corrections."""
@@ -362,9 +371,33 @@ class Estimator:
         return correction(self.finished.get(cost_kind(cfg), []))
 
     def checked(self, cfg) -> bool:
-        """Whether folds timed on this machine back the estimate: earlier runs' of this config, or CHECKED_FOLDS of
-        this run's of the same kind and backbone (ladder.reserve)."""
-        return not self.base(cfg).modelled or len(self.finished.get(cost_kind(cfg), [])) >= CHECKED_FOLDS
+        """Whether this machine's own work backs the estimate (ladder.reserve): folds of this config timed by earlier
+        runs, CHECKED_FOLDS of this run's of the same kind and backbone, or, for torch's work, the rate re-measured
+        on this run's encoder pass (probe)."""
+        torch_work = cost_kind(cfg)[0] != "scikit-learn"
+        return (not self.base(cfg).modelled or (self.probed and torch_work)
+                or len(self.finished.get(cost_kind(cfg), [])) >= CHECKED_FOLDS)
+
+    def probes(self, cfg) -> bool:
+        """Whether a fold of `cfg` that runs its encoder pass would re-measure this CPU (see probe)."""
+        from solution import config as config_mod
+
+        return (not self.probed and self.device == "cpu" and bool(self.cpu_flops) and cfg.kind == "embed"
+                and cfg.backbone == config_mod.get(CALIBRATION_MODEL).backbone)
+
+    def probe(self, cfg, once_s: float) -> str | None:
+        """Re-measure this CPU on a finished fold's encoder pass of the calibration's backbone (minilm-emb-lr's fold 0:
+        a minute of this run's own work over every tweet, where calibrate_cpu times a few seconds of steps): the
+        pass's priced seconds over its measured ones scale cpu_flops, once per run, for every later estimate. On
+        one idle machine the calibration read 72-98 GFLOP/s over nine runs whose passes took 68-77 s (RESULTS.md,
+        "Re-measured on the run's own encoder pass"). Returns the line to print, or None."""
+        if not self.probes(cfg) or once_s < PROBE_MIN_S:
+            return None
+        priced = prior(cfg, self.n_train, self.n_val, self.n_test, self.chars, self.device, self.cpu_flops).load_s
+        old, self.cpu_flops, self.probed = self.cpu_flops, self.cpu_flops * priced / once_s, True
+        self.finished.pop(cost_kind(cfg), None)  # its kind is priced at the measured rate now: not corrected twice
+        return (f"{cfg.name}'s encoder pass took {once_s:.0f} s where {old / 1e9:.0f} GFLOP/s priced {priced:.0f}: "
+                f"this CPU runs at {self.cpu_flops / 1e9:.0f} GFLOP/s, and the rest of the run is planned with it")
 
     def record(self, cfg, measured_s: float, modelled_s: float) -> None:
         """A finished fold's wall time against its uncorrected cost-model estimate."""

@@ -22,8 +22,9 @@ from solution import config as config_mod
 from solution.budget import BLEND_SECONDS, fmt_minutes
 
 SAFETY = 0.9  # plan to 90% of what is left: estimates are corrected as folds finish, but a plan must not overrun
-# once folds of the same kind and backbone have corrected an estimate, 95%: the 2-hour run's climb priced a second
-# minilm-lora seed at 33.8 minutes (it took 35.3) and left it out at 90% with 39 minutes to go (RESULTS.md)
+# once this machine's own work backs an estimate (folds of its kind and backbone, or the rate re-measured on the run's
+# encoder pass: budget.Estimator.checked), 95%: the 2-hour run's climb priced a second minilm-lora seed at 33.8
+# minutes (it took 35.3) and left it out at 90% with 39 minutes to go (RESULTS.md)
 SAFETY_CHECKED = 0.95
 
 
@@ -136,8 +137,8 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
 
 
 def reserve(checked: bool) -> float:
-    """The share of the time left a rung may plan into: SAFETY, or SAFETY_CHECKED where this run's finished folds
-    of its kind and backbone (or folds timed here before) have corrected its estimate."""
+    """The share of the time left a rung may plan into: SAFETY, or SAFETY_CHECKED where this machine's own work
+    backs its estimate (budget.Estimator.checked)."""
     return SAFETY_CHECKED if checked else SAFETY
 
 
@@ -167,7 +168,7 @@ def _describe(epochs: dict, left_out: list, seconds: float, seconds_of, done: di
     spent = sum(seconds_of(name, e) for name, e in epochs.items())
     settings, lines = [], [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
                            f"(+{fmt_minutes(BLEND_SECONDS)} blend; kept in reserve: {round((1 - SAFETY) * 100)}% of "
-                           f"an estimate, {round((1 - SAFETY_CHECKED) * 100)}% once folds here have corrected it)"]
+                           f"an estimate, {round((1 - SAFETY_CHECKED) * 100)}% once work timed here backs it)"]
     for name, e in epochs.items():
         full = _default_epochs(name)
         if e and e != full:

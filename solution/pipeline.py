@@ -56,8 +56,10 @@ def main(argv=None) -> int:
                             estimate=estimate, on_model_done=lambda done: interim_blend(data, dirs, names,
                                                                                          [*before, *done]))
 
-    outcome = train(cfgs)
-    if plan is not None:
+    if plan is None:
+        outcome = train(cfgs)
+    else:
+        outcome, plan = train_plan(args, data, dirs, fold, lambda: budget_s - clock.now(), plan, names, train, estimate)
         outcome, plan = climb_on(args, data, dirs, fold, lambda: budget_s - clock.now(), plan, outcome, names, train,
                                  estimate)
     from solution.hardware import is_main_process
@@ -171,6 +173,34 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
     args.overrides = [*common, *kept, *plan.settings]
     print("\n".join(plan.lines), flush=True)
     return estimate, plan
+
+
+def train_plan(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate):
+    """Train the plan. Where a member that re-measures this CPU on its encoder pass (budget.Estimator.probe) comes
+    before fine-tuned ones, train up to it first, then choose the rest again at the measured rate: the calibration's
+    few seconds of steps are noisy, and the choice between members can turn on a tenth of the budget. Returns
+    (outcome, plan); `names` follows the plan in place. train(cfgs, before) as in climb_on."""
+    cfgs = {c.name: c for c in configs_from_args(plan.models, args)}
+    head = probe_head(plan.models, cfgs, estimate)
+    if not head:
+        return train(list(cfgs.values())), plan
+    outcome = train([cfgs[m] for m in head])
+    if estimate.probed and not outcome.failed and set(head) <= set(outcome.complete):
+        _, again = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, {m: plan.epochs[m] for m in head})
+        again.lines = [*plan.lines, *again.lines]
+        plan, names[:] = again, again.models
+        cfgs = {c.name: c for c in configs_from_args(plan.models, args)}
+    rest = [cfgs[m] for m in plan.models if m not in head]
+    return outcome.merge(train(rest, tuple(outcome.complete))), plan
+
+
+def probe_head(models: list[str], cfgs: dict, estimate) -> list[str]:
+    """The plan's models up to the first whose encoder pass re-measures this CPU, where fine-tuned ones follow it;
+    [] where none does (then nothing is chosen again before the climb)."""
+    for i, name in enumerate(models):
+        if estimate.probes(cfgs[name]):
+            return models[:i + 1] if any(cfgs[m].kind == "hf" for m in models[i + 1:]) else []
+    return []
 
 
 def climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names: list, train, estimate):

@@ -122,8 +122,13 @@ def run_job(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) ->
 
 
 def _once_seconds(cfg) -> float:
-    """This process's seconds in once-per-model passes (frozen blocks, models/frozen.py): a fold that ran one
-    records them apart (once_s), so that budget.measured prices them once per process, not per fold."""
+    """This process's seconds in once-per-model passes (frozen blocks, models/frozen.py; an embedding member's
+    encoder, models/embed.py): a fold that ran one records them apart (once_s), so that budget.measured prices them
+    once per process, not per fold, and the run's estimator can read this CPU's speed off the pass."""
+    if cfg.kind == "embed":
+        from solution.models import embed
+
+        return embed.seconds()
     if not getattr(cfg, "frozen_layers", 0):
         return 0.0
     from solution.models import frozen
@@ -361,6 +366,8 @@ class JobRun:
             return
         if job_cost.modelled:
             self.estimate.record(self.cfgs[job.model], self.clock.now() - started, job_cost.seconds)
+        if note := self.estimate.probe(self.cfgs[job.model], float(m.get("once_s", 0.0))):
+            log.info(note)
         a, t = m["at_0.5"], m["at_tuned_thresholds"]
         print(f"{job.model} fold {job.fold}: macro-F1 {a['macro_f1']:.4f} at 0.5, {t['macro_f1']:.4f} tuned on fold; "
               f"micro-F1 {a['micro_f1']:.4f}; {m['wall_time_s']:.0f}s; peak RSS {m['peak_rss_mb']:.0f} MB", flush=True)

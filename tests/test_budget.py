@@ -121,6 +121,30 @@ def test_finished_folds_correct_later_estimates_of_their_own_kind_only(tmp_path)
     assert est(mpnet).seconds == pytest.approx(est.base(mpnet).seconds)
 
 
+def test_the_first_minilm_encoder_pass_re_measures_the_cpu_once(tmp_path):
+    """minilm-emb-lr's pass took half what the calibrated rate priced: every later torch estimate halves (its own
+    kind's correction is absorbed, not applied twice); another backbone's pass, a short pass, a GPU, and a second
+    pass change nothing."""
+    import pandas as pd
+
+    data = types.SimpleNamespace(train=pd.DataFrame({"Tweet": ["a tweet of about forty characters, no more"] * 7000}),
+                                 test=pd.DataFrame({"Tweet": ["x"] * 900}))
+    est = budget.Estimator(data, 5600, "cpu", "this machine", tmp_path, cpu_flops=40e9)
+    emb, top3, mpnet = (config_mod.get(n) for n in ("minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"))
+    pass_s, top3_s = est(emb).load_s, est(top3).seconds
+    assert pass_s > budget.PROBE_MIN_S * 2  # the test's data make a pass long enough to count
+    assert est.probe(mpnet, est(mpnet).load_s / 2) is None and est.probe(emb, budget.PROBE_MIN_S / 2) is None
+    assert est.cpu_flops == 40e9 and not est.checked(top3)
+    est.record(emb, pass_s / 2 + 5, pass_s + 5)
+    note = est.probe(emb, pass_s / 2)
+    assert est.cpu_flops == pytest.approx(80e9) and "runs at 80 GFLOP/s" in note
+    assert est(emb).load_s == pytest.approx(pass_s / 2) and est(top3).seconds < 0.6 * top3_s
+    assert est.probe(emb, pass_s / 4) is None and est.cpu_flops == pytest.approx(80e9)  # once per run
+    assert est.checked(top3) and est.checked(mpnet) and not est.checked(config_mod.get("tfidf-lr"))  # torch's work
+    gpu = budget.Estimator(data, 5600, "H100", "this machine", tmp_path, cpu_flops=40e9)
+    assert not gpu.probes(emb) and gpu.probe(emb, 100.0) is None
+
+
 def test_per_model_settings_reach_only_their_model():
     args = types.SimpleNamespace(overrides=["tfidf-lr.C=2.0", "seed=3", "qwen1.5-7b-qlora.lr=1e-5"], report_to=None)
     tf, emb, qwen = configs_from_args(["tfidf-lr", "minilm-emb-lr", "qwen1.5-7b-qlora"], args)

@@ -18,6 +18,7 @@ from solution.models.linear import fit_per_label, predict_per_label
 from solution.text import prepare
 
 _MEMO: dict[tuple, np.ndarray] = {}
+_SECONDS = [0.0]  # spent in encoder passes by this process (train.py records a fold's share as once_s)
 
 
 def pooled(states, attention_mask) -> np.ndarray:
@@ -64,8 +65,11 @@ class EmbedModel:
             if self._encoder is None:
                 self._load_encoder()
             tok, model, torch = self._encoder
+            import time
+
             from solution.models.hf import progress
 
+            t0 = time.time()
             order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
             bs = self.cfg.eval_batch_size
             with torch.inference_mode():
@@ -75,6 +79,7 @@ class EmbedModel:
                     vec = pooled(self._states(model, enc), enc["attention_mask"])
                     for t, v in zip(batch, vec):
                         _MEMO[(key, _h(t))] = v
+            _SECONDS[0] += time.time() - t0
         return np.stack([_MEMO[(key, _h(t))] for t in texts])
 
     def _states(self, model, enc) -> tuple:
@@ -113,6 +118,11 @@ class EmbedModel:
         with open(Path(directory) / "model.pkl", "rb") as f:
             m.classifiers = pickle.load(f)["classifiers"]
         return m
+
+
+def seconds() -> float:
+    """Seconds this process has spent in encoder passes (the memoised ones: each tweet once per encoder)."""
+    return _SECONDS[0]
 
 
 def _h(text: str) -> str:
