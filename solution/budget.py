@@ -12,7 +12,8 @@ Estimates, best source first:
    spec-sheet ratios elsewhere (T4, P100, A100, L4: see DEVICES); every finished fold corrects them: the ratio
    measured/estimated of the folds done so far scales the later estimates of its kind (fine-tuning, an encoder
    pass, scikit-learn: each is priced apart, so each is wrong in its own way) and backbone, for the rest of the
-   run (cost_kind).
+   run (cost_kind). On a CPU the device's rate is first timed on a few training steps (calibrate_cpu), then
+   re-measured on the run's first MiniLM encoder pass (Estimator.probe), a minute of its own work.
 The plan simulates the jobs on the workers (one per GPU, or one) in order; a model is planned only if all its
 folds end before the deadline, so that it can join the blend; a model that does not fit is skipped (a later
 session, resuming, trains it), and a cheaper one after it may still fit.
