@@ -322,3 +322,31 @@ def test_blend_help_lists_options(capsys):
     out = capsys.readouterr().out
     for opt in ("--fold-average", "--weights", "--shrink", "--threshold-center", "--min-one-label", "--input"):
         assert opt in out
+
+
+def test_auto_weights_count_fine_tuned_members_twice_only_where_cv_says_so():
+    """auto scores equal weights and `encoders` (kind hf at ENCODER_WEIGHT) by the threshold CV and keeps the better;
+    a blend of one kind has nothing to weigh apart, so every mode gives it equal weights."""
+    rng = np.random.default_rng(0)
+    stack = rng.random((3, 20, 2))
+    y, fold = (stack[1] > 0.5).astype(int), np.arange(20) % 4
+    kinds = ["tfidf", "hf", "embed"]
+    enc = blend_mod.encoder_weights(kinds)
+    assert enc.tolist() == pytest.approx([0.25, 0.5, 0.25])
+    args = (["a", "b", "c"], y, stack, fold, kinds)
+
+    def cv_of(best):  # a select() whose CV favours the blend made with `best`
+        return lambda oof: {"cv_macro_f1": 1.0 if np.allclose(oof, blend_mod.combine(stack, best)) else 0.5}
+
+    w, info = blend_mod.choose_weights("auto", None, *args, cv_of(enc))
+    assert w.tolist() == enc.tolist() and info["method"] == "encoders" and info["cv_macro_f1"]["encoders"] == 1.0
+    equal = np.full(3, 1 / 3)
+    w, info = blend_mod.choose_weights("auto", None, *args, cv_of(equal))
+    assert w.tolist() == pytest.approx(equal.tolist()) and info == {"method": "equal", "asked": "auto",
+                                                                   "cv_macro_f1": {"equal": 1.0, "encoders": 0.5}}
+    w, info = blend_mod.choose_weights("encoders", None, *args, cv_of(equal))  # asked for: no CV
+    assert w.tolist() == enc.tolist() and info == {"method": "encoders"}
+    for mode in ("auto", "encoders"):
+        w, info = blend_mod.choose_weights(mode, None, ["a", "b"], y, stack[:2], fold, ["hf", "hf"], None)
+        assert w.tolist() == [0.5, 0.5] and info == {"method": "equal", "asked": mode}
+    assert blend_mod.parse_weights(None, ["a"]) == ("auto", None, ["a"])
