@@ -20,7 +20,6 @@ from solution import blend as blend_mod
 from solution import data as data_mod
 from solution import folds as folds_mod
 from solution import thresholds
-from solution.io import read_json
 from solution.metrics import f1_per_class
 
 
@@ -53,8 +52,8 @@ def main() -> None:
         names = blend_mod.discover(output)
         fold = folds_mod.load(data, folds_dir)
         stack = np.stack([blend_mod.load_probs(output, n, data, folds_dir, fold=fold)[0] for n in names])
-        kinds = [read_json(output / n / "config.json")["config"]["kind"] for n in names]
-        equal, enc = np.full(len(names), 1 / len(names)), blend_mod.encoder_weights(kinds)
+        enc = blend_mod.encoder_weights(blend_mod.member_kinds(output, names))
+        equal = np.full(len(names), 1 / len(names))
         scores = {"equal": held_out(data.y, stack, fold, {"equal": equal}),
                   "encoders": held_out(data.y, stack, fold, {"encoders": enc}),
                   "auto": held_out(data.y, stack, fold, {"equal": equal, "encoders": enc})}

@@ -216,6 +216,11 @@ def weights_cv(y: np.ndarray, stack: np.ndarray, fold: np.ndarray, w_all: np.nda
     }
 
 
+def member_kinds(output: Path, names: list[str]) -> list[str]:
+    """Each member's config kind from its config.json (hf: it fine-tunes its encoder), "" where it does not say."""
+    return [read_json(Path(output) / n / "config.json").get("config", {}).get("kind", "") for n in names]
+
+
 def encoder_weights(kinds: list[str]) -> np.ndarray:
     """ENCODER_WEIGHT for each member that fine-tunes its encoder, 1 for the others; summing to 1."""
     w = np.array([ENCODER_WEIGHT if k == "hf" else 1.0 for k in kinds])
@@ -233,13 +238,12 @@ def choose_weights(method: str, manual: dict | None, names: list[str], y: np.nda
     if method == "encoders":
         return encoder_weights(kinds), info
     if method == "auto":
-        cv = {m: select(combine(stack_oof, w))["cv_macro_f1"] for m, w in (("equal", equal),
-                                                                         ("encoders", encoder_weights(kinds)))}
+        candidates = {"equal": equal, "encoders": encoder_weights(kinds)}
+        cv = {m: select(combine(stack_oof, w))["cv_macro_f1"] for m, w in candidates.items()}
         chosen = "encoders" if cv["encoders"] > cv["equal"] + 1e-12 else "equal"
         log.info(f"weights: CV macro-F1 {cv['encoders']:.4f} with fine-tuned members x{ENCODER_WEIGHT:g}, "
                  f"{cv['equal']:.4f} with equal weights -> {chosen} (auto)")
-        return (encoder_weights(kinds) if chosen == "encoders" else equal), {"method": chosen, "asked": "auto",
-                                                                             "cv_macro_f1": cv}
+        return candidates[chosen], {"method": chosen, "asked": "auto", "cv_macro_f1": cv}
     if method == "manual":
         return np.array([manual[n] for n in names]), info
     w = optimize_weights(y, stack_oof)
@@ -557,8 +561,7 @@ def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str
     stack_oof, stack_test = np.stack([o for o, _ in loaded]), np.stack([t for _, t in loaded])
 
     select = lambda p: thresholds.select(y, p, fold, shrinks, centers, min_one)  # noqa: E731
-    kinds = [read_json(Path(output) / n / "config.json").get("config", {}).get("kind", "") for n in names]
-    w, weight_info = choose_weights(method, manual, names, y, stack_oof, fold, kinds, select)
+    w, weight_info = choose_weights(method, manual, names, y, stack_oof, fold, member_kinds(output, names), select)
     oof, test, sel, stack_info = average_or_stack(y, stack_oof, stack_test, w, fold, select, stack)
     scores = score_all(y, stack_oof, oof, fold, data.labels, names, sel)
     pred = thresholds.predict(test, sel["thresholds"], sel["min_one"]["used"])

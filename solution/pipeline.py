@@ -59,9 +59,9 @@ def main(argv=None) -> int:
     if plan is None:
         outcome = train(cfgs)
     else:
-        outcome, plan = train_plan(args, data, dirs, fold, lambda: budget_s - clock.now(), plan, names, train, estimate)
-        outcome, plan = climb_on(args, data, dirs, fold, lambda: budget_s - clock.now(), plan, outcome, names, train,
-                                 estimate)
+        seconds_left = lambda: budget_s - clock.now()  # noqa: E731
+        outcome, plan = train_plan(args, data, dirs, fold, seconds_left, plan, names, train, estimate)
+        outcome, plan = climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names, train, estimate)
     from solution.hardware import is_main_process
 
     if not is_main_process():  # accelerate launch: the first process blends
