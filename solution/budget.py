@@ -60,7 +60,9 @@ BACKBONE_DEPTH = {"sentence-transformers/all-MiniLM-L6-v2": 6, "sentence-transfo
 #   fine-tuning (the first trained block needs no input gradient): minilm-top3-ft at 2 epochs took 10.5 minutes
 #   where 83 GFLOP/s priced 13.8 (x1.3).
 # The embedding members' pass (padded by characters, not tokens) measured at about the calibrated rate, and
-# whole-model training (LoRA, minilm-ft) is priced within ~10%: both keep the calibrated rate.
+# whole-model training (LoRA, minilm-ft) is priced within ~10%: both keep the calibrated rate. The pass runs in the
+# precision training runs in (bf16 autocast where the CPU has it: EmbedConfig.precision), or the probe would compare
+# fp32 inference with bf16 steps: 42 s where 225 GFLOP/s priced 24 on an avx512_bf16 EPYC, read as 127 GFLOP/s.
 CPU_FROZEN_SPEEDUP = {"sentence-transformers/all-mpnet-base-v2": 1.5, "sentence-transformers/all-MiniLM-L6-v2": 1.3}
 # and their frozen blocks' one pass (inference: no autograd, eval-sized batches of token-sorted tweets) runs faster
 # again: mpnet's 10 blocks took 222-242 s over eight runs where the training rate priced 303 at 80 GFLOP/s, MiniLM's 3

@@ -129,6 +129,9 @@ class EmbedConfig(ModelConfig):
     C: float = 0.25  # strong L2 for 384 dense features and ~300 positives of a rare label (sweep: bench/RESULTS.md)
     class_weight: str = "balanced"
     layers: int = 1  # mean-pool each of the last N layers, L2-normalise each, concatenate (1: the last only)
+    # the encoder pass runs on the CPU: auto = bf16 autocast where the CPU has bf16 instructions, as training does
+    # (the run's speed is re-measured on this pass: budget.Estimator.probe), else fp32 | bf16 | fp32
+    precision: str = "auto"
     num_threads: int = 0
 
     def errors(self) -> list[str]:
@@ -137,6 +140,8 @@ class EmbedConfig(ModelConfig):
         for nm in ("max_length", "eval_batch_size", "layers"):
             if getattr(self, nm) < 1:
                 e.append(f"{nm} must be >= 1, got {getattr(self, nm)}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            e.append(f"precision must be auto, bf16 or fp32 (the encoder runs on the CPU), got {self.precision!r}")
         if self.num_threads < 0:
             e.append(f"num_threads must be >= 0 (0 = one per core), got {self.num_threads}")
         return e

@@ -488,3 +488,27 @@ def test_embed_layers_concatenates_the_last_layers_each_normalised(tiny_models):
     assert not np.allclose(two[:, :64], one)
     with pytest.raises(UserError, match="layers=3"):
         make(3).embed(texts)
+
+
+def test_embed_pass_runs_in_the_precision_training_runs_in_on_this_cpu(tiny_models, monkeypatch):
+    """precision=auto: bf16 autocast on a CPU with bf16 instructions, as training there (the run re-measures its speed
+    on this pass, so the two must do the same arithmetic), fp32 elsewhere; the memo keeps the two apart, the vectors
+    stay float32 of unit norm, and fp16 (no CPU runs it) is a config error."""
+    from solution import hardware
+    from solution.errors import UserError
+    from solution.models.embed import EmbedModel
+
+    texts = ["so happy today", "this is awful and scary", "meh"]
+    make = lambda **s: EmbedModel(config_mod.get(  # noqa: E731
+        "minilm-emb-lr", {"weights": str(tiny_models["bert"]), "num_threads": 1, **s}), data_mod.DEFAULT_LABELS)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
+    fp32 = make().embed(texts)
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    assert make().precision() == "bf16" and make(precision="fp32").precision() == "no"
+    bf16 = make().embed(texts)
+    np.testing.assert_array_equal(make(precision="fp32").embed(texts), fp32)
+    assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)
+    np.testing.assert_allclose(bf16, fp32, atol=0.05)
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=-1), 1.0, rtol=1e-5)
+    with pytest.raises(UserError, match="precision"):
+        config_mod.get("minilm-emb-lr", {"precision": "fp16"})

@@ -25,8 +25,8 @@ def pooled(states, attention_mask) -> np.ndarray:
     """Each layer's states mean-pooled over the non-pad tokens and L2-normalised, the layers side by side."""
     import torch
 
-    mask = attention_mask.unsqueeze(-1).to(states[-1].dtype)
-    vecs = [torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1) for h in states]
+    mask = attention_mask.unsqueeze(-1).float()
+    vecs = [torch.nn.functional.normalize((h.float() * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1) for h in states]
     return torch.cat(vecs, dim=-1).numpy().astype(np.float32)
 
 
@@ -59,7 +59,7 @@ class EmbedModel:
 
     def embed(self, texts) -> np.ndarray:
         texts = prepare(texts, self.cfg.preprocess, self.cfg.prompt)
-        key = (self.cfg.backbone, self.cfg.weights, self.cfg.max_length, self.cfg.layers)
+        key = (self.cfg.backbone, self.cfg.weights, self.cfg.max_length, self.cfg.layers, self.precision())
         todo = sorted({t for t in texts if (key, _h(t)) not in _MEMO})
         if todo:
             if self._encoder is None:
@@ -72,7 +72,7 @@ class EmbedModel:
             t0 = time.time()
             order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
             bs = self.cfg.eval_batch_size
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision() == "bf16"):
                 for s in progress(range(0, len(order), bs), desc=f"{self.cfg.name} embed"):
                     batch = [todo[i] for i in order[s:s + bs]]
                     enc = tok(batch, truncation=True, max_length=self.cfg.max_length, padding=True, return_tensors="pt")
@@ -81,6 +81,12 @@ class EmbedModel:
                         _MEMO[(key, _h(t))] = v
             _SECONDS[0] += time.time() - t0
         return np.stack([_MEMO[(key, _h(t))] for t in texts])
+
+    def precision(self) -> str:
+        """"bf16" (autocast) or "no" (fp32): the precision rule training follows on this CPU (solution/hardware.py)."""
+        from solution.hardware import mixed_precision
+
+        return mixed_precision(self.cfg.precision, "cpu")
 
     def _states(self, model, enc) -> tuple:
         """The last `layers` layers' token states; the other layers' are asked for only when read (memory)."""
