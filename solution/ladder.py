@@ -136,6 +136,22 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
     return _describe(epochs, left_out, seconds, seconds_of, done)
 
 
+def whole(ladder: list[Rung], install=None) -> Choice:
+    """No time budget (`--time-budget none`): every rung at its configured epochs, but a rung an earlier one displaces
+    (Rung.unless, as in choose) and one whose weights cannot be installed (install(name) -> None, or why not)."""
+    epochs, left_out = {}, []
+    for r in ladder:
+        why = f"{r.unless} is in the plan" if r.unless in epochs else (install(r.model) if install else None)
+        if why:
+            left_out.append({"model": r.model, "reason": why})
+        else:
+            epochs[r.model] = 0
+    lines = ["no time budget (--time-budget none): every rung of the ladder at its full epochs, whatever it takes"]
+    lines += [f"  + {m:<20} {'':>9}  {_default_epochs(m) or ''}{' epochs' if _default_epochs(m) else ''}" for m in epochs]
+    lines += [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]
+    return Choice(epochs, [], left_out, lines)
+
+
 def reserve(checked: bool) -> float:
     """The share of the time left a rung may plan into: SAFETY, or SAFETY_CHECKED where this machine's own work
     backs its estimate (budget.Estimator.checked)."""

@@ -37,8 +37,7 @@ def main(argv=None) -> int:
     add_model_args(p)
     args = p.parse_args(argv)
     t0, clock = time.time(), budget_mod.Clock()
-    plans = uses_ladder(args) and parse_budget(args, CPU_BUDGET_S) is not None  # may add the ladder's rungs
-    names, cfgs = chosen_models(args, demo=False, also=ladder_models() if plans else ())  # bad names and
+    names, cfgs = chosen_models(args, demo=False, also=ladder_models() if uses_ladder(args) else ())  # bad names and
     data, dirs = resolve_data(args)  # settings fail before any download
     if dirs.demo and not (args.models or args.profile):
         names, cfgs = chosen_models(args, demo=True)
@@ -47,8 +46,9 @@ def main(argv=None) -> int:
     log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {', '.join(names)}")
     fold = folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
     estimate, plan = None, None
-    if ladder and budget_s is not None:
-        estimate, plan = climb_ladder(args, data, dirs, fold, budget_s - clock.now())
+    if ladder:
+        estimate, plan = (climb_ladder(args, data, dirs, fold, budget_s - clock.now()) if budget_s is not None
+                          else (None, whole_ladder(args)))
         names, cfgs = plan.models, configs_from_args(plan.models, args)  # models: a new list each time
 
     def train(cfgs, before=()):  # `before`: models complete earlier in this run, for the interim blends
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
                             estimate=estimate, on_model_done=lambda done: interim_blend(data, dirs, names,
                                                                                          [*before, *done]))
 
-    if plan is None:
+    if estimate is None:  # no plan, or no budget to plan to
         outcome = train(cfgs)
     else:
         seconds_left = lambda: budget_s - clock.now()  # noqa: E731
@@ -168,11 +168,27 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
     settings = lambda name: overrides_for(name, args.user_overrides)  # noqa: E731
     plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
                                     lambda name: install_once(args, config_mod.get(name, settings(name))), done)
+    follow(args, plan)
+    return estimate, plan
+
+
+def whole_ladder(args):
+    """`--time-budget none` on a CPU: the whole ladder at its full epochs (ladder.whole); prints the plan."""
+    from solution import ladder
+
+    args.user_overrides = list(args.overrides)
+    plan = ladder.whole(ladder.CPU_LADDER, lambda name: install_once(args, config_mod.get(
+        name, overrides_for(name, args.overrides))))
+    follow(args, plan)
+    return plan
+
+
+def follow(args, plan) -> None:
+    """The run's settings become the user's for the plan's models and the plan's epochs; prints the plan."""
     common, per_model = split_overrides(args.user_overrides)  # a left-out member's own settings reach no model
     kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
     args.overrides = [*common, *kept, *plan.settings]
     print("\n".join(plan.lines), flush=True)
-    return estimate, plan
 
 
 def train_plan(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate):

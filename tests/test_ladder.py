@@ -293,3 +293,29 @@ def test_the_rest_of_the_plan_is_chosen_again_at_the_rate_the_encoder_pass_measu
     first, again = report["plan"][starts[0]:starts[1]], "\n".join(report["plan"][starts[1]:])
     assert any(line.strip().startswith("- minilm-top3-ft") for line in first)
     assert "+ minilm-top3-ft" in again and "2 epochs" in again
+
+
+def test_no_budget_plans_every_rung_at_its_full_epochs():
+    """--time-budget none: the whole ladder, but a rung an earlier one displaces and one that cannot be installed."""
+    plan = ladder.whole(ladder.CPU_LADDER, lambda m: "offline" if m == "minilm-ft" else None)
+    assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-top2-ft", "minilm-lora",
+                           "minilm-lora-seed7"] and set(plan.epochs.values()) == {0} and plan.settings == []
+    assert plan.left_out == [{"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"},
+                             {"model": "minilm-ft", "reason": "offline"}]
+    assert "no time budget" in plan.lines[0] and any("+ minilm-lora " in line and "4 epochs" in line for line in plan.lines)
+
+
+def test_a_run_without_a_budget_trains_the_whole_ladder_without_timing_the_cpu(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("tfidf-lr"), ladder.Rung("minilm-emb-lr", extra=True),
+                                               ladder.Rung("tfidf-lex-lr", extra=True, unless="tfidf-lr")])
+    monkeypatch.setattr(budget, "calibrate_cpu", lambda: pytest.fail("no budget: nothing to plan to"))
+    out = tmp_path / "out"
+    assert cli.main(["run", "--input", str(make_input_dir(tmp_path / "input")), "--folds-dir", str(tmp_path / "folds"),
+                     "--output", str(out), "--time-budget", "none", "--set", "minilm-emb-lr.C=0.5",
+                     "--set", "tfidf-lex-lr.C=2.0"]) == 0
+    printed = capsys.readouterr().out
+    assert "no time budget" in printed and "- tfidf-lex-lr" in printed
+    report = json.loads((out / "blend" / "report.json").read_text())
+    assert report["models"] == ["tfidf-lr", "minilm-emb-lr"]
+    assert report["left_out"] == [{"model": "tfidf-lex-lr", "reason": "tfidf-lr is in the plan"}]
+    assert json.loads((out / "minilm-emb-lr" / "config.json").read_text())["config"]["C"] == 0.5
