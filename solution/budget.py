@@ -13,7 +13,7 @@ Estimates, best source first:
    measured/estimated of the folds done so far scales the later estimates of its kind (fine-tuning, an encoder
    pass, scikit-learn: each is priced apart, so each is wrong in its own way) and backbone, for the rest of the
    run (cost_kind). On a CPU the device's rate is first timed on a few training steps (calibrate_cpu), then
-   re-measured on the run's first MiniLM encoder pass (Estimator.probe), a minute of its own work.
+   re-measured on the run's first MiniLM encoder pass where it runs in fp32 (Estimator.probe), a minute of its own work.
 The plan simulates the jobs on the workers (one per GPU, or one) in order; a model is planned only if all its
 folds end before the deadline, so that it can join the blend; a model that does not fit is skipped (a later
 session, resuming, trains it), and a cheaper one after it may still fit.
@@ -59,10 +59,10 @@ BACKBONE_DEPTH = {"sentence-transformers/all-MiniLM-L6-v2": 6, "sentence-transfo
 # - all-MiniLM-L6-v2: a step through 3 trained blocks costs less than the 6 passes of 2 N T counted for full
 #   fine-tuning (the first trained block needs no input gradient): minilm-top3-ft at 2 epochs took 10.5 minutes
 #   where 83 GFLOP/s priced 13.8 (x1.3).
-# The embedding members' pass (padded by characters, not tokens) measured at about the calibrated rate, and
-# whole-model training (LoRA, minilm-ft) is priced within ~10%: both keep the calibrated rate. The pass runs in the
-# precision training runs in (bf16 autocast where the CPU has it: EmbedConfig.precision), or the probe would compare
-# fp32 inference with bf16 steps: 42 s where 225 GFLOP/s priced 24 on an avx512_bf16 EPYC, read as 127 GFLOP/s.
+# The embedding members' pass (padded by characters, not tokens) measured at about the calibrated rate in fp32, and
+# whole-model training (LoRA, minilm-ft) is priced within ~10%: both keep the calibrated rate. Where the CPU has bf16
+# the pass runs in it too (EmbedConfig.precision: 14 s instead of 42 on an avx512_bf16 EPYC, the same OOF F1), faster
+# than priced; the probe (Estimator.probes) reads fp32 passes only.
 CPU_FROZEN_SPEEDUP = {"sentence-transformers/all-mpnet-base-v2": 1.5, "sentence-transformers/all-MiniLM-L6-v2": 1.3}
 # and their frozen blocks' one pass (inference: no autograd, eval-sized batches of token-sorted tweets) runs faster
 # again: mpnet's 10 blocks took 222-242 s over eight runs where the training rate priced 303 at 80 GFLOP/s, MiniLM's 3
@@ -382,11 +382,16 @@ class Estimator:
                 or len(self.finished.get(cost_kind(cfg), [])) >= CHECKED_FOLDS)
 
     def probes(self, cfg) -> bool:
-        """Whether a fold of `cfg` that runs its encoder pass would re-measure this CPU (see probe)."""
+        """Whether a fold of `cfg` that runs its encoder pass would re-measure this CPU (see probe): only a pass in
+        fp32. On an avx512_bf16 EPYC the bf16 pass ran 1.5x faster per FLOP than the calibrated bf16 training steps
+        (14 s where 255 GFLOP/s priced 21) while training ran at or below the calibrated rate, so there it would
+        plan too much; in fp32 (AVX2) pass and training kept their ratio over nine runs (RESULTS.md)."""
         from solution import config as config_mod
+        from solution.hardware import mixed_precision
 
         return (not self.probed and self.device == "cpu" and bool(self.cpu_flops) and cfg.kind == "embed"
-                and cfg.backbone == config_mod.get(CALIBRATION_MODEL).backbone)
+                and cfg.backbone == config_mod.get(CALIBRATION_MODEL).backbone
+                and mixed_precision(cfg.precision, "cpu") == "no")
 
     def probe(self, cfg, once_s: float) -> str | None:
         """Re-measure this CPU on a finished fold's encoder pass of the calibration's backbone (minilm-emb-lr's fold 0:

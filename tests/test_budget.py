@@ -121,11 +121,20 @@ def test_finished_folds_correct_later_estimates_of_their_own_kind_only(tmp_path)
     assert est(mpnet).seconds == pytest.approx(est.base(mpnet).seconds)
 
 
-def test_the_first_minilm_encoder_pass_re_measures_the_cpu_once(tmp_path):
-    """minilm-emb-lr's pass took half what the calibrated rate priced: every later torch estimate halves (its own
-    kind's correction is absorbed, not applied twice); another backbone's pass, a short pass, a GPU, and a second
-    pass change nothing."""
+def test_the_first_minilm_encoder_pass_re_measures_the_cpu_once(tmp_path, monkeypatch):
+    """minilm-emb-lr's fp32 pass took half what the calibrated rate priced: every later torch estimate halves (its own
+    kind's correction is absorbed, not applied twice); another backbone's pass, a short pass, a GPU, a bf16 pass and a
+    second pass change nothing."""
     import pandas as pd
+
+    from solution import hardware
+
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
+    bf16 = budget.Estimator(types.SimpleNamespace(train=pd.DataFrame({"Tweet": ["x"] * 70}), test=pd.DataFrame(
+        {"Tweet": ["x"] * 9})), 56, "cpu", "this machine", tmp_path, cpu_flops=40e9)
+    assert not bf16.probes(config_mod.get("minilm-emb-lr")) and bf16.probe(config_mod.get("minilm-emb-lr"), 100.0) is None
+    assert bf16.probes(config_mod.get("minilm-emb-lr", ["precision=fp32"]))
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
 
     data = types.SimpleNamespace(train=pd.DataFrame({"Tweet": ["a tweet of about forty characters, no more"] * 7000}),
                                  test=pd.DataFrame({"Tweet": ["x"] * 900}))

@@ -252,8 +252,9 @@ def test_the_rest_of_the_plan_is_chosen_again_at_the_rate_the_encoder_pass_measu
     """The calibration reads a slow CPU, so minilm-top3-ft misses the first plan; minilm-emb-lr's encoder pass then
     measures a fast one (budget.Estimator.probe), the rest is chosen again, and minilm-top3-ft trains at its full
     epochs. Nothing trains twice, and the report keeps both plans."""
-    from solution import pipeline
+    from solution import hardware, pipeline
 
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)  # the probe reads fp32 passes only
     monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("tfidf-lr"), ladder.Rung("minilm-emb-lr"),
                                                ladder.Rung("minilm-top3-ft", min_epochs=1)])
     monkeypatch.setattr(budget, "calibrate_cpu", lambda: 10e9)
