@@ -130,7 +130,7 @@ class EmbedConfig(ModelConfig):
     class_weight: str = "balanced"
     layers: int = 1  # mean-pool each of the last N layers, L2-normalise each, concatenate (1: the last only)
     # the encoder pass runs on the CPU: auto = bf16 autocast where the CPU has bf16 instructions, as training does
-    # (the run's speed is re-measured on this pass: budget.Estimator.probe), else fp32 | bf16 | fp32
+    # (2.9x faster than fp32 on an avx512_bf16 EPYC, the same OOF F1: bench/RESULTS.md), else fp32 | bf16 | fp32
     precision: str = "auto"
     num_threads: int = 0
 
@@ -361,6 +361,11 @@ REGISTRY = {
                     "with per-label pos_weight: the 110M encoder at about minilm-lora's cost on a CPU. Why: "
                     "bench/RESULTS.md.",
         frozen_layers=10, lr=1.5e-4, head_lr=3e-3, epochs=2, **top_blocks(MPNET)),
+    "mpnet-top6-ft": lambda: HFConfig(
+        name="mpnet-top6-ft", adapter="none",
+        description="mpnet-top2-ft with the top 6 of 12 blocks fine-tuned (bottom 6 frozen and cached), at a third of "
+                    "its lr: ~3x its training time, for longer budgets. Why: bench/RESULTS.md.",
+        frozen_layers=6, lr=5e-5, head_lr=3e-3, epochs=2, **top_blocks(MPNET)),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",
         description="gemma-1.1-2b-it with LoRA on a 16-bit base (the report's config).",
