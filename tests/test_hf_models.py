@@ -439,7 +439,8 @@ def test_mean_pooling_of_a_roberta_style_head(tiny_models, tiny_data, tmp_path, 
     torch.testing.assert_close(states[:, 1:], plain[:, 1:])
     m.save(tmp_path / "model")
     again = HFModel.load(tmp_path / "model", cfg, data.labels)
-    np.testing.assert_allclose(again.predict([short, long]), together, rtol=0, atol=1e-5)
+    # bf16 autocast (a CPU with bf16): the reloaded tensors' layout may change oneDNN's summation order (~3e-5 seen)
+    np.testing.assert_allclose(again.predict([short, long]), together, rtol=0, atol=1e-5 if m.dtype is None else 1e-3)
 
 
 def test_ia3_on_mpnet_is_refused_with_the_reason(tiny_models, tiny_data):
