@@ -39,10 +39,12 @@ class Rung:
 # measured in RESULTS.md "MiniLM's top blocks": minilm-top3-ft's second epoch buys more than mpnet-emb-lr does
 # (+0.005 CV for ~5 minutes against +0.003 for ~8), and next to the two top-block members MiniLM's whole-model
 # members add ~0.001 CV for ~35 minutes each: all three are extras, bought once the members have their full epochs
+# mpnet-top6-ft (session 12, on an avx512_bf16 CPU): +0.0047 CV next to the seven other members (0.6083 -> 0.6130), +0.0022
+# next to the 28-minute run's five, for ~17.5 minutes there (~3x mpnet-top2-ft): after minilm-lora (+0.0047 for 11)
 CPU_LADDER = [
     Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-top3-ft", min_epochs=1), Rung("mpnet-top2-ft", min_epochs=1),
     Rung("mpnet-emb-lr", extra=True, unless="mpnet-top2-ft"), Rung("minilm-lora", extra=True),
-    Rung("minilm-ft", extra=True), Rung("minilm-lora-seed7", extra=True),
+    Rung("mpnet-top6-ft", extra=True), Rung("minilm-ft", extra=True), Rung("minilm-lora-seed7", extra=True),
 ]
 
 
