@@ -148,10 +148,8 @@ def whole(ladder: list[Rung], install=None) -> Choice:
             left_out.append({"model": r.model, "reason": why})
         else:
             epochs[r.model] = 0
-    lines = ["no time budget (--time-budget none): every rung of the ladder at its full epochs, whatever it takes"]
-    lines += [f"  + {m:<20} {'':>9}  {_default_epochs(m) or ''}{' epochs' if _default_epochs(m) else ''}" for m in epochs]
-    lines += [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]
-    return Choice(epochs, [], left_out, lines)
+    head = "no time budget (--time-budget none): every rung of the ladder at its full epochs, whatever it takes"
+    return Choice(epochs, [], left_out, [head, *_rung_lines(epochs, left_out, lambda name, e: "")])
 
 
 def reserve(checked: bool) -> float:
@@ -184,15 +182,19 @@ def _raise_epochs(rungs, epochs: dict, seconds_of, spent: float, budget: float) 
 
 def _describe(epochs: dict, left_out: list, seconds: float, seconds_of, done: dict) -> Choice:
     spent = sum(seconds_of(name, e) for name, e in epochs.items())
-    settings, lines = [], [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
-                           f"(+{fmt_minutes(BLEND_SECONDS)} blend; kept in reserve: {round((1 - SAFETY) * 100)}% of "
-                           f"an estimate, {round((1 - SAFETY_CHECKED) * 100)}% once work timed here backs it)"]
+    lines = [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
+             f"(+{fmt_minutes(BLEND_SECONDS)} blend; kept in reserve: {round((1 - SAFETY) * 100)}% of "
+             f"an estimate, {round((1 - SAFETY_CHECKED) * 100)}% once work timed here backs it)"]
+    settings = [f"{name}.epochs={e}" for name, e in epochs.items() if e and e != _default_epochs(name)]
+    lines += _rung_lines(epochs, left_out, lambda name, e: "trained" if name in done else fmt_minutes(seconds_of(name, e)))
+    return Choice(dict(epochs), settings, left_out, lines)
+
+
+def _rung_lines(epochs: dict, left_out: list, cost) -> list[str]:
+    """The plan's rows: each chosen model with cost(name, epochs) -> str and its epochs, then those left out and why."""
+    lines = []
     for name, e in epochs.items():
         full = _default_epochs(name)
-        if e and e != full:
-            settings.append(f"{name}.epochs={e}")
         what = f"{e} of {full} epochs" if e and e != full else (f"{full} epochs" if full else "")
-        cost = "trained" if name in done else fmt_minutes(seconds_of(name, e))
-        lines.append(f"  + {name:<20} {cost:>9}  {what}")
-    lines += [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]
-    return Choice(dict(epochs), settings, left_out, lines)
+        lines.append(f"  + {name:<20} {cost(name, e):>9}  {what}")
+    return lines + [f"  - {d['model']:<20} {'':>9}  {d['reason']}" for d in left_out]

@@ -505,7 +505,7 @@ def test_embed_pass_runs_in_the_precision_training_runs_in_on_this_cpu(tiny_mode
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
     fp32 = make().embed(texts)
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: True)
-    assert make().precision() == "bf16" and make(precision="fp32").precision() == "no"
+    assert make().precision == "bf16" and make(precision="fp32").precision == "no"
     bf16 = make().embed(texts)
     np.testing.assert_array_equal(make(precision="fp32").embed(texts), fp32)
     assert bf16.dtype == np.float32 and not np.array_equal(bf16, fp32)

@@ -32,9 +32,13 @@ def pooled(states, attention_mask) -> np.ndarray:
 
 class EmbedModel:
     def __init__(self, cfg, labels):
+        from solution.hardware import mixed_precision
+
         self.cfg, self.labels = cfg, labels
         self.classifiers = []
         self._encoder = None
+        # "bf16" (autocast) or "no" (fp32): the precision rule training follows on this CPU (solution/hardware.py)
+        self.precision = mixed_precision(cfg.precision, "cpu")
 
     def _load_encoder(self):
         import torch
@@ -59,7 +63,7 @@ class EmbedModel:
 
     def embed(self, texts) -> np.ndarray:
         texts = prepare(texts, self.cfg.preprocess, self.cfg.prompt)
-        key = (self.cfg.backbone, self.cfg.weights, self.cfg.max_length, self.cfg.layers, self.precision())
+        key = (self.cfg.backbone, self.cfg.weights, self.cfg.max_length, self.cfg.layers, self.precision)
         todo = sorted({t for t in texts if (key, _h(t)) not in _MEMO})
         if todo:
             if self._encoder is None:
@@ -72,7 +76,7 @@ class EmbedModel:
             t0 = time.time()
             order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
             bs = self.cfg.eval_batch_size
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision() == "bf16"):
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                 for s in progress(range(0, len(order), bs), desc=f"{self.cfg.name} embed"):
                     batch = [todo[i] for i in order[s:s + bs]]
                     enc = tok(batch, truncation=True, max_length=self.cfg.max_length, padding=True, return_tensors="pt")
@@ -81,12 +85,6 @@ class EmbedModel:
                         _MEMO[(key, _h(t))] = v
             _SECONDS[0] += time.time() - t0
         return np.stack([_MEMO[(key, _h(t))] for t in texts])
-
-    def precision(self) -> str:
-        """"bf16" (autocast) or "no" (fp32): the precision rule training follows on this CPU (solution/hardware.py)."""
-        from solution.hardware import mixed_precision
-
-        return mixed_precision(self.cfg.precision, "cpu")
 
     def _states(self, model, enc) -> tuple:
         """The last `layers` layers' token states; the other layers' are asked for only when read (memory)."""
