@@ -366,6 +366,12 @@ REGISTRY = {
         description="mpnet-top2-ft with the top 6 of 12 blocks fine-tuned (bottom 6 frozen and cached), at a third of "
                     "its lr: ~3x its training time, for longer budgets. Why: bench/RESULTS.md.",
         frozen_layers=6, lr=5e-5, head_lr=3e-3, epochs=2, **top_blocks(MPNET)),
+    "mpnet-ft": lambda: HFConfig(
+        name="mpnet-ft", adapter="none",
+        description="all-mpnet-base-v2 fully fine-tuned (every block, lr 3e-5), mpnet-top2-ft's recipe otherwise: the "
+                    "strongest CPU member per fold and ~2.5x mpnet-top6-ft's time, for 2-hour budgets. Why: "
+                    "bench/RESULTS.md.",
+        lr=3e-5, head_lr=3e-3, epochs=2, **top_blocks(MPNET)),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",
         description="gemma-1.1-2b-it with LoRA on a 16-bit base (the report's config).",

@@ -167,7 +167,7 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
         args.user_overrides = list(args.overrides)
     settings = lambda name: overrides_for(name, args.user_overrides)  # noqa: E731
     plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
-                                    lambda name: install_once(args, config_mod.get(name, settings(name))), done)
+                                    installer(args), done)
     follow(args, plan)
     return estimate, plan
 
@@ -177,10 +177,14 @@ def whole_ladder(args):
     from solution import ladder
 
     args.user_overrides = list(args.overrides)
-    plan = ladder.whole(ladder.CPU_LADDER, lambda name: install_once(args, config_mod.get(
-        name, overrides_for(name, args.overrides))))
+    plan = ladder.whole(ladder.CPU_LADDER, installer(args))
     follow(args, plan)
     return plan
+
+
+def installer(args):
+    """install(name) -> None, or why not: a rung's weights, for its config under the user's --set items."""
+    return lambda name: install_once(args, config_mod.get(name, overrides_for(name, args.user_overrides)))
 
 
 def follow(args, plan) -> None:

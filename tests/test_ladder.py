@@ -14,7 +14,7 @@ from conftest import make_input_dir
 from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
 PER_EPOCH = {"minilm-top3-ft": 40.0, "mpnet-top2-ft": 50.0, "minilm-lora": 60.0, "minilm-ft": 80.0,
-             "minilm-lora-seed7": 60.0, "mpnet-top6-ft": 150.0}  # s a fold
+             "minilm-lora-seed7": 60.0, "mpnet-top6-ft": 150.0, "mpnet-ft": 400.0}  # s a fold
 FIXED = {"tfidf-lr": 2.0, "minilm-emb-lr": 10.0, "mpnet-emb-lr": 40.0}
 ONCE = {"minilm-top3-ft": 5.0, "mpnet-top2-ft": 60.0}  # their frozen blocks' one pass
 
@@ -31,10 +31,11 @@ def plan_for(minutes):
 
 def test_members_first_then_epochs_then_extras():
     # 5 folds: tfidf 10 s, emb 50 s, top3 200 s/epoch + 5 once, mpnet-top2 250 s/epoch + 60 once; then the extras
-    # at their full epochs: mpnet-emb 200 (where mpnet-top2 is out), lora 1200, mpnet-top6 1500, ft 1200, the seed 1200
+    # at their full epochs: mpnet-emb 200 (where mpnet-top2 is out), lora 1200, mpnet-top6 1500, mpnet-ft 4000, ft 1200,
+    # the seed 1200
     tiny = plan_for(6)  # 360 s: tfidf + emb + top3 at 1 epoch (265); nothing else fits, and no extra is considered
     assert tiny.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and tiny.settings == ["minilm-top3-ft.epochs=1"]
-    assert [d["reason"] for d in tiny.left_out[1:]] == ["an extra for longer budgets"] * 5
+    assert [d["reason"] for d in tiny.left_out[1:]] == ["an extra for longer budgets"] * 6
     tight = plan_for(8)  # 480 s: mpnet-top2 at 1 epoch (310 more) does not fit; top3's second epoch (200) does,
     # before mpnet-emb (an extra: 200 more does not fit)
     assert tight.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and tight.settings == []
@@ -44,14 +45,18 @@ def test_members_first_then_epochs_then_extras():
     assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-top2-ft"]
     assert small.settings == ["minilm-top3-ft.epochs=1", "mpnet-top2-ft.epochs=1"]
     assert small.left_out[0] == {"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"}
-    assert [d["reason"] for d in small.left_out[1:]] == ["an extra for longer budgets"] * 4
+    assert [d["reason"] for d in small.left_out[1:]] == ["an extra for longer budgets"] * 5
     mid = plan_for(20)  # 1200 s: both top-block members at their full epochs (1025); no extra (1200) fits
     assert mid.models == small.models and mid.settings == []
-    assert [d["model"] for d in mid.left_out] == ["mpnet-emb-lr", "minilm-lora", "mpnet-top6-ft", "minilm-ft",
-                                                  "minilm-lora-seed7"]
+    assert [d["model"] for d in mid.left_out] == ["mpnet-emb-lr", "minilm-lora", "mpnet-top6-ft", "mpnet-ft",
+                                                  "minilm-ft", "minilm-lora-seed7"]
     big = plan_for(75)  # 4500 s: then the extras in ladder order while they fit (lora, mpnet-top6: 3725), not ft
     assert big.models == [*mid.models, "minilm-lora", "mpnet-top6-ft"] and big.settings == []
-    assert [d["model"] for d in big.left_out] == ["mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"]
+    assert [d["model"] for d in big.left_out] == ["mpnet-emb-lr", "mpnet-ft", "minilm-ft", "minilm-lora-seed7"]
+    assert big.left_out[2] == {"model": "minilm-ft", "reason": "mpnet-top6-ft is in the plan"}  # not for 1200 s
+    huge = plan_for(135)  # 8100 s: mpnet-ft (4000) fits after them (7725), then neither MiniLM extra (1200)
+    assert huge.models == [*big.models, "mpnet-ft"]
+    assert [d["model"] for d in huge.left_out] == ["mpnet-emb-lr", "minilm-ft", "minilm-lora-seed7"]
 
 
 def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves_its_rung_out():
@@ -124,7 +129,8 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "minilm-emb-lr"] and (out / "submission.csv").exists()
     assert {d["model"] for d in report["left_out"]} == {"minilm-top3-ft", "mpnet-top2-ft", "mpnet-emb-lr",
-                                                         "minilm-lora", "mpnet-top6-ft", "minilm-ft", "minilm-lora-seed7"}
+                                                         "minilm-lora", "mpnet-top6-ft", "mpnet-ft", "minilm-ft",
+                                                         "minilm-lora-seed7"}
     assert any("time budget" in line for line in report["plan"])
     assert "What the time budget chose" in (out / "blend" / "report.md").read_text()
 
@@ -158,8 +164,8 @@ def test_the_climb_goes_on_from_what_is_trained():
     # and the extras may follow it
     assert more.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"]
     assert more.settings == ["minilm-top3-ft.epochs=1"] and more.epochs["minilm-top3-ft"] == 1
-    assert [d["model"] for d in more.left_out] == ["mpnet-top2-ft", "minilm-lora", "mpnet-top6-ft", "minilm-ft",
-                                                   "minilm-lora-seed7"]
+    assert [d["model"] for d in more.left_out] == ["mpnet-top2-ft", "minilm-lora", "mpnet-top6-ft", "mpnet-ft",
+                                                   "minilm-ft", "minilm-lora-seed7"]
     assert more.left_out[1]["reason"].startswith("needs 20.0 min")  # top3 is trained: the extras may follow it
     assert "trained" in next(line for line in more.lines if "+ minilm-top3-ft" in line)
 
@@ -300,12 +306,17 @@ def test_the_rest_of_the_plan_is_chosen_again_at_the_rate_the_encoder_pass_measu
 
 def test_no_budget_plans_every_rung_at_its_full_epochs():
     """--time-budget none: the whole ladder, but a rung an earlier one displaces and one that cannot be installed."""
-    plan = ladder.whole(ladder.CPU_LADDER, lambda m: "offline" if m == "minilm-ft" else None)
+    plan = ladder.whole(ladder.CPU_LADDER)
     assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-top2-ft", "minilm-lora",
-                           "mpnet-top6-ft", "minilm-lora-seed7"] and set(plan.epochs.values()) == {0} and plan.settings == []
+                           "mpnet-top6-ft", "mpnet-ft"] and set(plan.epochs.values()) == {0} and plan.settings == []
     assert plan.left_out == [{"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"},
-                             {"model": "minilm-ft", "reason": "offline"}]
+                             {"model": "minilm-ft", "reason": "mpnet-top6-ft is in the plan"},
+                             {"model": "minilm-lora-seed7", "reason": "mpnet-top6-ft is in the plan"}]
     assert "no time budget" in plan.lines[0] and any("+ minilm-lora " in line and "4 epochs" in line for line in plan.lines)
+    offline = ladder.whole(ladder.CPU_LADDER, lambda m: "offline" if m.startswith("mpnet") else None)
+    assert offline.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "minilm-lora", "minilm-ft",
+                              "minilm-lora-seed7"]  # without mpnet, MiniLM's whole-model members come back
+    assert [d["model"] for d in offline.left_out] == ["mpnet-top2-ft", "mpnet-emb-lr", "mpnet-top6-ft", "mpnet-ft"]
 
 
 def test_a_run_without_a_budget_trains_the_whole_ladder_without_timing_the_cpu(tmp_path, monkeypatch, capsys):
