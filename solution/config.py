@@ -368,9 +368,9 @@ REGISTRY = {
         frozen_layers=6, lr=5e-5, head_lr=3e-3, epochs=2, **top_blocks(MPNET)),
     "mpnet-ft": lambda: HFConfig(
         name="mpnet-ft", adapter="none",
-        description="all-mpnet-base-v2 fully fine-tuned (every block, lr 3e-5), mpnet-top2-ft's recipe otherwise: the "
-                    "strongest CPU member per fold and ~2.5x mpnet-top6-ft's time, for 2-hour budgets. Why: "
-                    "bench/RESULTS.md.",
+        description="all-mpnet-base-v2 fully fine-tuned (every block, lr 3e-5), mpnet-top2-ft's recipe otherwise: "
+                    "about mpnet-top6-ft's score alone, +0.004 CV next to it, in ~2.5x its time, for 2-hour budgets. "
+                    "Why: bench/RESULTS.md.",
         lr=3e-5, head_lr=3e-3, epochs=2, **top_blocks(MPNET)),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",

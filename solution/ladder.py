@@ -42,7 +42,8 @@ class Rung:
 # members add ~0.001 CV for ~35 minutes each: all three are extras, bought once the members have their full epochs
 # mpnet-top6-ft (session 12, on an avx512_bf16 CPU): +0.0047 CV next to the seven other members (0.6083 -> 0.6130), +0.0022
 # next to the 28-minute run's five, for ~17.5 minutes there (~3x mpnet-top2-ft): after minilm-lora (+0.0047 for 11)
-# mpnet-ft (session 13): every block of mpnet, 0.623 on fold 0 against top-6's 0.620, ~48 minutes there: for 2 hours.
+# mpnet-ft (session 13): every block of mpnet, +0.0043 CV next to the six rungs before it (0.6121 -> 0.6164) for ~44
+# minutes on that CPU: for 2 hours.
 # Next to mpnet-top6-ft, minilm-ft and the second minilm-lora seed add +0.0008 CV together (0.6122 -> 0.6130) for ~25
 # minutes: left out where it is in the plan (their minutes go to mpnet-ft), kept where it does not fit (AVX2 CPUs)
 CPU_LADDER = [
