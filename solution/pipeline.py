@@ -17,7 +17,7 @@ from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import log
 from solution.errors import UserError
-from solution.train import (add_model_args, configs_from_args, default_profile, overrides_for, parse_budget,
+from solution.train import (Outcome, add_model_args, configs_from_args, default_profile, overrides_for, parse_budget,
                             split_overrides, train_models)
 
 
@@ -60,8 +60,7 @@ def main(argv=None) -> int:
         outcome = train(cfgs)
     else:
         seconds_left = lambda: budget_s - clock.now()  # noqa: E731
-        outcome, plan = train_plan(args, data, dirs, fold, seconds_left, plan, names, train, estimate)
-        outcome, plan = climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names, train, estimate)
+        outcome, plan = train_replanning(args, data, dirs, fold, seconds_left, plan, names, train, estimate)
     from solution.hardware import is_main_process
 
     if not is_main_process():  # accelerate launch: the first process blends
@@ -148,9 +147,9 @@ def ladder_models() -> list[str]:
     return [r.model for r in ladder.CPU_LADDER]
 
 
-def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=None):
-    """Measure this CPU, choose the rungs that fit; returns (the estimator, the choice) and prints the plan.
-    done: {model: epochs} trained earlier in this run (see climb_on)."""
+def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=None, show: bool = True):
+    """Measure this CPU, choose the rungs that fit; returns (the estimator, the choice) and prints the plan
+    (show). done: {model: epochs} trained earlier in this run (see train_replanning)."""
     from solution import ladder
 
     n_train = int((fold != 0).sum())
@@ -168,7 +167,7 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
     settings = lambda name: overrides_for(name, args.user_overrides)  # noqa: E731
     plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
                                     installer(args), done)
-    follow(args, plan)
+    follow(args, plan, show)
     return estimate, plan
 
 
@@ -187,58 +186,41 @@ def installer(args):
     return lambda name: install_once(args, config_mod.get(name, overrides_for(name, args.user_overrides)))
 
 
-def follow(args, plan) -> None:
-    """The run's settings become the user's for the plan's models and the plan's epochs; prints the plan."""
+def follow(args, plan, show: bool = True) -> None:
+    """The run's settings become the user's for the plan's models and the plan's epochs; prints the plan (show)."""
     common, per_model = split_overrides(args.user_overrides)  # a left-out member's own settings reach no model
     kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
     args.overrides = [*common, *kept, *plan.settings]
-    print("\n".join(plan.lines), flush=True)
+    if show:
+        print("\n".join(plan.lines), flush=True)
 
 
-def train_plan(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate):
-    """Train the plan. Where a member that re-measures this CPU on its encoder pass (budget.Estimator.probe) comes
-    before fine-tuned ones, train up to it first, then choose the rest again at the measured rate: the calibration's
-    few seconds of steps are noisy, and the choice between members can turn on a tenth of the budget. Returns
-    (outcome, plan); `names` follows the plan in place. train(cfgs, before) as in climb_on."""
-    cfgs = {c.name: c for c in configs_from_args(plan.models, args)}
-    head = probe_head(plan.models, cfgs, estimate)
-    if not head:
-        return train(list(cfgs.values())), plan
-    outcome = train([cfgs[m] for m in head])
-    if estimate.probed and not outcome.failed and set(head) <= set(outcome.complete):
-        _, again = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, {m: plan.epochs[m] for m in head})
-        again.lines = [*plan.lines, *again.lines]
+def train_replanning(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate):
+    """Train the plan one model at a time and, after each, choose the rest again with the time left now and the
+    estimates that model corrected (its folds timed here, or the rate its encoder pass measured:
+    budget.Estimator.probe). Trained models cost nothing and keep their epochs (raising them would mean training
+    again); an untrained rung may gain or lose epochs, come in or drop out: a first plan priced before any
+    correction does not hold the budget to its guesses, and once the plan is trained the time left climbs on.
+    Stops when the plan is trained and choosing again adds nothing, or where a model failed or missed the budget.
+    Returns (outcome, plan); `names` follows the plan in place. train(cfgs, before) as pipeline.main's."""
+    outcome = Outcome([], {}, {})
+    while todo := [m for m in plan.models if m not in outcome.complete]:
+        cfg = next(c for c in configs_from_args(plan.models, args) if c.name == todo[0])
+        outcome = outcome.merge(train([cfg], tuple(outcome.complete)))
+        if outcome.failed or cfg.name not in outcome.complete:
+            break
+        done = {m: plan.epochs[m] for m in outcome.complete}
+        _, again = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, done, show=False)
+        if again.epochs == plan.epochs:  # the same rest: the report keeps the plan, with the latest reasons
+            again.lines = plan.lines
+        else:
+            what = "the rest of the plan" if len(todo) > 1 else "the plan is trained: climbing on"
+            log.info(f"{cfg.name} is trained, {budget_mod.fmt_minutes(seconds_left())} left: {what}")
+            print("\n".join(again.lines), flush=True)
+            again.lines = [*plan.lines, *again.lines]
+            if len(todo) == 1:  # its interim blend waited for the final one, which now waits for more models
+                interim_blend(data, dirs, again.models, outcome.complete)
         plan, names[:] = again, again.models
-        cfgs = {c.name: c for c in configs_from_args(plan.models, args)}
-    rest = [cfgs[m] for m in plan.models if m not in head]
-    return outcome.merge(train(rest, tuple(outcome.complete))), plan
-
-
-def probe_head(models: list[str], cfgs: dict, estimate) -> list[str]:
-    """The plan's models up to the first whose encoder pass re-measures this CPU, where fine-tuned ones follow it;
-    [] where none does (then nothing is chosen again before the climb)."""
-    for i, name in enumerate(models):
-        if estimate.probes(cfgs[name]):
-            return models[:i + 1] if any(cfgs[m].kind == "hf" for m in models[i + 1:]) else []
-    return []
-
-
-def climb_on(args, data, dirs, fold, seconds_left, plan, outcome, names: list, train, estimate):
-    """The plan is trained and time is left (estimates are cautious, and a plan keeps a reserve): climb the
-    ladder again from what is trained, with the time left now, while that adds a model. Returns (outcome, plan);
-    `names` grows in place. train(cfgs, before) trains more models (pipeline.main's train_models call)."""
-    while set(plan.models) <= set(outcome.complete) and not outcome.failed:
-        done = dict(plan.epochs)
-        log.info(f"the plan is trained with {budget_mod.fmt_minutes(seconds_left())} left: climbing on")
-        _, more = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, done)
-        more.lines = [*plan.lines, *more.lines]  # the report keeps every climb, the last one's left-out reasons
-        new = [m for m in more.models if m not in done]
-        if not new:
-            return outcome, more
-        interim_blend(data, dirs, [*names, *new], outcome.complete)  # the plan's models, before more train
-        names.extend(new)
-        cfgs = [c for c in configs_from_args(more.models, args) if c.name in new]  # settings of trained ones too
-        plan, outcome = more, outcome.merge(train(cfgs, tuple(outcome.complete)))
     return outcome, plan
 
 

@@ -200,7 +200,41 @@ def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, cap
     assert json.loads((out / "tfidf-lr" / "config.json").read_text())["config"]["C"] == 2.0
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["minilm-emb-lr", "tfidf-lr"] and not report["left_out"]
-    assert sum("time budget" in line for line in report["plan"]) == 3  # the plan, the climb, the last look
+    assert sum("time budget" in line for line in report["plan"]) == 2  # the plan, the climb (a look that changes
+    # nothing adds no lines)
+
+
+def test_the_rest_of_the_plan_is_chosen_again_after_every_model(tmp_path, monkeypatch, capsys):
+    """The first plan prices minilm-emb-lr at 1000 s, out of 10 minutes, and buys the cheaper extra after it.
+    tfidf-lr's folds then correct minilm-emb-lr's price to 200 s (and the extra's, a tfidf-lr seed, to what
+    tfidf-lr took): the rest is chosen again before the extra trains, and minilm-emb-lr trains first, in
+    ladder order."""
+    monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("tfidf-lr"), ladder.Rung("minilm-emb-lr", extra=True),
+                                               ladder.Rung("tfidf-lr-seed7", extra=True)])
+    price = {"tfidf-lr": 1.0, "minilm-emb-lr": 200.0, "tfidf-lr-seed7": 60.0}
+    monkeypatch.setattr(budget.Estimator, "base", lambda self, cfg: FoldCost(price[cfg.name], 0.0, "cost model"))
+    trained = []
+
+    def train_models(cfgs, *a, **kw):
+        trained.append([c.name for c in cfgs])
+        price["minilm-emb-lr"] = 40.0  # what the first model's folds taught the estimates
+        return real_train_models(cfgs, *a, **kw)
+
+    from solution import pipeline
+
+    real_train_models = pipeline.train_models
+    monkeypatch.setattr(pipeline, "train_models", train_models)
+    out = tmp_path / "out"
+    assert cli.main(["run", "--input", str(make_input_dir(tmp_path / "input")), "--folds-dir", str(tmp_path / "folds"),
+                     "--output", str(out), "--time-budget", "10m"]) == 0
+    captured = capsys.readouterr()
+    assert trained == [["tfidf-lr"], ["minilm-emb-lr"], ["tfidf-lr-seed7"]]
+    assert re.search(r"tfidf-lr is trained, [\d.]+ min left: the rest of the plan", captured.err)
+    plans = captured.out.split("time budget, ")[1:]  # the first plan, the one after tfidf-lr (then no change)
+    assert len(plans) == 2 and "- minilm-emb-lr" in plans[0] and "+ tfidf-lr-seed7" in plans[0]
+    assert "+ minilm-emb-lr" in plans[1] and "+ tfidf-lr-seed7" in plans[1]
+    report = json.loads((out / "blend" / "report.json").read_text())
+    assert report["models"] == ["tfidf-lr", "minilm-emb-lr", "tfidf-lr-seed7"] and not report["left_out"]
 
 
 def test_settings_for_a_rung_outside_the_cpu_profile_are_valid_only_where_the_ladder_plans():
@@ -295,7 +329,7 @@ def test_the_rest_of_the_plan_is_chosen_again_at_the_rate_the_encoder_pass_measu
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "the pass says 1000 GFLOP/s" in captured.out + captured.err
-    assert trained == [["tfidf-lr", "minilm-emb-lr"], ["minilm-top3-ft"]]
+    assert trained == [["tfidf-lr"], ["minilm-emb-lr"], ["minilm-top3-ft"]]  # one model at a time
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and not report["left_out"]
     starts = [i for i, line in enumerate(report["plan"]) if line.startswith("time budget")]

@@ -98,6 +98,28 @@ def test_head_gets_its_own_learning_rate_and_norms_no_decay(tiny_models):
     assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in m.model.parameters())
 
 
+
+def test_layer_decay_scales_each_block_below_the_top(tiny_models):
+    m = _model(tiny_models, "bert", "adapter=none", "lr=1e-3", "head_lr=1e-2", "layer_decay=0.5")
+    n_layers = m.model.config.num_hidden_layers
+    lr_of = {id(p): g["lr"] for g in loop.param_groups(m.model, m.cfg) for p in g["params"]}
+    for name, p in m.model.named_parameters():
+        block = loop.BLOCK.search(name)
+        if "classifier" in name:
+            want = 1e-2
+        elif block:
+            want = 1e-3 * 0.5 ** (n_layers - 1 - int(block.group(1)))
+        elif "embeddings" in name:
+            want = 1e-3 * 0.5 ** n_layers
+        else:  # the pooler
+            want = 1e-3
+        assert lr_of[id(p)] == pytest.approx(want), name
+    assert loop.layer_scale("encoder.layer.0.attention.self.query.weight", 4, 1.0) == 1.0
+
+
+def test_layer_decay_outside_its_range_is_refused():
+    with pytest.raises(UserError, match="layer_decay must be in"):
+        config_mod.get("minilm-lora", ["layer_decay=0"])
 @pytest.mark.parametrize("capability,expected", [((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16"),
                                                  ((6, 1), "fp16")])
 def test_auto_precision_follows_the_gpu_capability(capability, expected):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import sys
 import time
 
@@ -225,16 +226,32 @@ def lr_schedule(opt, cfg, batches_per_epoch: int):
     return get_linear_schedule_with_warmup(opt, int(steps * cfg.warmup_ratio), steps)
 
 
+BLOCK = re.compile(r"\.layers?\.(\d+)\.")
+
+
+def layer_scale(name: str, n_layers: int, decay: float) -> float:
+    """Layer-wise lr decay (transformers has no such option): the top block x1, each block below x decay more,
+    the embeddings one step below the lowest block, the rest (pooler, shared position bias) x1."""
+    hit = BLOCK.search(name)
+    if hit:
+        return decay ** (n_layers - 1 - int(hit.group(1)))
+    return decay ** n_layers if "embeddings" in name else 1.0
+
+
 def param_groups(model, cfg) -> list[dict]:
-    """AdamW groups: the head at head_lr, the rest at lr; no weight decay on biases and norms."""
+    """AdamW groups: the head at head_lr, the rest at lr (scaled per block by cfg.layer_decay); no weight decay
+    on biases and norms."""
     from solution.models.hf import HEAD
 
-    groups = {(h, d): [] for h in (True, False) for d in (True, False)}
+    n_layers = getattr(getattr(model, "config", None), "num_hidden_layers", 0)
+    groups = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            groups[(bool(HEAD.search(name)), p.ndim >= 2 and "norm" not in name.lower())].append(p)
-    return [{"params": ps, "lr": cfg.head_lr if h else cfg.lr, "weight_decay": cfg.weight_decay if d else 0.0}
-            for (h, d), ps in groups.items() if ps]
+            head = bool(HEAD.search(name))
+            lr = cfg.head_lr if head else cfg.lr * layer_scale(name, n_layers, cfg.layer_decay)
+            decay = cfg.weight_decay if p.ndim >= 2 and "norm" not in name.lower() else 0.0
+            groups.setdefault((lr, decay), []).append(p)
+    return [{"params": ps, "lr": lr, "weight_decay": d} for (lr, d), ps in groups.items()]
 
 
 def train_epoch(m, acc, loader, opt, sched, loss_fn, targets, epoch: int, bar) -> tuple[float, int]:
