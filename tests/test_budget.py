@@ -101,7 +101,7 @@ def test_a_calibrated_cpu_is_planned_at_the_speed_a_whole_fold_sustains():
 
 def test_finished_folds_correct_later_estimates_of_their_own_kind_only(tmp_path):
     """Fine-tuning that took twice its estimate says nothing about scikit-learn's constants, and the other way
-    round; the re-planned climb (pipeline.climb_on) reads the same corrected estimates."""
+    round; every re-plan (pipeline.train_replanning) reads the same corrected estimates."""
     import pandas as pd
 
     data = types.SimpleNamespace(train=pd.DataFrame({"Tweet": ["a tweet of about forty characters, no more"] * 100}),
