@@ -1,7 +1,7 @@
 """Is a member's gain in the blend more than noise? A paired bootstrap of the blend with and without it.
 
-    .venv/bin/python bench/paired_gain.py --input ../shared/data/semeval2018-ec --folds-dir /work/runs/bp120d/folds \
-        --members /work/runs/bp120d/output,/work/runs/ladder13/asl1 \
+    .venv/bin/python bench/paired_gain.py --input ../shared/data/semeval2018-ec \
+        --folds-dir /work/runs/bp120d/folds --members /work/runs/bp120d/output,/work/runs/ladder13/asl1 \
         --base tfidf-lr,minilm-emb-lr,minilm-top3-ft,mpnet-top2-ft,minilm-lora,mpnet-top6-ft,mpnet-ft --with mpnet-ft-seed7
 
 Both blends are the `blend` command's weighted average (fine-tuned members x2) with thresholds cross-validated over
@@ -17,33 +17,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ladder import find_member  # noqa: E402  (bench/ladder.py: the same lookup over --members folders)
 from solution import blend, data as data_mod, folds as folds_mod, thresholds  # noqa: E402
+from solution.metrics import macro_f1  # noqa: E402
 
 
-def member_dir(name: str, where: list[Path]) -> Path:
-    hit = next((d / name for d in where if (d / name / "oof.csv").exists()), None)
-    if hit is None:
-        sys.exit(f"member {name} has no oof.csv in any of {', '.join(map(str, where))}")
-    return hit
-
-
-def cv_pred(data, fold, dirs: list[Path]) -> np.ndarray:
+def cv_pred(data, folds_dir: Path, fold, dirs: list[Path]) -> np.ndarray:
     """The blend's held-out 0/1 predictions: weighted average, thresholds cross-validated over folds."""
-    ids = data.train[data_mod.ID]
-    oofs = [pd.read_csv(d / "oof.csv").set_index(data_mod.ID).loc[ids, data.labels].to_numpy() for d in dirs]
+    oofs = [blend.load_probs(d.parent, d.name, data, folds_dir, fold=fold)[0] for d in dirs]
     w = blend.encoder_weights([blend.member_kinds(d.parent, [d.name])[0] for d in dirs])
     probs = blend.combine(np.stack(oofs), w)
     sel = thresholds.select(data.y, probs, fold)
     return thresholds.cv_predict(probs, fold, sel["fold_thresholds"], sel["min_one"]["used"])
-
-
-def macro(y, pred) -> float:
-    return f1_score(y, pred, average="macro", zero_division=0)
 
 
 def main(argv=None) -> None:
@@ -56,21 +44,23 @@ def main(argv=None) -> None:
     p.add_argument("--n", type=int, default=1000)
     args = p.parse_args(argv)
     data = data_mod.load(args.input)
-    fold = folds_mod.load(data, Path(args.folds_dir))
+    folds_dir = Path(args.folds_dir)
+    fold = folds_mod.load(data, folds_dir)
     where = [Path(d) for d in args.members.split(",")]
-    base = [member_dir(m, where) for m in args.base.split(",")]
-    more = base + [member_dir(m, where) for m in args.candidate.split(",")]
-    y, a, b = data.y, cv_pred(data, fold, base), cv_pred(data, fold, more)
+    base = [find_member(m, where) for m in args.base.split(",")]
+    more = base + [find_member(m, where) for m in args.candidate.split(",")]
+    y, a, b = data.y, cv_pred(data, folds_dir, fold, base), cv_pred(data, folds_dir, fold, more)
     rng = np.random.default_rng(0)
     diffs = []
     for _ in range(args.n):
         rows = rng.integers(0, len(y), len(y))
-        diffs.append(macro(y[rows], b[rows]) - macro(y[rows], a[rows]))
+        diffs.append(macro_f1(y[rows], b[rows]) - macro_f1(y[rows], a[rows]))
     diffs = np.array(diffs)
-    per_fold = [macro(y[fold == k], b[fold == k]) - macro(y[fold == k], a[fold == k]) for k in range(fold.max() + 1)]
-    print(f"CV macro-F1 {macro(y, a):.4f} -> {macro(y, b):.4f} ({macro(y, b) - macro(y, a):+.4f}); paired bootstrap "
-          f"of the difference: mean {diffs.mean():+.4f}, sd {diffs.std():.4f}, P(> 0) {(diffs > 0).mean():.2f}; "
-          f"per fold: {' '.join(f'{d:+.4f}' for d in per_fold)}")
+    gain = [macro_f1(y[fold == k], b[fold == k]) - macro_f1(y[fold == k], a[fold == k]) for k in range(fold.max() + 1)]
+    before, after = macro_f1(y, a), macro_f1(y, b)
+    print(f"CV macro-F1 {before:.4f} -> {after:.4f} ({after - before:+.4f}); paired bootstrap of the difference: "
+          f"mean {diffs.mean():+.4f}, sd {diffs.std():.4f}, P(> 0) {(diffs > 0).mean():.2f}; "
+          f"per fold: {' '.join(f'{d:+.4f}' for d in gain)}")
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ class HFConfig(ModelConfig):
     eval_batch_size: int = 64
     lr: float = 2e-4
     head_lr: float = 1e-3
-    layer_decay: float = 1.0  # layer-wise lr decay: block i of L trains at lr * layer_decay**(L-1-i), embeddings one step lower
+    layer_decay: float = 1.0  # block i of L trains at lr * layer_decay**(L-1-i), embeddings one step lower
     epochs: int = 3
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01

@@ -98,7 +98,6 @@ def test_head_gets_its_own_learning_rate_and_norms_no_decay(tiny_models):
     assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in m.model.parameters())
 
 
-
 def test_layer_decay_scales_each_block_below_the_top(tiny_models):
     m = _model(tiny_models, "bert", "adapter=none", "lr=1e-3", "head_lr=1e-2", "layer_decay=0.5")
     n_layers = m.model.config.num_hidden_layers
@@ -120,6 +119,8 @@ def test_layer_decay_scales_each_block_below_the_top(tiny_models):
 def test_layer_decay_outside_its_range_is_refused():
     with pytest.raises(UserError, match="layer_decay must be in"):
         config_mod.get("minilm-lora", ["layer_decay=0"])
+
+
 @pytest.mark.parametrize("capability,expected", [((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16"),
                                                  ((6, 1), "fp16")])
 def test_auto_precision_follows_the_gpu_capability(capability, expected):
