@@ -3,9 +3,10 @@
     .venv/bin/python bench/plan.py --input ../shared/data/semeval2018-ec --device T4 --gpus 2 --profile gpu \
         --time-budget 11h40m
 
-Uses the same cost model and planner as `run --time-budget` (solution/budget.py) with the data's sizes, for a
-device class of budget.DEVICES and a number of GPU workers, without training anything. On the machine itself
-`run` replaces these estimates with each finished fold's measured time.
+Uses the same cost model and planner as `run --time-budget` (solution/budget.py: budget.choose buys the most
+expected macro-F1, config expected_f1, that fits) with the data's sizes, for a device class of budget.DEVICES and a
+number of GPU workers, without training anything. On the machine itself `run` times the GPU first
+(solution/gpu_calibration.py) and replaces these estimates with each finished fold's measured time.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
-    from solution import budget, config, data as data_mod
+    from solution import budget, config, data as data_mod, metrics
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True)
@@ -27,6 +28,8 @@ def main() -> None:
     p.add_argument("--models", default=None)
     p.add_argument("--time-budget", default="11h40m")
     p.add_argument("--n-splits", type=int, default=5)
+    p.add_argument("--output", default="/nonexistent", help="a run's output folder: its finished folds' F1 replace "
+                   "the models' expected_f1")
     args = p.parse_args()
     d = data_mod.load(args.input)
     names = args.models.split(",") if args.models else config.profile_models(args.profile)
@@ -35,10 +38,9 @@ def main() -> None:
     cost = {n: budget.prior(config.get(n), len(d.train) - n_val, n_val, len(d.test), chars, args.device)
             for n in names}
     todo = {n: [budget.Job(n, k) for k in range(args.n_splits)] for n in names}
-    order = budget.order_models(names, cost, todo)
+    values = budget.expected_values({n: config.get(n) for n in names}, Path(args.output), metrics.constant_f1(d.y))
     seconds = budget.parse_duration(args.time_budget)
-    plan = budget.simulate({n: todo[n] for n in order}, cost, [0.0] * args.gpus, seconds - budget.BLEND_SECONDS,
-                           set())
+    plan = budget.choose(todo, cost, values, [0.0] * args.gpus, seconds - budget.BLEND_SECONDS, set())
     print(budget.format_plan(plan, cost, todo, {}, seconds, args.gpus, f"{args.device} x{args.gpus}, estimated"))
 
 

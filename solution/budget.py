@@ -51,7 +51,9 @@ BACKBONE_PARAMS = {
 }
 # transformer blocks of the registry's backbones (others read config.json): adapter_layers and frozen_layers
 # count in blocks
-BACKBONE_DEPTH = {"sentence-transformers/all-MiniLM-L6-v2": 6, "sentence-transformers/all-mpnet-base-v2": 12}
+BACKBONE_DEPTH = {"sentence-transformers/all-MiniLM-L6-v2": 6, "sentence-transformers/all-mpnet-base-v2": 12,
+                  "google/gemma-1.1-2b-it": 18, "intfloat/e5-mistral-7b-instruct": 32, "NeuralNovel/Gecko-7B-v0.1": 32,
+                  "Qwen/Qwen1.5-7B": 32, "Alibaba-NLP/gte-Qwen1.5-7B-instruct": 32}
 # frozen_layers members on a CPU run faster than the cost model's FLOPs say, measured per backbone here (their
 # training and frozen-block pass; RESULTS.md "mpnet's top blocks", "MiniLM's top blocks"):
 # - all-mpnet-base-v2: calibrate_cpu times MiniLM-shaped steps (384 wide), and mpnet's 768-wide matmuls run faster
@@ -198,13 +200,14 @@ def cost_kind(cfg) -> tuple[str, str]:
 
 
 def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device: str,
-          cpu_flops: float | None = None) -> FoldCost:
+          cpu_flops: float | None = None, rate: tuple | None = None) -> FoldCost:
     """The cost model's seconds for one fold of `cfg` (see the module docstring); cpu_flops: this CPU's measured
-    FLOP/s (calibrate_cpu) instead of the reference machine's."""
-    fixed, flops_per_s = DEVICES.get(device, DEVICES["gpu"])
+    FLOP/s (calibrate_cpu) instead of the reference machine's; rate: this GPU's measured (fixed s a sample, FLOP/s)
+    (solution/gpu_calibration.py) instead of the table's."""
+    fixed, flops_per_s = rate or DEVICES.get(device, DEVICES["gpu"])
     if device == "cpu" and cpu_flops:
         flops_per_s = cpu_flops / CALIBRATION_OVER_SUSTAINED
-    tokens = min(getattr(cfg, "max_length", 512), (mean_chars + len(getattr(cfg, "prompt", ""))) / CHARS_PER_TOKEN + 2)
+    tokens = tokens_per_tweet(cfg, mean_chars)
     if cfg.kind in SMALL_MODEL_SECONDS:
         # an embedding model's encoder runs once over every tweet (memoised across folds): once per model and
         # worker, like loading a base (all-mpnet-base-v2 on this project's slower CPU: 509 s, this says ~610)
@@ -217,9 +220,7 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
         flops_per_s *= CPU_FROZEN_SPEEDUP.get(cfg.backbone, 1.0)
     frozen = min(cfg.frozen_layers, depth - 1)
     top = n * (depth - frozen) / depth  # the blocks a training step runs (frozen ones run once per tweet)
-    passes = 4 + (2 if cfg.adapter == "none" else 0) + (2 if cfg.gradient_checkpointing else 0)
-    if cfg.adapter_layers:  # backprop stops at the lowest adapter
-        passes = 2 + (passes - 2) * min(1.0, cfg.adapter_layers / (depth - frozen))
+    passes = training_passes(cfg, depth)
     train = cfg.epochs * n_train * (fixed + passes * top * tokens / flops_per_s)
     evaluate = (cfg.epochs * n_val + n_test) * (fixed * EVAL_FLOP_SHARE + 2 * top * tokens / flops_per_s)
     load = LOAD_SECONDS.get(cfg.backbone, LOAD_SECONDS_7B if n > 3e9 else 30)
@@ -227,6 +228,18 @@ def prior(cfg, n_train: int, n_val: int, n_test: int, mean_chars: float, device:
     pass_rate = flops_per_s * (CPU_FROZEN_PASS_OVER_STEP if device == "cpu" else 1.0)
     once = (n_train + n_val + n_test) * 2 * (n - top) * tokens / pass_rate  # the frozen blocks' one pass
     return FoldCost(train + evaluate, load + once, "cost model")
+
+
+def training_passes(cfg, depth: int) -> float:
+    """A training step's FLOPs per sample in units of 2 N T (see the module docstring)."""
+    passes = 4 + (2 if cfg.adapter == "none" else 0) + (2 if cfg.gradient_checkpointing else 0)
+    if cfg.adapter_layers:  # backprop stops at the lowest adapter
+        passes = 2 + (passes - 2) * min(1.0, cfg.adapter_layers / (depth - min(cfg.frozen_layers, depth - 1)))
+    return passes
+
+
+def tokens_per_tweet(cfg, mean_chars: float) -> float:
+    return min(getattr(cfg, "max_length", 512), (mean_chars + len(getattr(cfg, "prompt", ""))) / CHARS_PER_TOKEN + 2)
 
 
 def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
@@ -260,6 +273,11 @@ class Plan:
     runs: list  # (job, worker, start s, end s), in start order
     skipped: dict  # model -> reason
 
+    @property
+    def models(self) -> list:
+        """The planned models in the order they start."""
+        return list(dict.fromkeys(job.model for job, *_ in self.runs))
+
 
 def simulate(jobs_by_model: dict, cost: dict, free_at: list, deadline: float | None, loaded: set) -> Plan:
     """List scheduling in the models' order; a model joins only if all its jobs end by the deadline.
@@ -286,13 +304,61 @@ def simulate(jobs_by_model: dict, cost: dict, free_at: list, deadline: float | N
     return Plan(sorted(runs, key=lambda r: (r[2], r[1])), skipped)
 
 
-def order_models(models: list[str], cost: dict, todo: dict) -> list[str]:
-    """The cheapest model first, so that a submission exists early; then the given (profile) order."""
-    pending = [m for m in models if todo.get(m)]
-    if not pending:
-        return []
-    first = min(pending, key=lambda m: cost[m].seconds * len(todo[m]) + cost[m].load_s)
-    return [first, *(m for m in pending if m != first)]
+EXACT_MODELS = 10  # up to this many models every subset is tried (2**10 short simulations); more are chosen greedily
+
+
+def choose(jobs_by_model: dict, cost: dict, value: dict, free_at: list, deadline: float | None, loaded: set) -> Plan:
+    """The models to train and their order: of the sets whose every fold ends by the deadline, the one with the most
+    expected value (ties: the one that ends first), ordered by value per minute (Smith's rule: value comes as early
+    as it can); a model left out is told how long it needs after the chosen ones. value: {model: > 0}."""
+    order = sorted(jobs_by_model, key=lambda m: -value[m] / max(model_seconds(m, jobs_by_model, cost), 1e-9))
+    jobs = {m: jobs_by_model[m] for m in order}
+    if deadline is None or len(order) > EXACT_MODELS:
+        return simulate(jobs, cost, free_at, deadline, loaded)
+    best, best_key = [], (0.0, 0.0)
+    for mask in range(1, 1 << len(order)):
+        chosen = [m for i, m in enumerate(order) if mask >> i & 1]
+        plan = simulate({m: jobs[m] for m in chosen}, cost, free_at, deadline, loaded)
+        if plan.skipped:
+            continue
+        key = (round(sum(value[m] for m in chosen), 9), -max((end for *_, end in plan.runs), default=0.0))
+        if key > best_key:
+            best, best_key = chosen, key
+    plan = simulate({m: jobs[m] for m in best}, cost, free_at, deadline, loaded)
+    for m in order:
+        if m not in best:  # why: what it needs after the chosen models
+            plan.skipped[m] = simulate({**{b: jobs[b] for b in best}, m: jobs[m]}, cost, free_at, deadline,
+                                       loaded).skipped.get(m, "the plan buys more expected macro-F1 without it")
+    return plan
+
+
+def model_seconds(model: str, jobs_by_model: dict, cost: dict) -> float:
+    return cost[model].seconds * len(jobs_by_model[model]) + cost[model].load_s
+
+
+def expected_values(cfgs: dict, output: Path, floor: float) -> dict:
+    """{model: expected macro-F1 above `floor` (predicting every label)}: the mean of its folds finished here, else
+    its config's expected_f1; a model known by neither counts as the known ones' mean (1 where none is known)."""
+    f1 = {n: fold_f1(Path(output) / n, c) or c.expected_f1 for n, c in cfgs.items()}
+    known = [v - floor for v in f1.values() if v]
+    unknown = sum(known) / len(known) if known else 1.0
+    return {n: max(v - floor, 0.01) if v else max(unknown, 0.01) for n, v in f1.items()}
+
+
+def fold_f1(mdir: Path, cfg) -> float:
+    """The mean fold macro-F1 (thresholds tuned on the fold) of this config's folds finished in `mdir`, or 0."""
+    import json
+
+    scores = []
+    for p in sorted(Path(mdir).glob("fold*/metrics.json")):
+        try:
+            m = json.loads(p.read_text())
+            if m.get("config_fingerprint") == cfg.fingerprint():
+                scores.append(float(m["at_tuned_thresholds"]["macro_f1"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    scores = [x for x in scores if 0 <= x <= 1]
+    return sum(scores) / len(scores) if scores else 0.0
 
 
 def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | None, n_workers: int,
@@ -303,7 +369,7 @@ def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | 
     ends = {}
     for job, _, _, end in plan.runs:
         ends[job.model] = max(ends.get(job.model, 0.0), end)
-    for model in todo:
+    for model in [*plan.models, *(m for m in todo if m not in plan.models)]:  # in the order they will train
         c = cost.get(model)
         folds = ",".join(str(j.fold) for j in todo[model]) or "-"
         if model in plan.skipped:
@@ -355,13 +421,15 @@ class Estimator:
 
         self.chars = float(data.train[TEXT].astype(str).str.len().mean())
         self.cpu_flops = cpu_flops
+        self.rate = None  # this GPU's (fixed s a sample, FLOP/s) once calibrated (solution/gpu_calibration.py)
         self.finished = {}  # cost kind -> [(measured s, cost-model s)] of this run's folds
         self.probed = False
 
     def base(self, cfg) -> FoldCost:
         """Measured folds, else the cost model as it stands before this run's corrections."""
         got = measured(self.output / cfg.name, cfg, self.machine, self.n_train)
-        return got or prior(cfg, self.n_train, self.n_val, self.n_test, self.chars, self.device, self.cpu_flops)
+        return got or prior(cfg, self.n_train, self.n_val, self.n_test, self.chars, self.device, self.cpu_flops,
+                            self.rate)
 
     def __call__(self, cfg) -> FoldCost:
         return self.corrected(cfg, self.base(cfg))
@@ -371,7 +439,13 @@ class Estimator:
         return c.scaled(self.factor(cfg)) if c.modelled else c
 
     def factor(self, cfg) -> float:
-        return correction(self.finished.get(cost_kind(cfg), []))
+        return correction(self.finished.get(self.kind(cfg), []))
+
+    def kind(self, cfg) -> tuple[str, str]:
+        """Which corrections apply to `cfg`: on a GPU every fine-tuned model's folds measure one rate of the device
+        (so a 2B model's first folds correct the 7B estimates); on a CPU cost_kind's."""
+        kind = cost_kind(cfg)
+        return (kind[0], "gpu") if self.device != "cpu" and kind[0] == "fine-tuning" else kind
 
     def checked(self, cfg) -> bool:
         """Whether this machine's own work backs the estimate (ladder.reserve): folds of this config timed by earlier
@@ -379,7 +453,7 @@ class Estimator:
         on this run's encoder pass (probe)."""
         torch_work = cost_kind(cfg)[0] != "scikit-learn"
         return (not self.base(cfg).modelled or (self.probed and torch_work)
-                or len(self.finished.get(cost_kind(cfg), [])) >= CHECKED_FOLDS)
+                or len(self.finished.get(self.kind(cfg), [])) >= CHECKED_FOLDS)
 
     def probes(self, cfg) -> bool:
         """Whether a fold of `cfg` that runs its encoder pass would re-measure this CPU (see probe): only a pass in
@@ -403,13 +477,13 @@ class Estimator:
             return None
         priced = prior(cfg, self.n_train, self.n_val, self.n_test, self.chars, self.device, self.cpu_flops).load_s
         old, self.cpu_flops, self.probed = self.cpu_flops, self.cpu_flops * priced / once_s, True
-        self.finished.pop(cost_kind(cfg), None)  # its kind is priced at the measured rate now: not corrected twice
+        self.finished.pop(self.kind(cfg), None)  # its kind is priced at the measured rate now: not corrected twice
         return (f"{cfg.name}'s encoder pass took {once_s:.0f} s where {old / 1e9:.0f} GFLOP/s priced {priced:.0f}: "
                 f"this CPU runs at {self.cpu_flops / 1e9:.0f} GFLOP/s, and the rest of the run is planned with it")
 
     def record(self, cfg, measured_s: float, modelled_s: float) -> None:
         """A finished fold's wall time against its uncorrected cost-model estimate."""
-        self.finished.setdefault(cost_kind(cfg), []).append((measured_s, modelled_s))
+        self.finished.setdefault(self.kind(cfg), []).append((measured_s, modelled_s))
 
 
 class Clock:

@@ -89,9 +89,8 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
     model = cls(cfg, data.labels)
     model.fold_name = f"{cfg.name} fold {k}"
     t0, once0 = time.time(), _once_seconds(cfg)
-    res = model.fit([texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va], log_dir=fold_dir)
-    fit_s = time.time() - t0
-    test_probs = model.predict(data.test[TEXT].tolist())
+    res, test_probs, fit_s = fit_and_predict(model, [texts[i] for i in tr], y[tr], [texts[i] for i in va], y[va],
+                                             data.test[TEXT].tolist(), fold_dir)
     if not writes:
         return {"model": cfg.name, "fold": k, "wall_time_s": time.time() - t0}
     model.save(fold_dir / "model")
@@ -106,12 +105,40 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
         "note": "tuned thresholds are fit on this fold's validation rows (optimistic); the blend tunes them on all OOF",
         "kept_epoch": res.kept_epoch, "history": res.history,
         "wall_time_s": time.time() - t0, "once_s": _once_seconds(cfg) - once0, "fit_time_s": fit_s,
-        "peak_rss_mb": peak_rss_mb(), **res.extra,
+        "peak_rss_mb": peak_rss_mb(), **res.extra, "overflow_retry": getattr(model, "overflow_retry", ""),
         "machine": _machine(), "config_fingerprint": cfg.fingerprint(),
     }
     write_json(m, fold_dir / "metrics.json")
     write_json({"fold": k, "seed": cfg.seed, "config_fingerprint": cfg.fingerprint()}, fold_dir / DONE)
     return m
+
+
+def fit_and_predict(model, train_texts, y_train, val_texts, y_val, test_texts, fold_dir: Path):
+    """(FitResult, test probabilities, fit seconds); outputs must be finite, and after a non-finite loss or output
+    a model with a numerically safer form (HFModel.make_safe: fp16 overflow) trains the fold once more in it."""
+    from solution.models import NonFinite
+
+    t0 = time.time()
+    while True:
+        try:
+            res = model.fit(train_texts, y_train, val_texts, y_val, log_dir=fold_dir)
+            check_finite(res.val_probs, model.fold_name, "validation")
+            fit_s = time.time() - t0
+            test_probs = check_finite(model.predict(test_texts), model.fold_name, "test")
+            return res, test_probs, fit_s
+        except NonFinite as e:
+            if not getattr(model, "make_safe", lambda e: False)(e):
+                raise
+
+
+def check_finite(probs, who: str, split: str):
+    from solution.models import NonFinite
+
+    probs = np.asarray(probs)
+    bad = int((~np.isfinite(probs)).reshape(len(probs), -1).any(axis=1).sum())
+    if bad:
+        raise NonFinite(f"{who}: non-finite probabilities on {bad} of {len(probs)} {split} rows")
+    return probs
 
 
 def run_job(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) -> dict:
@@ -260,9 +287,11 @@ class JobRun:
         self.machine = budget_mod.machine_id()
         self.estimate = estimate or budget_mod.Estimator(data, int((fold != 0).sum()), budget_mod.device_class(),
                                                          self.machine, dirs.output)
+        self.values = budget_mod.expected_values(cfgs, dirs.output, metrics.constant_f1(data.y))
+        self.pending = {n: [budget_mod.Job(n, k) for k in todo[n]] for n in cfgs if todo[n]}
+        if budget_s is not None:
+            self.calibrate()
         self.base_cost = {n: self.estimate.base(c) for n, c in cfgs.items()}  # corrected in cost()
-        order = budget_mod.order_models(list(cfgs), self.base_cost, todo)
-        self.pending = {n: [budget_mod.Job(n, k) for k in todo[n]] for n in order}
         self.todo, self.skipped, self.trained, self.failed, self.dead = todo, {}, {}, {}, set()
         self.running, self.loaded = {}, set()  # worker -> (job, started, its uncorrected FoldCost, load included)
         self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n))]
@@ -280,7 +309,32 @@ class JobRun:
 
         left = None if self.budget_s is None else self.budget_s - self.clock.now() - budget_mod.BLEND_SECONDS
         jobs = {n: js for n, js in self.pending.items() if js}
-        return budget_mod.simulate(jobs, self.cost(), free_at, left, self.loaded)
+        return budget_mod.choose(jobs, self.cost(), self.values, free_at, left, self.loaded)
+
+    def calibrate(self) -> None:
+        """On a GPU, time the first fine-tuned model of the plan's order before planning (gpu_calibration); the
+        table's guess stays where that fails."""
+        from solution import budget as budget_mod
+        from solution import gpu_calibration
+
+        est = self.estimate
+        if est.device == "cpu" or est.rate is not None:
+            return
+        hf = [n for n in budget_mod.choose(self.pending, {n: est.base(self.cfgs[n]) for n in self.pending},
+                                           self.values, [0.0], None, set()).models
+              if self.cfgs[n].kind == "hf" and est.base(self.cfgs[n]).modelled]
+        if not hf:
+            return
+        cfg = self.cfgs[hf[0]]
+        try:
+            with log.library_log(self.dirs.output / "plan.log"):
+                est.rate = gpu_calibration.calibrate(cfg, self.data.labels, budget_mod.tokens_per_tweet(cfg, est.chars))
+        except Exception as e:  # a plan from the table beats no run
+            log.warn(f"could not time {cfg.name}'s training step on this GPU ({type(e).__name__}: {e}); planning "
+                     f"with the table's guess for a {est.device}")
+            return
+        log.info(f"calibrated on {self.machine}: {cfg.name}'s training step runs at {est.rate[1] / 1e12:.1f} TFLOP/s "
+                 f"+ {est.rate[0] * 1e3:.1f} ms a sample; planning with it")
 
     def announce(self) -> None:
         from solution import budget as budget_mod
@@ -305,12 +359,13 @@ class JobRun:
                    max(60.0, self.running[w][1] + self.running_estimate(w) - now) if w in self.running else 0.0
                    for w in range(self.n_workers)]
         p = self.plan(free_at)
+        for model in [m for m in self.skipped if m not in p.skipped]:
+            log.info(f"{model} fits now ({self.skipped.pop(model)} before): planned again")
         for model, why in p.skipped.items():
             if model not in self.skipped:
-                self.skipped[model] = why
-                log.warn(f"{model}: left out of this run, {why}; rerun with a larger --time-budget (or resume "
-                         f"in a next session) to train it")
-            self.pending.pop(model, None)
+                log.warn(f"{model}: left out of this run, {why}; it comes back if finished folds free the time, "
+                         f"else rerun with a larger --time-budget (or resume in a next session) to train it")
+            self.skipped[model] = why
         for job, w, start, _ in p.runs:
             if w == worker and start <= 1e-6:
                 self.pending[job.model].remove(job)
@@ -364,6 +419,8 @@ class JobRun:
         self.trained.setdefault(job.model, {})[job.fold] = m
         if "at_0.5" not in m:  # a data-parallel process that does not write: nothing to report or assemble
             return
+        if m.get("overflow_retry") and not self.cfgs[job.model].overflow_safe:  # its other folds start safe
+            self.cfgs[job.model] = dataclasses.replace(self.cfgs[job.model], overflow_safe=True)
         if job_cost.modelled:
             self.estimate.record(self.cfgs[job.model], self.clock.now() - started, job_cost.seconds)
         if note := self.estimate.probe(self.cfgs[job.model], float(m.get("once_s", 0.0))):
@@ -380,8 +437,13 @@ class JobRun:
 
         self.pending.pop(name, None)
         release_cached_base()
-        if not assemble(self.cfgs[name], self.data, self.fold, self.mdir(name)):
-            return  # only some folds were asked for (--folds)
+        try:
+            if not assemble(self.cfgs[name], self.data, self.fold, self.mdir(name)):
+                return  # only some folds were asked for (--folds)
+        except UserError as e:  # its folds cannot join a blend: the other models go on
+            self.failed.setdefault(name, str(e))
+            log.warn(f"{e}; {name} is left out of the blend")
+            return
         self.complete.append(name)
         oof = read_prob_table(self.mdir(name) / "oof.csv", self.data.labels)[self.data.labels].to_numpy()
         s05 = metrics.scores(self.data.y, oof, 0.5)

@@ -20,6 +20,10 @@ class FitResult:
     extra: dict = field(default_factory=dict)  # samples/s, peak memory, ...
 
 
+class NonFinite(UserError):
+    """A fold's loss or probabilities are not finite (NaN or infinity)."""
+
+
 def model_class(kind: str):
     if kind == "tfidf":
         from solution.models.tfidf import TfidfModel

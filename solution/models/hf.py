@@ -7,6 +7,7 @@ adapter and head for each fold: a 7B 4-bit base takes minutes to load and is the
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -45,14 +46,41 @@ class HFModel:
     def __init__(self, cfg: HFConfig, labels: list[str]):
         self.cfg, self.labels = cfg, labels
         self.device = pick_device()
-        capability = torch.cuda.get_device_capability() if self.device.type == "cuda" else None
-        self.precision = hardware.mixed_precision(cfg.precision, self.device.type, capability)
-        self.dtype = DTYPES[self.precision]  # autocast dtype, None for fp32
+        self.set_precision()
         self.model = self.tokenizer = None
         self.frozen = None  # the cached frozen blocks (frozen_layers > 0: models/frozen.py)
         self.weights_path = None
         self.fold_name = cfg.name  # "<model> fold <k>" once train.py names the fold (error messages)
+        self.overflow_retry = ""  # why this fold was trained again in the overflow-safe form (make_safe)
         hardware.set_threads(cfg.num_threads)
+
+    def set_precision(self) -> None:
+        capability = torch.cuda.get_device_capability() if self.device.type == "cuda" else None
+        self.precision = hardware.mixed_precision(self.cfg.precision, self.device.type, capability)
+        if self.cfg.overflow_safe and self.cfg.quantize == "4bit" and self.precision == "fp16":
+            self.precision = "no"  # k-bit preparation keeps the residual in fp32 already: the matmuls are what is left
+        self.dtype = DTYPES[self.precision]  # autocast dtype, None for fp32
+
+    def overflow_prone(self) -> bool:
+        """fp16 autocast (no native bf16 here) and not yet in the overflow-safe form."""
+        return self.precision == "fp16" and not self.cfg.overflow_safe
+
+    def make_safe(self, err) -> bool:
+        """After a non-finite loss or output (train.fit_and_predict): under fp16, once, the overflow-safe form
+        (HFConfig.overflow_safe); otherwise the error, with the cheapest fix on this device."""
+        from solution import log
+        from solution.models import NonFinite
+
+        if not self.overflow_prone():
+            raise NonFinite(f"{err}; {overflow_fix(self)}") from None
+        self.cfg = dataclasses.replace(self.cfg, overflow_safe=True)
+        self.set_precision()
+        self.model, self.overflow_retry = None, f"{err}: retried in the overflow-safe form"
+        release_cached_base()
+        log.warn(f"{err}: an fp16 overflow, so the fold is trained again with "
+                 + ("fp32 matmuls (its 4-bit base keeps the rest in fp32 already)" if self.cfg.quantize == "4bit"
+                    else "its embeddings, norms and residual stream in fp32 (matmuls stay fp16)"))
+        return True
 
     # ---- building ---------------------------------------------------------------------------------
     def _build(self, saved: Path | None = None) -> None:
@@ -85,6 +113,8 @@ class HFModel:
         except (OSError, ValueError) as e:
             raise UserError(weights_mod.not_found_message(cfg.backbone, e)) from None
         apply_pooling(model, cfg.pooling)
+        if cfg.overflow_safe and cfg.quantize != "4bit" and self.device.type == "cuda" and self.dtype is not None:
+            _matmul_weights_to(model, self.dtype)
         frozen_mod.install(model, cfg.frozen_layers, (source, str(self.device), self.precision))
         if cfg.quantize == "4bit":
             from peft import prepare_model_for_kbit_training
@@ -125,7 +155,7 @@ class HFModel:
         """from_pretrained's dtype, device map and 4-bit recipe (the config's bnb_* settings)."""
         cfg = self.cfg
         if cfg.quantize != "4bit":  # 16-bit frozen weights on a GPU; fp32 elsewhere (autocast does the fast math)
-            on_gpu = self.device.type == "cuda" and self.dtype is not None
+            on_gpu = self.device.type == "cuda" and self.dtype is not None and not cfg.overflow_safe
             return {"dtype": self.dtype if on_gpu else torch.float32}
         from transformers import BitsAndBytesConfig
 
@@ -275,7 +305,7 @@ def _base_key(m: HFModel) -> tuple:
     c = m.cfg
     return (c.backbone, c.weights, os.environ.get("SOLUTION_WEIGHTS", ""), c.quantize, c.bnb_4bit_quant_type,
             c.bnb_4bit_use_double_quant, c.bnb_4bit_compute_dtype, m.precision, str(m.device), tuple(m.labels),
-            c.pooling, c.gradient_checkpointing, c.seed, c.frozen_layers)
+            c.pooling, c.gradient_checkpointing, c.seed, c.frozen_layers, c.overflow_safe)
 
 
 def _rng_state():
@@ -295,6 +325,23 @@ def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _matmul_weights_to(model, dtype) -> None:
+    """The overflow-safe 16-bit base: linear layers in 16 bits (autocast runs them there anyway, at half the
+    memory), embeddings and norms in fp32 so that the residual stream stays fp32."""
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and not HEAD.search(name):
+            mod.to(dtype)
+
+
+def overflow_fix(m: HFModel) -> str:
+    """The cheapest fix for a loss or output that stays non-finite on this device."""
+    name = m.cfg.name
+    if m.precision == "fp16":
+        return (f"this GPU has no native bf16: train it in fp32 (--set {name}.precision=fp32, several times slower "
+                f"here), or on a GPU with bf16 (on Kaggle: --accelerator NvidiaL4)")
+    return f"it diverged: lower its learning rate (--set {name}.lr={m.cfg.lr / 10:g})"
 
 
 def _has_device_map(model) -> bool:

@@ -11,7 +11,8 @@ What the kit adds on top, and the libraries lack:
 - on out-of-memory, the fold restarts with half the micro-batch and twice the accumulation (the same
   effective batch; accelerate's find_executable_batch_size shrinks the batch alone), and inference halves
   its batch;
-- a non-finite loss stops the fold at once with a one-line error instead of writing NaN probabilities.
+- a non-finite loss stops the fold at once (NonFinite) instead of writing NaN probabilities; train.fit_and_predict
+  retries it once in the overflow-safe form under fp16.
 Under `accelerate launch` the same loop trains one fold data-parallel (README: "One fold on several GPUs").
 """
 from __future__ import annotations
@@ -28,8 +29,8 @@ import torch
 
 from solution import log
 from solution.errors import UserError
-from solution.metrics import log_loss, macro_f1
-from solution.models import FitResult
+from solution.metrics import constant_f1, log_loss, macro_f1
+from solution.models import FitResult, NonFinite
 from solution.models.losses import make_loss
 from solution.thresholds import tune
 
@@ -48,12 +49,6 @@ def is_oom(e: BaseException) -> bool:
     from accelerate.utils.memory import should_reduce_batch_size
 
     return isinstance(e, OOM) or should_reduce_batch_size(e)
-
-
-def constant_f1(y) -> float:
-    """Macro-F1 of predicting every label for every tweet: per label 2r/(1+r), r its positive rate."""
-    r = np.asarray(y, dtype=np.float64).mean(0)
-    return float((2 * r / (1 + r)).mean())
 
 
 # ---- retries around one fold -------------------------------------------------------------------------------
@@ -264,9 +259,7 @@ def train_epoch(m, acc, loader, opt, sched, loss_fn, targets, epoch: int, bar) -
             loss = loss_fn(logits.float(), targets[batch["idx"].cpu()].to(acc.device))
             value = loss.item()
             if not math.isfinite(value):
-                raise UserError(f"{m.fold_name}: the loss is {value} at step {step + 1} of epoch {epoch + 1}; "
-                                f"train it in full precision (--set {cfg.name}.precision=fp32) or with a lower "
-                                f"learning rate (--set {cfg.name}.lr={cfg.lr / 10:g})")
+                raise NonFinite(f"{m.fold_name}: the loss is {value} at step {step + 1} of epoch {epoch + 1}")
             acc.backward(loss)
             if acc.sync_gradients:
                 acc.clip_grad_norm_(m.model.parameters(), cfg.max_grad_norm)
