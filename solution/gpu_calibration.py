@@ -92,6 +92,7 @@ def time_steps(cfg, labels: list[str], tokens: int, steps: int, warmup: int) -> 
 
     m = HFModel(cfg, labels)
     m._build()
+    m.model.train()  # as training runs it: gradient checkpointing recomputes only in training mode
     try:
         ids = torch.randint(4, VOCAB, (cfg.batch_size, max(tokens, 2)), device=m.device)
         mask = torch.ones_like(ids)

@@ -360,7 +360,9 @@ class JobRun:
                    for w in range(self.n_workers)]
         p = self.plan(free_at)
         for model in [m for m in self.skipped if m not in p.skipped]:
-            log.info(f"{model} fits now ({self.skipped.pop(model)} before): planned again")
+            why = self.skipped.pop(model)
+            if model in p.models:
+                log.info(f"{model} fits now ({why} before): planned again")
         for model, why in p.skipped.items():
             if model not in self.skipped:
                 log.warn(f"{model}: left out of this run, {why}; it comes back if finished folds free the time, "

@@ -21,7 +21,7 @@ import torch
 from solution import hardware
 from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
-from solution.io import usual_mode
+from solution.io import read_json, usual_mode
 from solution.models import FitResult
 from solution.models import frozen as frozen_mod
 from solution.models import weights as weights_mod
@@ -234,7 +234,8 @@ class HFModel:
         self.model.save_pretrained(str(tmp), state_dict=state)
         self.tokenizer.save_pretrained(str(tmp))
         (tmp / META).write_text(json.dumps({"backbone": self.cfg.backbone, "adapter": self.cfg.adapter,
-                                            "quantize": self.cfg.quantize, "labels": self.labels}, indent=2))
+                                            "quantize": self.cfg.quantize, "labels": self.labels,
+                                            "overflow_safe": self.cfg.overflow_safe}, indent=2))
         usual_mode(tmp)  # safetensors writes 0600
         shutil.rmtree(directory, ignore_errors=True)
         os.replace(tmp, directory)
@@ -244,6 +245,9 @@ class HFModel:
         directory = Path(directory)
         if not (directory / META).exists():
             raise UserError(f"{directory}: no saved model; train it with `python -m solution train {cfg.name}`")
+        meta = read_json(directory / META)
+        if isinstance(meta, dict) and meta.get("overflow_safe"):  # it predicts in the form it trained in
+            cfg = dataclasses.replace(cfg, overflow_safe=True)
         m = cls(cfg, labels)
         torch.manual_seed(cfg.seed)
         m._build(saved=directory)
