@@ -543,10 +543,13 @@ def blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str]
 
 def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str], fold_average_how: str = "mean",
            weights: str = "auto", shrink="auto", center="auto", min_one: str = "auto", plots: bool = True,
-           stack: str = "auto", demo: bool = False, left_out=None, plan=None) -> dict:
+           stack: str = "auto", demo: bool = False, left_out=None, plan=None, run_models=None,
+           echo: bool = True) -> dict:
     """demo: the data is the generated demo set (marked in the report and plots). left_out: models a caller
     chose not to blend, as [{"model": ..., "reason": ...}], listed in the report. plan: the lines of the time
-    budget's plan that chose the models (kept in the report)."""
+    budget's plan that chose the models (kept in the report). run_models: what became of each model of a `run`
+    ([{"model", "status", "reason"}], kept in the report for the table the notebook shows). echo: print the
+    summary (an interim blend on another thread prints nothing, without touching sys.stdout)."""
     method, manual, names = parse_weights(weights, list(dict.fromkeys(names)))
     if not names:
         raise UserError(f"{output}: no trained models to blend; run `python -m solution train` first")
@@ -568,12 +571,14 @@ def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str
     report = build_report(data, names, fold_average_how, w, weight_info, stack_info, sel, scores, stack_oof, pred,
                           output, int(fold.max()) + 1, demo, _left_out(left_out))
     report["plan"] = list(plan or [])
+    report["run_models"] = list(run_models or [])
     if not demo:  # advice about generated data would mislead
         _warn_if_a_member_wins(report["table"])
     # 0/1 predictions go through submission.build as probabilities cut at 0.5 (exact for 0.0 and 1.0)
     sub = submission.build(data.sample, data.labels, data.test[ID], pred.astype(np.float64), 0.5)
     files = write_outputs(report, sub, data.sample, output, y, oof, plots)
-    print_summary(report, files)
+    if echo:
+        print_summary(report, files)
     return report
 
 

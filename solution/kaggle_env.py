@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -137,24 +138,78 @@ def _pip(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def _install_from(wheels_dir: Path, missing: dict[str, str]) -> str:
-    """pip install, offline, the missing packages that have a wheel in `wheels_dir`; pip's complaint or ''."""
-    have = {wheels.dist_name(w.name) for w in wheels_dir.glob("*.whl")}
-    wanted = sorted({pip for pip in missing.values() if wheels.dist_name(pip) in have})
-    if not wanted:
-        return "no wheel for them there"
-    print(f"installing offline from {wheels_dir}: {', '.join(wanted)}", flush=True)
-    proc = _pip([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet",
-                 "--find-links", str(wheels_dir), *wanted])
+def installed_version(pip_name: str) -> str | None:
+    """The version pip sees installed, or None (the one place that reads it; tests replace it)."""
+    try:
+        return importlib.metadata.version(pip_name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def floor(pip: str) -> str | None:
+    """The oldest version of a package the kit runs on (wheels.FLOORS), or None: any."""
+    return {wheels.dist_name(k): v for k, v in wheels.FLOORS.items()}.get(wheels.dist_name(pip))
+
+
+def too_old(packages: dict[str, str]) -> dict[str, str]:
+    """pip name -> installed version, of these packages installed in a version older than their floor."""
+    out = {}
+    for pip in sorted(set(packages.values())):
+        version = installed_version(pip) if floor(pip) else None
+        if version is not None and not wheels.meets(version, floor(pip)):
+            out[pip] = version
+    return out
+
+
+def _wheels_in(wheels_dir: Path) -> dict[str, list[str]]:
+    """Normalised distribution name -> the versions of its wheels in `wheels_dir`."""
+    have: dict[str, list[str]] = {}
+    for w in wheels_dir.glob("*.whl"):
+        have.setdefault(wheels.dist_name(w.name), []).append(wheels.wheel_version(w.name))
+    return have
+
+
+def _pip_install(wheels_dir: Path, specs: list[str], *flags: str) -> str:
+    """pip install, offline, from `wheels_dir`; pip's complaint or ''."""
+    print(f"installing offline from {wheels_dir}: {', '.join(specs)}", flush=True)
+    proc = _pip([sys.executable, "-m", "pip", "install", "--no-index", *flags, "--quiet",
+                 "--find-links", str(wheels_dir), *specs])
     importlib.invalidate_caches()
     lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
     return lines[-1] if proc.returncode and lines else ""
 
 
+def _install_from(wheels_dir: Path, missing: dict[str, str]) -> str:
+    """pip install, offline, the missing packages that have a wheel in `wheels_dir`; pip's complaint or ''."""
+    have = _wheels_in(wheels_dir)
+    wanted = sorted({pip for pip in missing.values() if wheels.dist_name(pip) in have})
+    if not wanted:
+        return "no wheel for them there"
+    return _pip_install(wheels_dir, wanted, "--no-deps")
+
+
+def _upgrade_from(wheels_dir: Path, old: dict[str, str]) -> str:
+    """pip install, offline, a version at least the floor of each too old package (pip name -> version) that has
+    one in `wheels_dir`; pip's complaint or ''. Dependencies are checked: a newer version whose own needs the image
+    does not meet is refused by pip, where --no-deps would install it broken."""
+    have = _wheels_in(wheels_dir)
+    wanted = [f"{pip}>={floor(pip)}" for pip in sorted(old)
+              if any(wheels.meets(v, floor(pip)) for v in have.get(wheels.dist_name(pip), []))]
+    return _pip_install(wheels_dir, wanted) if wanted else ""
+
+
+def _older(old: dict[str, str]) -> str:
+    """One or more too old packages in words: transformers 4.52.4 is older than the kit needs (transformers>=4.56)."""
+    found = ", ".join(f"{pip} {version}" for pip, version in old.items())
+    needs = ", ".join(f"{pip}>={floor(pip)}" for pip in old)
+    return f"{found} {'is' if len(old) == 1 else 'are'} older than the kit needs ({needs})"
+
+
 @stops
 def install_missing(packages: dict[str, str], wheels_dataset: str) -> Path | None:
-    """Install what the image lacks from the attached wheels dataset; stop, naming it, where that cannot be."""
-    missing = missing_packages(packages)
+    """Install what the image lacks, or holds older than wheels.FLOORS, from the attached wheels dataset; stop,
+    naming it, where that cannot be (a too old one with no newer wheel at hand: check_versions)."""
+    missing, old = missing_packages(packages), too_old(packages)
     wheels_dir = find_wheels(wheels_dataset, paths().input)
     print(f"wheels: {wheels_dir or 'none attached'}")
     problem = ""
@@ -172,8 +227,33 @@ def install_missing(packages: dict[str, str], wheels_dataset: str) -> Path | Non
                            f"solution kernel --wheels` and `kaggle datasets create -p output/kernel-wheels`, then "
                            f"push again (or Add Input > Datasets in the editor; or turn the internet on and pip "
                            f"install them)")
+    problem = _upgrade_from(wheels_dir, old) if old and wheels_dir else ""
+    if problem:
+        raise NotebookStop(f"{_older(too_old(packages) or old)}, and pip would not install the newer wheel from "
+                           f"{wheels_dir} ({problem}): set the notebook to Kaggle's latest environment (\"Always use "
+                           f"latest environment\" in the editor's settings), or turn the internet on and `pip install "
+                           f"-U` it")
     print(f"packages: all {len(packages)} present")
     return wheels_dir
+
+
+@stops
+def check_versions(packages: dict[str, str], wheels_dir: Path | None) -> None:
+    """Before any model loads: stop, in one line, where a library is older than the kit needs (wheels.FLOORS),
+    naming it, the version found and the fix. wheels_dir: the attached wheels dataset (install_missing's)."""
+    old = too_old(packages)
+    if not old:
+        checked = sorted(p for p in set(packages.values()) if floor(p))
+        print(f"versions: {', '.join(f'{p} {installed_version(p)}' for p in checked) or 'nothing to check'}")
+        return
+    what = _older(old)
+    update = "`python -m solution kernel --wheels` then `kaggle datasets version -p output/kernel-wheels -m update`"
+    if wheels_dir:
+        raise NotebookStop(f"{what}, and {wheels_dir} holds no newer wheel: rebuild the wheels dataset with {update}, "
+                           f"then run again")
+    raise NotebookStop(f"{what}, and no wheels dataset is attached to bring a newer one: {update} (`kaggle datasets "
+                       f"create` the first time), then attach it (Add Input > Datasets, or `kernel --wheels-dataset`) "
+                       f"and run again")
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -344,14 +424,23 @@ def run_cli(argv: list[str]) -> None:
         raise NotebookStop(f"`python -m solution {argv[0]}` failed with exit code {code}; its error is above")
 
 
+@stops
 def show_result() -> Path:
+    """The submission's first rows, and the run's models (trained, failed, skipped, left out) from its report."""
     import pandas as pd
 
     from solution.data import ID
+    from solution.io import read_json
+    from solution.pipeline import models_table
 
     p = paths()
-    path = p.working / "submission.csv"
+    path, report = p.working / "submission.csv", p.working / "blend" / "report.json"
+    if not path.is_file():
+        raise NotebookStop(f"no {path}: the run cell above says why")
     sub = pd.read_csv(path, dtype={ID: str})
-    print(f"{path}: {len(sub)} rows; report: {p.working / 'blend' / 'report.md'}")
+    print(f"{path}: {len(sub)} rows; report: {report.with_suffix('.md')}")
     print(sub.head().to_string(index=False))
+    rows = read_json(report).get("run_models") if report.is_file() else None
+    if rows:
+        print(models_table(rows))
     return path

@@ -297,12 +297,13 @@ install_kit(KIT_ARCHIVE, KIT_SHA256)
 
 # The steps after the kit: a few lines each, calling into solution.kaggle_env (tested there).
 STEP_CELLS = [
-    ("packages", '''# Packages: what the Kaggle image lacks is installed offline from the attached wheels dataset; without
-# it the notebook stops here and names them.
+    ("packages", '''# Packages: what the Kaggle image lacks, or holds older than the kit needs, is installed offline
+# from the attached wheels dataset; where it cannot be, the notebook stops here, before any model loads.
 from solution import kaggle_env
 
 CONFIGS = kaggle_env.configs(MODELS, OVERRIDES, REPORT_TO)
-kaggle_env.install_missing(kaggle_env.packages_for(CONFIGS), WHEELS_DATASET)
+WHEELS = kaggle_env.install_missing(kaggle_env.packages_for(CONFIGS), WHEELS_DATASET)
+kaggle_env.check_versions(kaggle_env.packages_for(CONFIGS), WHEELS)
 '''),
     ("inputs", '''# Inputs: the competition data; the attached backbones (SOLUTION_WEIGHTS; nothing is downloaded); the
 # finished folds of an attached earlier output of this notebook, so that a rerun after a timeout goes on.
@@ -318,7 +319,8 @@ N_GPUS = kaggle_env.check_accelerator(CONFIGS)
 ARGV = kaggle_env.run_argv(DATA_DIR, MODELS, OVERRIDES, REPORT_TO)
 kaggle_env.run_cli(ARGV)
 '''),
-    ("result", '''# The result: /kaggle/working/submission.csv (what Kaggle submits), the blend report beside it.
+    ("result", '''# The result: /kaggle/working/submission.csv (what Kaggle submits), the blend report beside it,
+# and what became of each model (a model that failed is named here; the others made the submission).
 SUBMISSION = kaggle_env.show_result()
 '''),
 ]

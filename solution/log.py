@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,18 +41,26 @@ def banner(msg: str) -> None:
 
 
 class _LibraryHandler(logging.Handler):
-    """Writes each record to the log file of the step in progress, else to stderr."""
+    """Writes each record to the log file of the step in progress in its thread (a blend on a thread of its own
+    beside training: each step's file gets its own messages), else the main thread's, else to stderr."""
 
     def __init__(self):
         super().__init__(logging.WARNING)
         self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-        self.files: list[list] = []  # stack of [path, count]
+        self.files: list[list] = []  # stack of [path, count, thread id]
+
+    def target(self) -> list | None:
+        for thread in (threading.get_ident(), threading.main_thread().ident):
+            mine = [entry for entry in self.files if entry[2] == thread]
+            if mine:
+                return mine[-1]
+        return None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record) + "\n"
-            if self.files:
-                target = self.files[-1]
+            target = self.target()
+            if target:
                 with open(target[0], "a", encoding="utf-8") as f:
                     f.write(text)
                 target[1] += 1
@@ -98,7 +107,7 @@ def library_log(path):
     """While the block runs, the libraries' messages go to `path` (appended); says how many there were."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = [path, 0]
+    entry = [path, 0, threading.get_ident()]
     _HANDLER.files.append(entry)
     try:
         yield path

@@ -2,14 +2,14 @@
 
 Training goes through the same job queue as `train` (every GPU busy, one fold after another on a CPU) and,
 with a time budget, trains only what fits. Each time a model completes, the blend is remade from the models
-complete so far, so `submission.csv` exists from the first finished model on and is rewritten (atomically)
-as more finish; the last blend adds its plots and names what the budget left out.
+complete so far, on a thread of its own so that training goes on meanwhile, so `submission.csv` exists from the
+first finished model on and is rewritten (atomically) as more finish; the last blend adds its plots and names
+what the budget left out. The run ends with a table of its models: trained, failed, skipped or left out.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import threading
 import time
 
 from solution import budget as budget_mod
@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="retrain models even when their folds are done")
     p.add_argument("--submit", action="store_true", help="submit output/submission.csv with the kaggle CLI at the end")
     p.add_argument("-m", "--message", default=None, help="submission message (with --submit)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 2 when a model failed, even though the others made a submission (it is still written)")
     add_model_args(p)
     args = p.parse_args(argv)
     t0, clock = time.time(), budget_mod.Clock()
@@ -51,16 +53,21 @@ def main(argv=None) -> int:
                           else (None, whole_ladder(args)))
         names, cfgs = plan.models, configs_from_args(plan.models, args)  # models: a new list each time
 
+    interim = InterimBlends(data, dirs)
+
     def train(cfgs, before=()):  # `before`: models complete earlier in this run, for the interim blends
         return train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose, clock=clock,
-                            estimate=estimate, on_model_done=lambda done: interim_blend(data, dirs, names,
-                                                                                         [*before, *done]))
+                            estimate=estimate, on_model_done=lambda done: interim.request(names, [*before, *done]))
 
-    if estimate is None:  # no plan, or no budget to plan to
-        outcome = train(cfgs)
-    else:
-        seconds_left = lambda: budget_s - clock.now()  # noqa: E731
-        outcome, plan = train_replanning(args, data, dirs, fold, seconds_left, plan, names, train, estimate)
+    try:
+        if estimate is None:  # no plan, or no budget to plan to
+            outcome = train(cfgs)
+        else:
+            seconds_left = lambda: budget_s - clock.now()  # noqa: E731
+            outcome, plan = train_replanning(args, data, dirs, fold, seconds_left, plan, names, train, estimate,
+                                             interim)
+    finally:
+        interim.wait()  # the final blend (or the next run) never writes beside an interim one
     from solution.hardware import is_main_process
 
     if not is_main_process():  # accelerate launch: the first process blends
@@ -75,10 +82,12 @@ def main(argv=None) -> int:
             from solution.submit import submit
 
             submit(dirs.output / "submission.csv", data.sample, args.competition, args.message)
+    print(models_table(report["run_models"]))
     print(f"done in {time.time() - t0:.0f}s: {report['headline']} -> {report['submission']}")
     if dirs.demo:
         demo_ending(dirs, report)
-    outcome.raise_failures()  # a model that failed: the blend above covers the others; the run still says so
+    if args.strict:  # the blend above covers the other models; --strict still fails the run
+        outcome.raise_failures()
     return 0
 
 
@@ -124,11 +133,52 @@ def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
     members = in_order(names, done)
     if len(members) == len(names):
         return  # the final blend follows at once
-    with contextlib.redirect_stdout(io.StringIO()):
-        report = blend(data, dirs.folds, dirs.output, members, plots=False, demo=dirs.demo,
-                       left_out=left_out(names, done, {}))
+    report = blend(data, dirs.folds, dirs.output, members, plots=False, demo=dirs.demo,
+                   left_out=left_out(names, done, {}), echo=False)
     log.info(f"{report['submission']} updated from {len(members)} complete model(s) ({', '.join(members)}): "
              f"CV macro-F1 {report['threshold_selection']['cv_macro_f1']:.4f}")
+
+
+class InterimBlends:
+    """Interim blends on a background thread, so that a worker freed by a finished model trains on meanwhile.
+
+    One at a time, and only the newest request: one that comes while a blend runs waits, and replaces any
+    other waiting (a stale one is never run). wait() drops what waits and joins the blend in flight, so the
+    final blend never writes output/blend/ beside it. A failed interim blend is a warning: training goes on.
+    """
+
+    def __init__(self, data, dirs):
+        self.data, self.dirs = data, dirs
+        self._lock = threading.Lock()
+        self._next = None  # (names, done) of the newest request not started
+        self._thread = None
+
+    def request(self, names: list[str], done: list[str]) -> None:
+        with self._lock:
+            self._next = (list(names), list(done))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._drain, name="interim-blend", daemon=True)
+                self._thread.start()
+
+    def wait(self) -> None:
+        with self._lock:
+            self._next = None  # the final blend supersedes it
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                job, self._next = self._next, None
+                if job is None:
+                    self._thread = None
+                    return
+            try:
+                interim_blend(self.data, self.dirs, *job)
+            except Exception as e:  # an interim submission is a convenience: training and the final blend go on
+                what = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
+                log.warn(f"the interim blend failed ({what}); training goes on, the final blend follows")
 
 
 CPU_BUDGET_S = 28 * 60  # a first ./run.sh on a CPU, set-up included, ends within 30 minutes
@@ -195,14 +245,15 @@ def follow(args, plan, show: bool = True) -> None:
         print("\n".join(plan.lines), flush=True)
 
 
-def train_replanning(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate):
+def train_replanning(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate, interim):
     """Train the plan one model at a time and, after each, choose the rest again with the time left now and the
     estimates that model corrected (its folds timed here, or the rate its encoder pass measured:
     budget.Estimator.probe). Trained models cost nothing and keep their epochs (raising them would mean training
     again); an untrained rung may gain or lose epochs, come in or drop out: a first plan priced before any
     correction does not hold the budget to its guesses, and once the plan is trained the time left climbs on.
     Stops when the plan is trained and choosing again adds nothing, or where a model failed or missed the budget.
-    Returns (outcome, plan); `names` follows the plan in place. train(cfgs, before) as pipeline.main's."""
+    Returns (outcome, plan); `names` follows the plan in place. train(cfgs, before) as pipeline.main's; interim:
+    its InterimBlends."""
     outcome = Outcome([], {}, {})
     while todo := [m for m in plan.models if m not in outcome.complete]:
         cfg = next(c for c in configs_from_args(plan.models, args) if c.name == todo[0])
@@ -219,7 +270,7 @@ def train_replanning(args, data, dirs, fold, seconds_left, plan, names: list, tr
             print("\n".join(again.lines), flush=True)
             again.lines = [*plan.lines, *again.lines]
             if len(todo) == 1:  # its interim blend waited for the final one, which now waits for more models
-                interim_blend(data, dirs, again.models, outcome.complete)
+                interim.request(again.models, outcome.complete)
         plan, names[:] = again, again.models
     return outcome, plan
 
@@ -259,7 +310,35 @@ def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
         log.warn("not in this blend (time budget): " + "; ".join(f"{m}: {why}" for m, why in outcome.skipped.items()))
     gone = left_out(names, outcome.complete, outcome.skipped, outcome.failed) + (plan.left_out if plan else [])
     return blend(data, dirs.folds, dirs.output, members, demo=dirs.demo, left_out=gone,
-                 plan=plan.lines if plan else None)
+                 plan=plan.lines if plan else None, run_models=run_models(names, outcome, plan))
+
+
+def run_models(names: list[str], outcome, plan=None) -> list[dict]:
+    """What became of each model of the run, as [{"model", "status", "reason"}] (models_table prints them)."""
+    def row(n):
+        if n in outcome.complete:
+            retried = sorted(k for k, m in outcome.folds.get(n, {}).items() if m.get("overflow_retry"))
+            return "trained", (f"fold(s) {retried} overflowed in fp16 and were trained again in the overflow-safe "
+                               f"form" if retried else "")
+        if n in outcome.failed:
+            return "failed", outcome.failed[n]
+        if n in outcome.skipped:
+            return "skipped by the time budget", outcome.skipped[n]
+        return "not trained", "the run stopped before it (a model before it failed or missed the budget)"
+
+    rows = [dict(zip(("model", "status", "reason"), (n, *row(n)))) for n in names]
+    return rows + [{"model": d["model"], "status": "left out by the plan", "reason": d["reason"]}
+                   for d in (plan.left_out if plan else [])]
+
+
+def models_table(rows: list[dict]) -> str:
+    """The run's models, one a line: trained, or why not (what `run` and the notebook's last cell print)."""
+    width = max((len(r["model"]) for r in rows), default=0)
+    lines = [f"  {r['model']:<{width}}  {r['status']}" + (f": {r['reason']}" if r["reason"] else "") for r in rows]
+    if any(r["status"] == "failed" for r in rows):
+        lines.append("a failed model's finished folds are kept: fix the cause, then rerun the same command to train "
+                     "the rest (--strict makes a failure exit 2)")
+    return "\n".join(["models of this run:", *lines])
 
 
 def left_out(names: list[str], done: list[str], skipped: dict, failed: dict | None = None) -> list[dict]:

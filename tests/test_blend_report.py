@@ -261,3 +261,17 @@ def test_a_done_marker_without_the_config_fingerprint_is_not_done(env, capsys):
     (fdir / DONE).write_text("{broken")
     assert not trained.fold_done(fdir, "fp-fake-b")
     assert not trained.fold_done(env["output"] / "fake-a" / "fold0", None)
+
+
+@pytest.mark.parametrize("file, cell", [("test.csv", "nan"), ("oof.csv", "1.5"), ("test.csv", "")])
+def test_a_fold_whose_probabilities_cannot_be_read_is_not_done(env, file, cell):
+    """An older run's NaN behind a valid DONE.json: not done, so resuming retrains that fold; blend names the cell."""
+    fdir = env["output"] / "fake-b" / "fold2"
+    lines = (fdir / file).read_text().split("\n")
+    lines[1] = ",".join([*lines[1].split(",")[:3], cell, *lines[1].split(",")[4:]])
+    (fdir / file).write_text("\n".join(lines))
+    assert trained.marked_done(fdir, "fp-fake-b") and not trained.fold_done(fdir, "fp-fake-b")
+    assert trained.missing_folds(env["output"] / "fake-b", "fp-fake-b", 5) == [2]
+    with pytest.raises(Exception, match=rf"fold2/{file}, row 2, column 'disgust': probability '{cell}' not in "
+                                        rf"\[0, 1\]; run `python -m solution train fake-b` to retrain that fold"):
+        _blend(env, ["fake-a", "fake-b"], stack="off")

@@ -154,6 +154,11 @@ def test_an_fp16_overflow_retrains_the_fold_once_in_the_safe_form(tiny_data, tin
     assert err.count("an fp16 overflow, so the fold is trained again") == 1  # fold 1 starts in the safe form
     m0, m1 = (json.loads((out / "minilm-lora" / f"fold{k}" / "metrics.json").read_text()) for k in (0, 1))
     assert "the loss is nan" in m0["overflow_retry"] and m1["overflow_retry"] == ""
+    from solution import pipeline, train
+
+    outcome = train.Outcome(["minilm-lora"], {}, {"minilm-lora": {0: m0, 1: m1}})
+    table = pipeline.models_table(pipeline.run_models(["minilm-lora"], outcome))
+    assert "minilm-lora  trained: fold(s) [0] overflowed in fp16 and were trained again" in table
     oof = np.loadtxt(out / "minilm-lora" / "oof.csv", delimiter=",", skiprows=1, usecols=range(1, 12))
     assert np.isfinite(oof).all()
 

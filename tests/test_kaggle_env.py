@@ -198,6 +198,107 @@ def test_wheels_that_do_not_install_stop_with_pips_reason(kaggle, monkeypatch):
         kaggle_env.install_missing({"other_missing_xyz": "other-missing-xyz"}, "kit-wheels")
 
 
+# ---------------------------------------------------------------------------------------------- versions
+
+HF = {"transformers": "transformers", "peft": "peft", "accelerate": "accelerate", "numpy": "numpy"}
+
+
+def versions(monkeypatch, **found):
+    """installed_version says `found` (pip name -> version) for these packages, and the truth for the others."""
+    real = kaggle_env.installed_version
+    monkeypatch.setattr(kaggle_env, "installed_version", lambda pip: found.get(pip, real(pip)))
+
+
+def no_pip(monkeypatch):
+    monkeypatch.setattr(kaggle_env, "_pip", lambda cmd: pytest.fail(f"pip was run: {cmd}"))
+
+
+def test_the_floors_are_setup_cfgs():
+    import configparser
+
+    from solution import wheels
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    reqs = [ln.strip() for key in ("install_requires",) for ln in cfg["options"][key].splitlines()]
+    reqs += [ln.strip() for ln in cfg["options.extras_require"]["gpu"].splitlines()]
+    for name, floor in wheels.FLOORS.items():
+        assert [r for r in reqs if r.startswith(f"{name}>={floor}")], (name, floor)
+        assert [w for w in wheels.KAGGLE_WHEELS if w.startswith(f"{name}>={floor}")], (name, floor)
+    assert wheels.meets("4.56.0", "4.56") and wheels.meets("5.17.0.dev0", "4.56") and wheels.meets("1", "1.0")
+    assert not wheels.meets("not a version", "1.0")
+    assert not wheels.meets("4.55.4", "4.56") and not wheels.meets("0.42.2", "0.43")
+
+
+def test_an_old_library_stops_in_one_line_before_any_model_loads(kaggle, monkeypatch):
+    from solution import kernel
+
+    versions(monkeypatch, transformers="4.52.4")
+    with pytest.raises(kaggle_env.NotebookStop) as e:
+        kaggle_env.check_versions(kaggle_env.packages_for(cfgs("minilm-lora")), None)
+    line = e.value._render_traceback_()
+    assert len(line) == 1 and "\n" not in line[0]
+    assert line[0].startswith("error: transformers 4.52.4 is older than the kit needs (transformers>=4.56), and no "
+                              "wheels dataset is attached to bring a newer one: `python -m solution kernel --wheels` "
+                              "then `kaggle datasets version -p output/kernel-wheels -m update`")
+    # the packages cell checks, and it runs before the cells that load data or models
+    cells = [cid for cid, _ in kernel.STEP_CELLS]
+    assert "kaggle_env.check_versions(" in dict(kernel.STEP_CELLS)["packages"]
+    assert cells.index("packages") < cells.index("accelerator") < cells.index("run")
+
+
+def test_new_enough_libraries_pass_and_are_not_reinstalled(kaggle, monkeypatch, capsys):
+    wheels_dir = kaggle / "input" / "kit-wheels"
+    wheels_dir.mkdir()
+    (wheels_dir / "transformers-4.57.1-py3-none-any.whl").write_bytes(b"")
+    versions(monkeypatch, transformers="4.56.0", peft="0.17.1", accelerate="1.10.1")
+    no_pip(monkeypatch)
+    assert kaggle_env.install_missing(HF, "kit-wheels") == wheels_dir
+    kaggle_env.check_versions(HF, wheels_dir)
+    assert "versions: accelerate 1.10.1, peft 0.17.1, transformers 4.56.0" in capsys.readouterr().out
+
+
+def test_an_old_library_is_upgraded_from_a_newer_wheel(kaggle, monkeypatch, capsys):
+    wheels_dir = kaggle / "input" / "kit-wheels"
+    wheels_dir.mkdir()
+    (wheels_dir / "transformers-4.57.1-py3-none-any.whl").write_bytes(b"")
+    (wheels_dir / "peft-0.12.0-py3-none-any.whl").write_bytes(b"")  # no newer than the image's: no use
+    found = {"transformers": "4.52.4", "peft": "0.11.1", "accelerate": "1.10.1"}
+    monkeypatch.setattr(kaggle_env, "installed_version", found.get)
+    calls = []
+
+    def fake_pip(cmd):  # "installs" the newer transformers
+        calls.append(cmd)
+        found["transformers"] = "4.57.1"
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(kaggle_env, "_pip", fake_pip)
+    assert kaggle_env.install_missing(HF, "kit-wheels") == wheels_dir
+    # with its dependencies checked: pip refuses a newer version the image cannot run, --no-deps would not
+    assert calls == [[sys.executable, "-m", "pip", "install", "--no-index", "--quiet",
+                      "--find-links", str(wheels_dir), "transformers>=4.56"]]
+    with pytest.raises(kaggle_env.NotebookStop) as e:
+        kaggle_env.check_versions(HF, wheels_dir)
+    assert str(e.value).startswith(f"peft 0.11.1 is older than the kit needs (peft>=0.13), and {wheels_dir} holds "
+                                   f"no newer wheel: rebuild the wheels dataset with `python -m solution kernel "
+                                   f"--wheels` then `kaggle datasets version -p output/kernel-wheels -m update`")
+
+
+def test_an_upgrade_pip_refuses_stops_with_pips_reason(kaggle, monkeypatch):
+    wheels_dir = kaggle / "input" / "kit-wheels"
+    wheels_dir.mkdir()
+    (wheels_dir / "transformers-5.24.0-py3-none-any.whl").write_bytes(b"")
+    versions(monkeypatch, transformers="4.52.4", peft="0.17.1", accelerate="1.10.1")
+    monkeypatch.setattr(kaggle_env, "_pip", lambda cmd: subprocess.CompletedProcess(
+        cmd, 1, "", "ERROR: No matching distribution found for huggingface-hub<3.0,>=1.31.0\n"))
+    with pytest.raises(kaggle_env.NotebookStop) as e:
+        kaggle_env.install_missing(HF, "kit-wheels")
+    assert str(e.value).startswith(f"transformers 4.52.4 is older than the kit needs (transformers>=4.56), and pip "
+                                   f"would not install the newer wheel from {wheels_dir} (ERROR: No matching "
+                                   f"distribution found for huggingface-hub<3.0,>=1.31.0): ")
+    assert "\n" not in str(e.value)
+
+
 def test_find_wheels_by_whole_folder_name(tmp_path):
     for folder in ("kit-wheels-old", "other"):
         (tmp_path / folder).mkdir()
@@ -258,8 +359,12 @@ def test_resume_uses_trains_own_rules(earlier_output, kaggle, capsys):
     # DONE.json of another config: not done by train.fold_done, so not copied
     done = prev / "tfidf-lr" / "fold1" / "DONE.json"
     done.write_text(json.dumps({**json.loads(done.read_text()), "config_fingerprint": "other"}))
-    assert kaggle_env.resume(["emotion-kit"], data, cfgs("tfidf-lr"))["tfidf-lr"] == ["fold0", "fold2", "fold3",
-                                                                                     "fold4"]
+    # a NaN in a fold's probabilities (an older run's): not done either
+    test_csv = prev / "tfidf-lr" / "fold3" / "test.csv"
+    lines = test_csv.read_text().split("\n")
+    lines[1] = ",".join([*lines[1].split(",")[:2], "nan", *lines[1].split(",")[3:]])
+    test_csv.write_text("\n".join(lines))
+    assert kaggle_env.resume(["emotion-kit"], data, cfgs("tfidf-lr"))["tfidf-lr"] == ["fold0", "fold2", "fold4"]
     # another config (a --set that changes the fingerprint): retrained from scratch
     shutil.rmtree(kaggle / "working" / "tfidf-lr")
     assert kaggle_env.resume(["emotion-kit"], data, cfgs("tfidf-lr", overrides=["C=0.5"])) == {"tfidf-lr": []}
@@ -313,3 +418,17 @@ def test_run_argv_and_a_failed_run(kaggle, capsys):
         kaggle_env.run_cli(["run", "--input", str(kaggle / "input" / "missing"), "--models", "tfidf-lr"])
     out, err = capsys.readouterr()
     assert out.startswith("python -m solution run --input ") and "error: " in err
+
+
+def test_a_failed_model_does_not_stop_the_notebook_and_the_last_cell_names_it(kaggle, capsys):
+    with pytest.raises(kaggle_env.NotebookStop, match="no .*submission.csv: the run cell above says why"):
+        kaggle_env.show_result()
+    data = write_demo(kaggle / "input" / COMP, n_train=120, n_test=20)
+    kaggle_env.run_cli(kaggle_env.run_argv(data, ["tfidf-lr", "tfidf-lr-seed3"], ["tfidf-lr-seed3.min_df=1000"]))
+    capsys.readouterr()
+    assert kaggle_env.show_result() == kaggle / "working" / "submission.csv"
+    out = capsys.readouterr().out
+    table = out[out.index("models of this run:"):].splitlines()
+    assert table[1].split() == ["tfidf-lr", "trained"]
+    assert table[2].startswith("  tfidf-lr-seed3  failed: config 'tfidf-lr-seed3' (--set min_df=1000): scikit-learn "
+                               "refused a setting")

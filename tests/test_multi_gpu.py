@@ -4,6 +4,8 @@ No GPU here: the parent is told there are two (hardware.cuda_count / check_gpus)
 train on the CPU; everything else is the real path (processes, pipes, fold folders, assembly, blend)."""
 from __future__ import annotations
 
+import re
+
 from solution import cli, hardware, schedule
 
 from conftest import make_input_dir
@@ -38,11 +40,14 @@ def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tiny_m
     assert "on GPU worker 0" in err and "on GPU worker 1" in err  # both GPUs took jobs
     _same(tmp_path / "serial", tmp_path / "par")
 
-    # a worker killed mid-job: that fold is reported, the other model still completes, a rerun trains the rest
+    # a worker killed mid-job: that fold is reported, the other model still completes (and makes the submission),
+    # a rerun trains the rest
     monkeypatch.setenv(schedule.TEST_EXIT_ENV, "tfidf-lr:3")
-    assert _run(inp, folds, tmp_path / "killed", bert) == 2
-    err = capfd.readouterr().err
-    assert "died while training tfidf-lr fold 3" in err and "rerun the same command" in err
+    assert _run(inp, folds, tmp_path / "killed", bert) == 0
+    out, err = capfd.readouterr()
+    assert "died while training tfidf-lr fold 3" in err
+    assert re.search(r"\n  tfidf-lr +failed: the worker on GPU \d died while training tfidf-lr fold 3", out), out
+    assert "rerun the same command" in out and (tmp_path / "killed" / "submission.csv").exists()
     assert not (tmp_path / "killed" / "tfidf-lr" / "fold3" / "DONE.json").exists()
     assert (tmp_path / "killed" / "minilm-emb-lr" / "oof.csv").exists()
     monkeypatch.delenv(schedule.TEST_EXIT_ENV)

@@ -143,3 +143,151 @@ def test_demo_run_without_input_or_credentials(tmp_path, monkeypatch, no_kaggle,
     code, out, err = run_cli("run", "--models", "tfidf-lr", "--submit")
     assert code == 0, err
     assert "not submitting: this was a demo run" in err and "DEMO" in err
+
+
+# --- a failed model, and the interim blends -----------------------------------------------------------
+
+REFUSED = ("--models", "tfidf-lr,tfidf-lr-seed3", "--set", "tfidf-lr-seed3.min_df=1000")  # sklearn refuses it
+
+
+def test_a_failed_model_is_reported_and_the_others_make_the_submission(make_input, run_cli, tmp_path):
+    d, F = make_input(), tmp_path / "folds"
+    code, out, err = run_cli("run", *REFUSED, "--input", d, "--folds-dir", F, "--output", tmp_path / "out")
+    assert code == 0, err
+    assert not [ln for ln in err.splitlines() if ln.startswith("error:")]
+    table = out[out.index("models of this run:"):].splitlines()
+    assert table[1].split() == ["tfidf-lr", "trained"]
+    assert table[2].startswith("  tfidf-lr-seed3  failed: config 'tfidf-lr-seed3' (--set min_df=1000): "
+                               "scikit-learn refused a setting: ")
+    assert table[3].startswith("a failed model's finished folds are kept: fix the cause, then rerun the same command")
+    assert table[4].startswith("done in ")
+    report = json.loads((tmp_path / "out" / "blend" / "report.json").read_text())
+    assert report["models"] == ["tfidf-lr"] and (tmp_path / "out" / "submission.csv").exists()
+    assert [(r["model"], r["status"]) for r in report["run_models"]] == [("tfidf-lr", "trained"),
+                                                                         ("tfidf-lr-seed3", "failed")]
+
+    code, out, err = run_cli("run", *REFUSED, "--strict", "--input", d, "--folds-dir", F, "--output", tmp_path / "s")
+    assert code == 2
+    assert err.rstrip("\n").splitlines()[-1].startswith("error: config 'tfidf-lr-seed3' (--set min_df=1000): ")
+    assert "tfidf-lr-seed3  failed: " in out and (tmp_path / "s" / "submission.csv").exists()
+
+
+def test_interim_blends_run_beside_training_and_the_final_blend_waits(make_input, run_cli, tmp_path, monkeypatch):
+    """The interim blend after the first model holds until the second model's training has begun (it would
+    wait forever if the callback blended in place); the final blend starts only once it has ended."""
+    import threading
+
+    from solution import blend as blend_mod
+    from solution import train as train_mod
+
+    started, go, events = threading.Event(), threading.Event(), []
+    real_blend, real_job = blend_mod.blend, train_mod.run_job
+
+    def blend(*args, **kwargs):
+        if kwargs.get("echo", True):
+            events.append("final blend")
+            return real_blend(*args, **kwargs)
+        events.append("interim blend starts")
+        started.set()
+        events.append("interim blend goes on" if go.wait(60) else "interim blend gave up waiting")
+        return real_blend(*args, **kwargs)
+
+    first = []
+
+    def run_job(cfg, *args):  # jobs come model by model: the second model's first one releases the interim blend
+        first[:] = first or [cfg.name]
+        if cfg.name != first[0] and started.wait(30) and not go.is_set():
+            events.append(f"training {cfg.name}")
+            go.set()
+        return real_job(cfg, *args)
+
+    monkeypatch.setattr(blend_mod, "blend", blend)
+    monkeypatch.setattr(train_mod, "run_job", run_job)
+    code, out, err = run_cli("run", "--models", "tfidf-lr,tfidf-lr-seed3", "--input", make_input(),
+                             "--folds-dir", tmp_path / "folds", "--output", tmp_path / "out")
+    assert code == 0, err
+    assert events[0] == "interim blend starts" and events[-1] == "final blend", events
+    assert "interim blend goes on" in events, events  # it gives up waiting where the callback blends in place
+    second = next(e for e in events if e.startswith("training "))
+    assert events.index(second) < events.index("interim blend goes on") < events.index("final blend")
+    assert "updated from 1 complete model(s)" in err  # its line came, its summary did not
+    assert out.count("submission: ") == 1
+
+
+def test_interim_blends_keep_the_newest_request_and_a_failure_is_a_warning(monkeypatch, capsys):
+    import threading
+
+    from solution import pipeline
+    from solution.errors import UserError
+
+    running, gate, failed, ran = threading.Event(), threading.Event(), threading.Event(), []
+
+    def interim_blend(data, dirs, names, done):
+        ran.append(list(done))
+        if len(done) == 1:
+            running.set()
+            assert gate.wait(30)
+        if len(done) == 3:
+            failed.set()
+            raise UserError("output/blend is in use by another run")
+
+    monkeypatch.setattr(pipeline, "interim_blend", interim_blend)
+    names = ["a", "b", "c", "d"]
+    blends = pipeline.InterimBlends(None, None)
+    blends.request(names, ["a"])  # returns at once: the blend waits on `gate`
+    assert running.wait(30)
+    blends.request(names, ["a", "b"])  # stale once the next comes: never run
+    blends.request(names, ["a", "b", "c"])
+    gate.set()
+    assert failed.wait(30)
+    blends.wait()
+    assert ran == [["a"], ["a", "b", "c"]]
+    assert ("WARNING: the interim blend failed (output/blend is in use by another run); training goes on, the "
+            "final blend follows") in capsys.readouterr().err
+
+    # wait() (the final blend's) joins the blend in flight and drops the one waiting
+    running.clear()
+    gate.clear()
+    blends.request(names, ["b"])
+    assert running.wait(30)
+    blends.request(names, ["b", "c"])
+    threading.Timer(0.5, gate.set).start()
+    blends.wait()
+    assert gate.is_set() and ran[2:] == [["b"]]
+
+
+def test_library_messages_go_to_the_log_of_their_threads_step(tmp_path):
+    """Training's messages stay in train.log while an interim blend on its thread writes blend.log; a thread of a
+    library (no step of its own) writes where the main thread's step does."""
+    import logging
+    import threading
+
+    from solution import log
+
+    def say(msg):
+        log._HANDLER.emit(logging.LogRecord("transformers", logging.WARNING, __file__, 1, msg, None, None))
+
+    inside, release = threading.Event(), threading.Event()
+
+    def blend_thread():
+        with log.library_log(tmp_path / "blend.log"):
+            say("blend one")
+            inside.set()
+            assert release.wait(30)
+            say("blend two")
+
+    with log.library_log(tmp_path / "train.log"):
+        blender = threading.Thread(target=blend_thread)
+        blender.start()
+        assert inside.wait(30)
+        say("training one")
+        helper = threading.Thread(target=say, args=("a library's own thread",))
+        helper.start()
+        helper.join()
+        release.set()
+        blender.join()
+        say("training two")
+    train, blend = (tmp_path / "train.log").read_text(), (tmp_path / "blend.log").read_text()
+    assert [m for m in ("training one", "a library's own thread", "training two", "blend") if m in train] == \
+        ["training one", "a library's own thread", "training two"]
+    assert "blend one" in blend and "blend two" in blend and "training" not in blend

@@ -433,6 +433,15 @@ CASES = [
      "folds.json: not valid JSON for the kit (a list, not an object)"),
     ("oof-blank-cell", steps(do(*FOLDS), do(*TRAIN), rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_cell(""))), BLEND, 2,
      "oof.csv, row 2, column 'disgust': probability '' not in [0, 1]"),
+    # an older run's NaN behind a valid DONE.json: the fold is not done, so it is retrained, not a crash
+    ("nan-fold-named-by-blend", steps(do(*FOLDS), do(*TRAIN),
+                                      rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), BLEND, 2, "test.csv, row 2, column 'disgust': probability 'nan' not in [0, 1]; run `python -m solution train "
+     "tfidf-lr` to retrain that fold"),
+    ("nan-fold-retrained-by-train", steps(do(*FOLDS), do(*TRAIN),
+                                          rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), TRAIN, 0,
+     "fold(s) [0, 1, 2, 4] already done, skipping (--force retrains)\n[solution] tfidf-lr: training fold(s) [3]"),
+    ("nan-fold-retrained-by-run", steps(do(*FOLDS), do(*TRAIN),
+                                        rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_cell("nan"))), RUN, 0, "training fold(s) [0] into"),
     ("stale-tmp-removed-by-train", steps(do(*FOLDS), do(*TRAIN, "--folds", "0"),
                                          write_bytes("{out}/tfidf-lr/.oof.csv.k1ll3d.tmp", b"ID,anger\n"),
                                          write_bytes("{out}/tfidf-lr/fold0/model.partial/x", b"")), TRAIN, 0, None),
