@@ -66,6 +66,8 @@ case "${1:-}" in
   test)
     shift
     setup "dev${gpu_extra:+,$gpu_extra}"
+    log "ruff check (ruff.toml: pyflakes, isort, pycodestyle at 120 columns)"
+    "$PY" -m ruff check --quiet .
     exec "$PY" -m pytest -q "$@"
     ;;
   folds|train|blend|submit|predict|kernel|run)

@@ -29,7 +29,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True)
     p.add_argument("--work", default="/tmp/bench-cpu-profile")
-    p.add_argument("--keep", action="store_true", help="reuse trained folds in --work (timing then covers only the rest)")
+    p.add_argument("--keep", action="store_true",
+                   help="reuse trained folds in --work (timing then covers only the rest)")
     p.add_argument("--cores", default=None, help="taskset CPU list, e.g. 0 for one core")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="extra `run` options after --")
     args = p.parse_args()
@@ -62,9 +63,9 @@ def main() -> None:
     b = scores["blend"]
     members = ", ".join(f"{n} {s['cv_macro_f1']:.3f}" for n, s in scores.items() if n != "blend")
     print("\nRESULTS.md row:")
-    print(f"| {datetime.date.today()} | cpu profile {' '.join(extra)} cores={args.cores or 'all'} | {wall / 60:.1f} min | "
-          f"{peak / 1024:.2f} GB | {members} (CV) | blend {b['at_tuned']['macro_f1']:.4f} tuned / "
-          f"{b['cv_macro_f1']:.4f} CV | {_cores()}-core CPU |")
+    print(f"| {datetime.date.today()} | cpu profile {' '.join(extra)} cores={args.cores or 'all'} | "
+          f"{wall / 60:.1f} min | {peak / 1024:.2f} GB | {members} (CV) | "
+          f"blend {b['at_tuned']['macro_f1']:.4f} tuned / {b['cv_macro_f1']:.4f} CV | {_cores()}-core CPU |")
 
 
 def _cores() -> int:

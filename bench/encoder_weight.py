@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from solution import blend as blend_mod
 from solution import data as data_mod
 from solution import folds as folds_mod
-from solution import thresholds
-from solution.metrics import f1_per_class
+from solution.blend import blend as blend_mod
+from solution.blend import thresholds
+from solution.blend.metrics import f1_per_class
 
 
 def held_out(y, stack, fold, candidates: dict) -> float:

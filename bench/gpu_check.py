@@ -162,7 +162,8 @@ def run_shape(work: Path, run, depths, precisions, args, results, t_start) -> No
         measured = {}
         for depth in depths:
             if (time.time() - t_start) / 60 > args.max_minutes:
-                print(f"skipped {shape} {mode} {prec} {depth} layers: past --max-minutes {args.max_minutes}", flush=True)
+                print(f"skipped {shape} {mode} {prec} {depth} layers: past --max-minutes {args.max_minutes}",
+                      flush=True)
                 return
             weights = work / f"{shape}-{depth}"
             if not weights.exists():

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/paired_gain.py --input ../shared/data/semeval2018-ec \
         --folds-dir /work/runs/bp120d/folds --members /work/runs/bp120d/output,/work/runs/ladder13/asl1 \
-        --base tfidf-lr,minilm-emb-lr,minilm-top3-ft,mpnet-top2-ft,minilm-lora,mpnet-top6-ft,mpnet-ft --with mpnet-ft-seed7
+        --base tfidf-lr,minilm-emb-lr,minilm-top3-ft,mpnet-top2-ft,minilm-lora,mpnet-top6-ft,mpnet-ft \
+        --with mpnet-ft-seed7
 
 Both blends are the `blend` command's weighted average (fine-tuned members x2) with thresholds cross-validated over
 the folds (thresholds.select, then every row cut with its own fold's thresholds: the report's CV column). The same
@@ -20,9 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ladder import find_member  # noqa: E402  (bench/ladder.py: the same lookup over --members folders)
-from solution import blend, data as data_mod, folds as folds_mod, thresholds  # noqa: E402
-from solution.metrics import macro_f1  # noqa: E402
+from ladder import find_member
+
+from solution import data as data_mod
+from solution import folds as folds_mod
+from solution.blend import blend, thresholds
+from solution.blend.metrics import macro_f1
 
 
 def cv_pred(data, folds_dir: Path, fold, dirs: list[Path]) -> np.ndarray:

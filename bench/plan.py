@@ -6,7 +6,7 @@
 Uses the same cost model and planner as `run --time-budget` (solution/budget.py: budget.choose buys the most
 expected macro-F1, config expected_f1, that fits) with the data's sizes, for a device class of budget.DEVICES and a
 number of GPU workers, without training anything. On the machine itself `run` times the GPU first
-(solution/gpu_calibration.py) and replaces these estimates with each finished fold's measured time.
+(solution/calibration.py) and replaces these estimates with each finished fold's measured time.
 """
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:
-    from solution import budget, config, data as data_mod, metrics
+    from solution import config
+    from solution import data as data_mod
+    from solution.blend import metrics
+    from solution.train import budget
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", required=True)

@@ -58,8 +58,14 @@ def run_trainer(args, fair: bool) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer,
-                              DataCollatorWithPadding, Trainer, TrainingArguments)
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     from solution.models.hf import HFModel
     from solution.models.pooling import apply_pooling
@@ -136,7 +142,8 @@ def main() -> None:
     p.add_argument("--precision", default="auto")
     p.add_argument("--baseline-ref", default=None, help="also time the kit's loop as of this git commit")
     p.add_argument("--repeat", type=int, default=1, help="run every side this many times, interleaved")
-    p.add_argument("--sides", default="trainer,trainer-fair,kit", help="which sides (kit@REF comes with --baseline-ref)")
+    p.add_argument("--sides", default="trainer,trainer-fair,kit",
+                   help="which sides (kit@REF comes with --baseline-ref)")
     p.add_argument("--side", help=argparse.SUPPRESS)
     p.add_argument("--kit-root", help=argparse.SUPPRESS)
     args = p.parse_args()

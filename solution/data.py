@@ -1,9 +1,4 @@
-"""The competition files: read, validate, and the label list.
-
-Label columns are the emotion columns of sample_submission.csv (anger ... trust in the competition);
-train.csv must have the same ones. Every validation failure is a UserError naming the file and,
-where there is one, the row (CSV record number as a spreadsheet shows it, header = row 1) and column.
-"""
+"""The competition files, read and validated; the labels are sample_submission.csv's emotion columns."""
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +33,7 @@ class CompetitionData:
         return self.train[self.labels].to_numpy(dtype=np.int8)
 
     def fingerprint(self) -> str:
-        """Hash of train IDs and labels: folds and trained models record it to detect stale state."""
+        """Folds and trained models record it to detect stale state."""
         h = hashlib.sha256()
         h.update(",".join(self.labels).encode())
         h.update("\n".join(self.train[ID]).encode())
@@ -47,7 +42,7 @@ class CompetitionData:
 
 
 def read_csv(path: Path, required: list[str], label_cols: list[str] | None = None) -> pd.DataFrame:
-    """Read one CSV (io.read_table: every cell a string as written), checking the header and the IDs."""
+    """Read one CSV, checking the header and the IDs."""
     return _checked(read_table(path, required), Path(path), required, label_cols)
 
 
@@ -97,7 +92,6 @@ def read_sample(path: Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def load(input_dir: str | Path) -> CompetitionData:
-    """Read and validate train.csv, test.csv and sample_submission.csv from `input_dir`."""
     input_dir = Path(input_dir)
     for name in FILES:
         if not (input_dir / name).exists():
@@ -124,8 +118,10 @@ def _check_same_ids(test: pd.DataFrame, sample: pd.DataFrame, test_path: Path, s
     parts = []
     if only_t:
         i = int(np.flatnonzero(test[ID].isin(only_t).to_numpy())[0])
-        parts.append(f"{len(only_t)} ID(s) in {test_path} are not in {sample_path} (first: {only_t[0]!r} at row {i + 2})")
+        parts.append(f"{len(only_t)} ID(s) in {test_path} are not in {sample_path} "
+                     f"(first: {only_t[0]!r} at row {i + 2})")
     if only_s:
         i = int(np.flatnonzero(sample[ID].isin(only_s).to_numpy())[0])
-        parts.append(f"{len(only_s)} ID(s) in {sample_path} are not in {test_path} (first: {only_s[0]!r} at row {i + 2})")
+        parts.append(f"{len(only_s)} ID(s) in {sample_path} are not in {test_path} "
+                     f"(first: {only_s[0]!r} at row {i + 2})")
     raise UserError("test IDs differ from sample_submission IDs: " + "; ".join(parts))

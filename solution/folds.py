@@ -1,8 +1,4 @@
-"""Multilabel-stratified k-fold splits, made once into folds/ and only read afterwards.
-
-`folds/folds.csv` holds (ID, fold); `folds/folds.json` the fingerprint of the train IDs and labels it
-was made from, with n_splits and seed. Reading folds for data that no longer matches is refused.
-"""
+"""Multilabel-stratified k-fold splits, made once into folds/ and only read afterwards; stale folds are refused."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +18,7 @@ DEFAULT_SEED = 42
 
 
 def make_folds(y: np.ndarray, n_splits: int = DEFAULT_N_SPLITS, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """Fold index per row, from iterstrat's MultilabelStratifiedKFold (shuffled, seeded)."""
+    """Fold index per row (iterstrat's MultilabelStratifiedKFold, shuffled and seeded)."""
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
     y = np.asarray(y)
@@ -53,7 +49,7 @@ def meta(folds_dir: Path) -> dict:
 
 
 def load(data: CompetitionData, folds_dir: Path = DEFAULT_FOLDS_DIR) -> np.ndarray:
-    """Fold index per train row (in train order); refuses missing or stale folds."""
+    """Fold index per train row; refuses missing or stale folds."""
     folds_dir = Path(folds_dir)
     csv_path, meta_path = folds_dir / "folds.csv", folds_dir / "folds.json"
     if not csv_path.exists() or not meta_path.exists():
@@ -80,11 +76,7 @@ def load(data: CompetitionData, folds_dir: Path = DEFAULT_FOLDS_DIR) -> np.ndarr
 
 def ensure(data: CompetitionData, folds_dir: Path, n_splits: int = DEFAULT_N_SPLITS, seed: int = DEFAULT_SEED,
            force: bool = False) -> np.ndarray:
-    """Make folds unless up-to-date ones with the same n_splits/seed exist; stale ones need force.
-
-    Up-to-date folds are only read (a read-only folds folder is fine); making them holds the folder's lock,
-    waiting for another run making them (solution.lock), and checks again once it has it.
-    """
+    """Make folds unless up-to-date ones exist; only making them takes the lock, so a read-only folder is fine."""
     folds_dir = Path(folds_dir)
     if force or not (folds_dir / "folds.json").exists():
         with lock.hold(folds_dir, wait=True):
@@ -113,7 +105,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> int:
-    from solution.cli import common_parser, resolve_data
+    from solution.options import common_parser, resolve_data
 
     p = argparse.ArgumentParser(prog="python -m solution folds", parents=[common_parser()],
                                 description="Make multilabel-stratified folds into folds/folds.csv (once).")

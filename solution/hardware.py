@@ -1,9 +1,6 @@
-"""What this machine can run: visible GPUs, whether the installed torch has kernels for them, and the
-mixed precision each device does natively.
+"""What this machine can run: visible GPUs, whether torch has kernels for them, each device's mixed precision.
 
-`torch.cuda.is_bf16_supported()` counts emulation, so it is true on a T4 (compute capability 7.5), where
-bf16 matmuls run without tensor cores, several times slower than fp16. The rule here reads the compute
-capability instead: bf16 from Ampere (8.0) on, fp16 with a GradScaler below.
+`torch.cuda.is_bf16_supported()` counts slow emulation, so the compute capability decides bf16 or fp16.
 """
 from __future__ import annotations
 
@@ -26,15 +23,11 @@ def cuda_count() -> int:
 
 
 def torch_runs_on(capability: tuple[int, int], arch_list: list[str]) -> bool:
-    """Whether a torch built for `arch_list` (e.g. ['sm_75', 'sm_80', 'compute_90']) has kernels for a GPU.
-
-    A cubin for sm_XY runs on the same major version with a minor >= Y; PTX (compute_XY) is compiled at load
-    time for any GPU of capability >= XY.
-    """
+    """sm_XY runs on major X, minor >= Y; PTX (compute_XY) on any capability >= XY."""
     major, minor = capability
     for arch in arch_list:
         kind, _, num = arch.partition("_")
-        digits = num.rstrip("abf")  # sm_90a, sm_100f: architecture-specific variants
+        digits = num.rstrip("abf")  # sm_90a, sm_100f: architecture-specific
         if not digits.isdigit() or len(digits) < 2:
             continue
         a_major, a_minor = int(digits[:-1]), int(digits[-1])
@@ -47,7 +40,6 @@ def torch_runs_on(capability: tuple[int, int], arch_list: list[str]) -> bool:
 
 def gpu_problem(index: int, name: str, capability: tuple[int, int], arch_list: list[str],
                 torch_version: str) -> str | None:
-    """The one-line refusal for a GPU that this torch cannot run, else None."""
     if not arch_list or torch_runs_on(capability, arch_list):
         return None
     built = ", ".join(a for a in arch_list if a.startswith("sm_")) or ", ".join(arch_list)
@@ -57,7 +49,7 @@ def gpu_problem(index: int, name: str, capability: tuple[int, int], arch_list: l
 
 
 def check_gpus() -> int:
-    """Refuse, before any model loads, a visible GPU the installed torch has no kernels for. Returns the count."""
+    """Refuse a visible GPU this torch has no kernels for; returns the GPU count."""
     n = cuda_count()
     if not n:
         return 0
@@ -73,12 +65,12 @@ def check_gpus() -> int:
 
 
 def world_size() -> int:
-    """Processes training one fold together (`accelerate launch` / torchrun set WORLD_SIZE); 1 otherwise."""
+    """Processes training one fold together (`accelerate launch`); 1 otherwise."""
     return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
 def is_main_process() -> bool:
-    """The process that writes files and talks, of those training one fold together."""
+    """The process that writes files and talks."""
     return int(os.environ.get("RANK", "0") or 0) == 0
 
 
@@ -91,16 +83,11 @@ def cpu_has_bf16() -> bool:
 
 
 def capability_precision(capability: tuple[int, int]) -> str:
-    """bf16 where the GPU has it natively, else fp16 (autocast + GradScaler)."""
     return "bf16" if tuple(capability) >= BF16_CAPABILITY else "fp16"
 
 
 def mixed_precision(requested: str, device_type: str, capability: tuple[int, int] | None = None) -> str:
-    """The Accelerator's `mixed_precision` ("bf16" | "fp16" | "no") for a config's `precision` on a device.
-
-    auto: on CUDA by compute capability (see module docstring); on a CPU bf16 autocast where the CPU has
-    bf16 instructions (measured 1.12-1.8x over fp32 on the 2-core machines here), else fp32.
-    """
+    """The Accelerator's `mixed_precision` for a config's `precision`."""
     if requested == "fp32":
         return "no"
     if requested in ("bf16", "fp16"):
@@ -113,7 +100,7 @@ def mixed_precision(requested: str, device_type: str, capability: tuple[int, int
 
 
 def set_threads(n: int) -> None:
-    """torch's intra-op threads: n, or one per physical core for 0 (hyper-threads slow matmuls down here)."""
+    """n torch threads, or one per physical core for 0: hyper-threads slow matmuls down."""
     import torch
 
     if n <= 0:
@@ -122,8 +109,7 @@ def set_threads(n: int) -> None:
 
 
 def usable_cores() -> int:
-    """Physical cores this process may run on: `taskset -c 0` or a container's CPU set means fewer (two spinning
-    threads on one core are many times slower than one)."""
+    """Physical cores this process may run on."""
     try:
         import psutil
 

@@ -1,5 +1,4 @@
-"""Reading and writing the kit's files: atomic writes with the usual file mode, the one CSV reader (every
-cell a string exactly as written), JSON, and the tidy probability tables (ID + one probability per label)."""
+"""The kit's files: atomic writes, the one CSV reader, JSON, and the probability tables."""
 from __future__ import annotations
 
 import csv
@@ -21,13 +20,7 @@ TMP_SUFFIX = ".tmp"
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds.
-
-    A killed run leaves at most a hidden `.NAME.*.tmp` file (remove_stale_tmp clears them), never a
-    half-written artifact under the real name. The file gets the mode a plain open() would give it
-    (0644 under the usual umask; mkstemp makes 0600). An OSError (full disk, read-only file system, ...)
-    names `path`, not the temp file, for errors.os_error.
-    """
+    """A temp path beside `path`, renamed over it if the block succeeds: a killed run leaves no half-written file."""
     path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +44,7 @@ def _commit(tmp: Path, path: Path) -> None:
 
 
 def _umask() -> int:
-    """The process umask, read without changing it where Linux tells it (setting it to read it races threads)."""
+    """Read from /proc where possible: setting the umask to read it races threads."""
     with suppress(OSError, ValueError):
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
@@ -62,8 +55,7 @@ def _umask() -> int:
 
 
 def usual_mode(folder) -> None:
-    """Give every file below `folder` the mode a plain open() would (0644 under the usual umask): for what a
-    library saved through temp files of its own (safetensors writes 0600)."""
+    """Give files below `folder` the mode a plain open() would: libraries' temp files come out 0600."""
     mode = 0o666 & ~_umask()
     for p in Path(folder).rglob("*"):
         if p.is_file() and not p.is_symlink():
@@ -71,9 +63,7 @@ def usual_mode(folder) -> None:
 
 
 def remove_stale_tmp(folder) -> list[Path]:
-    """Delete what killed writers left in `folder` and below: `.*.tmp` files (atomic_path) and `*.partial`
-    folders (a model saved under a temporary name). Call it while holding the folder's lock
-    (solution.lock.hold), so no temp file in flight of another run is taken for stale."""
+    """Delete what killed writers left below `folder`; hold its lock so no file in flight looks stale."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -118,7 +108,7 @@ def _json_default(o):
 
 
 def read_json(path) -> dict:
-    """A JSON object the kit wrote (config, folds, report, DONE marker); anything else is refused."""
+    """A JSON object the kit wrote; anything else is refused."""
     try:
         obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -136,7 +126,7 @@ def read_json(path) -> dict:
 # --- the one CSV reader ----------------------------------------------------------------------------
 
 def read_text(path) -> str:
-    """A text file as UTF-8 (a BOM is dropped); refuses a missing, non-UTF-8 or empty file."""
+    """UTF-8 without a BOM; refuses a missing, non-UTF-8 or empty file."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -153,10 +143,7 @@ def read_text(path) -> str:
 
 
 def read_table(path, required=()) -> pd.DataFrame:
-    """Every CSV the kit reads, read one way: UTF-8 (a BOM and CRLF are fine), every cell a string exactly
-    as written, so an ID such as NA, null, nan, None, 1e5 or 007 stays itself and a blank cell is "" (pandas
-    would turn the first ones into NaN). Header names are stripped; a duplicated one, or a missing one of
-    `required`, is refused before the rows are parsed."""
+    """Every CSV the kit reads, every cell a string: an ID such as NA or 007 stays itself."""
     path = Path(path)
     text = read_text(path)
     header = next((row for row in csv.reader(io.StringIO(text)) if row), [])
@@ -182,7 +169,7 @@ def _delimiter_hint(header: list[str]) -> str:
 
 
 def prob_table(ids, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
-    """The tidy form every model writes: ID, then one float64 probability per label."""
+    """ID, then one float64 probability per label."""
     probs = np.asarray(probs, dtype=np.float64)
     if probs.shape != (len(ids), len(labels)):
         raise ValueError(f"probabilities of shape {probs.shape} for {len(ids)} IDs and {len(labels)} labels")
@@ -192,7 +179,7 @@ def prob_table(ids, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
 
 
 def read_prob_table(path, labels: list[str]) -> pd.DataFrame:
-    """ID (as written) + one float64 probability per label; refuses a missing column or a value outside [0, 1]."""
+    """Refuses a missing column or a value outside [0, 1]."""
     path = Path(path)
     df = read_table(path, ["ID", *labels])
     cells = df[labels]

@@ -1,15 +1,6 @@
-"""One lock per folder a step writes, so two runs never write the same files at once.
+"""One flock per folder a step writes, so two runs never write the same files at once.
 
-`hold(folder)` takes an exclusive `fcntl.flock` on `folder/.lock` for as long as the block runs. A second
-run that wants the same folder is refused with one line naming the holder's PID and command (or, with
-wait=True, for short steps such as making folds, waits for it). The kernel drops a flock when its process
-ends, however it ends, so a lock left by a killed run never blocks. Runs on different folders (two models
-in one output folder) do not meet. The file `.lock` is never deleted, only emptied: deleting it would let
-a second run lock a new file while the first still holds the old one; so clear a locked folder with
-`clear(folder)`, never by removing the folder itself.
-
-Why a hand-written lock: the standard library's fcntl does the locking; the `filelock` package would add
-a dependency for the same flock and still not say who holds the lock.
+`.lock` is emptied, never deleted, or a second holder could lock a new file: use `clear(folder)`.
 """
 from __future__ import annotations
 
@@ -26,12 +17,12 @@ from solution import log
 from solution.errors import UserError
 
 LOCK_NAME = ".lock"
-_held: dict[str, int] = {}  # realpath of a lock file this process holds -> how many hold() blocks hold it
+_held: dict[str, int] = {}  # realpath of a held lock file -> hold() depth
 
 
 @contextmanager
 def hold(folder, wait: bool = False):
-    """Hold `folder`'s lock for the block (re-entrant within a process); creates the folder if needed."""
+    """Hold `folder`'s lock for the block; re-entrant within a process."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
@@ -59,7 +50,7 @@ def hold(folder, wait: bool = False):
 
 
 def _acquire(fd: int, folder: Path, wait: bool) -> None:
-    """Lock `fd`, or refuse (or wait) naming the holder."""
+    """Lock `fd`, or wait or refuse naming the holder."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
@@ -81,8 +72,7 @@ def _acquire(fd: int, folder: Path, wait: bool) -> None:
 
 
 def holder(fd: int) -> tuple[int | None, str]:
-    """(PID, command) the holder wrote into the lock file; it writes them just after locking, so read again
-    for a moment if the file is still empty."""
+    """(PID, command) the holder wrote just after locking; an empty file is retried briefly."""
     for _ in range(50):
         text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
         pid, _, command = text.partition(" ")

@@ -1,10 +1,6 @@
-"""Console helpers (what the kit is doing goes to stderr, results to stdout) and the libraries' log.
+"""Console helpers (progress to stderr, output to stdout) and the libraries' log.
 
-The libraries the kit runs (transformers, peft, accelerate, bitsandbytes, torch, sklearn, ...) talk a lot:
-load reports for the new classification head, deprecation and future warnings, backend notices. The user
-sees the kit's own progress lines and bars; that talk goes to a log file beside the step's output
-(`output/<model>/train.log`, `output/blend/blend.log`), and the step says how many messages it holds. Nothing
-is dropped: outside such a step, or with `--verbose` (or SOLUTION_VERBOSE=1), it goes to stderr as usual.
+Within a step the libraries' warnings go to a log file beside its output; with `--verbose`, to stderr.
 """
 from __future__ import annotations
 
@@ -19,7 +15,7 @@ LIBRARIES = ("transformers", "peft", "accelerate", "bitsandbytes", "torch", "dat
              "sklearn", "py.warnings", "urllib3", "filelock")
 
 
-def _main() -> bool:  # under `accelerate launch` only the first process talks
+def _main() -> bool:  # under `accelerate launch` one process talks
     from solution.hardware import is_main_process
 
     return is_main_process()
@@ -41,8 +37,7 @@ def banner(msg: str) -> None:
 
 
 class _LibraryHandler(logging.Handler):
-    """Writes each record to the log file of the step in progress in its thread (a blend on a thread of its own
-    beside training: each step's file gets its own messages), else the main thread's, else to stderr."""
+    """Writes each record to its thread's step log, else the main thread's, else stderr."""
 
     def __init__(self):
         super().__init__(logging.WARNING)
@@ -78,8 +73,7 @@ def verbose_requested(argv) -> bool:
 
 
 def route_libraries(verbose: bool = False, transformers: bool = True) -> None:
-    """Send the libraries' warnings through one handler (call once, before they load). verbose: leave them be.
-    transformers=False skips importing transformers' logging (a second) for commands that never load it."""
+    """Send the libraries' warnings through one handler, once, before they load."""
     if verbose:
         return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -104,7 +98,7 @@ def route_libraries(verbose: bool = False, transformers: bool = True) -> None:
 
 @contextmanager
 def library_log(path):
-    """While the block runs, the libraries' messages go to `path` (appended); says how many there were."""
+    """While the block runs, the libraries' messages go to `path`; says how many there were."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     entry = [path, 0, threading.get_ident()]
@@ -115,3 +109,16 @@ def library_log(path):
         _HANDLER.files.remove(entry)
         if entry[1]:
             info(f"{entry[1]} message(s) from the libraries written to {path} (--verbose shows them here)")
+
+
+def progress(iterable=None, **kw):
+    """A tqdm bar on stderr, refreshing rarely off a terminal: a log keeps every refresh."""
+    from tqdm.auto import tqdm
+
+    from solution.hardware import is_main_process
+
+    interactive = sys.stderr.isatty()
+    if not is_main_process():  # accelerate launch: one bar
+        kw["disable"] = True
+    every = 2 if interactive else 60
+    return tqdm(iterable, file=sys.stderr, mininterval=every, maxinterval=max(10, every), leave=False, **kw)

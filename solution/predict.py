@@ -1,13 +1,6 @@
-"""`predict`: the emotions of new tweets, from the trained fold models of the last blend. Never retrains.
+"""`predict`: the emotions of new tweets, from the fold models of the last blend.
 
-The models, the method that combined them (a weighted average with its weights, or the stacker with its
-coefficients), the per-label thresholds, the fold average and the at-least-one-label rule are read from
-OUTPUT/blend/report.json, so a tweet gets the labels the submission would give it: each model's fold
-models (OUTPUT/<model>/fold<k>/model/) are reloaded and their probabilities averaged over folds, then
-combined over models as the blend did, then cut at the thresholds.
-
-Tweets come from the command line, from `--file` (a CSV with ID and Tweet columns, e.g. test.csv), or
-from stdin, one per line, when neither is given.
+Everything comes from OUTPUT/blend/report.json, so a tweet gets the labels the submission would give it.
 """
 from __future__ import annotations
 
@@ -32,9 +25,8 @@ DEMO_OUTPUT = Path("output") / "demo"
 # --- what the last blend used ----------------------------------------------------------------------
 
 def read_blend(output: Path) -> dict:
-    """The blend report's method (weighted average or stacker), models, labels, thresholds, fold average and
-    min-one rule; the weights (summing to 1) of an average, the stacker's parameters of a stacker."""
-    from solution.blend import describe_method
+    """Models, labels, thresholds, rules, and the weights or stacker of the last blend."""
+    from solution.blend.report import describe_method
     from solution.io import read_json
 
     path = Path(output) / "blend" / "report.json"
@@ -70,7 +62,6 @@ def read_blend(output: Path) -> dict:
 
 
 def _weights(path: Path, rep: dict) -> dict:
-    """A weighted average's weights, normalised to sum to 1."""
     unweighted = [m for m in rep["models"] if m not in rep["weights"]]
     if unweighted:
         raise UserError(f"{path}: incomplete blend report (no weight for {', '.join(unweighted)}); "
@@ -78,17 +69,16 @@ def _weights(path: Path, rep: dict) -> dict:
     weights = {m: float(rep["weights"][m]) for m in rep["models"]}
     total = sum(weights.values())
     if not np.isfinite(total) or total <= 0:
-        raise UserError(f"{path}: the blend's weights do not sum to a positive number; rerun `python -m solution blend`")
+        raise UserError(f"{path}: the blend's weights do not sum to a positive number; "
+                        f"rerun `python -m solution blend`")
     return {m: w / total for m, w in weights.items()}
 
 
 def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[Path]]:
-    """(config, [fold<k>/model dirs]) of a trained model; refuses a missing or incomplete one.
-
-    A fold counts when solution.trained.fold_done says so (training's own rule) and its model/ was saved."""
+    """(config, [fold<k>/model dirs]) of a model whose folds are all done."""
     from solution import config as config_mod
     from solution.io import read_json
-    from solution.trained import fold_done
+    from solution.train.model_dir import fold_done
 
     mdir = Path(output) / name
     train_cmd = f"`python -m solution train {name} --output {output}`"
@@ -98,7 +88,8 @@ def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[
     try:
         cfg = config_mod.from_dict(rec["config"])
     except (KeyError, TypeError) as e:
-        raise UserError(f"{mdir / 'config.json'}: not a model config ({e}); retrain with {train_cmd[:-1]} --force`") from None
+        raise UserError(f"{mdir / 'config.json'}: not a model config ({e}); retrain with {train_cmd[:-1]} --force`"
+                        ) from None
     if rec.get("labels") not in (None, labels):
         raise UserError(f"{mdir} was trained with other labels than the blend's; retrain it with "
                         f"{train_cmd[:-1]} --force`, then rerun `python -m solution blend`")
@@ -116,22 +107,21 @@ def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[
     return cfg, dirs
 
 
-# what loading a damaged or half-copied model raises (anything else is the kit's bug, with its traceback)
+# what loading a damaged model raises; anything else is the kit's bug and keeps its traceback
 LOAD_ERRORS = (OSError, EOFError, KeyError, ValueError, AttributeError, ImportError, RuntimeError)
 
 
 def load_fold_model(cfg, directory: Path, labels: list[str]):
-    """A saved fold model; a damaged one (truncated adapter, head, tokenizer or pickle) is refused in one line
-    naming the file, with the command that remakes it."""
+    """A saved fold model; a damaged one is refused naming the file."""
     import pickle
 
-    from solution.models import model_class
+    from solution.models.registry import model_class
 
     cls = model_class(cfg.kind)
     retrain = f"retrain it with `python -m solution train {cfg.name} --force`"
     try:
         return cls.load(directory, cfg, labels)
-    except Exception as e:  # a UserError too: the loader may blame the backbone for a damaged tokenizer file
+    except Exception as e:  # a UserError too: a loader may blame the backbone for a damaged file
         damaged = damaged_file(directory)
         if damaged:
             file, why = damaged
@@ -147,9 +137,6 @@ def load_fold_model(cfg, directory: Path, labels: list[str]):
 
 
 def damaged_file(directory: Path) -> tuple[Path, str] | None:
-    """(file, why) for the first file of a saved model that does not read back: empty, JSON that does not
-    parse, a safetensors file whose header or length is wrong, a pickle or torch file that does not load.
-    Called only once loading has failed, to name the file."""
     for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
         try:
             if path.stat().st_size == 0:
@@ -182,15 +169,15 @@ def _read_back(path: Path) -> None:
 
 
 def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how: str) -> np.ndarray:
-    """One model's probabilities: each fold model's, averaged over folds as the blend did (`how`)."""
-    from solution.blend import fold_average
+    """One model's probabilities, averaged over folds as the blend did."""
+    from solution.blend.blend import fold_average
 
     probs = []
     for d in dirs:
         model = load_fold_model(cfg, d, labels)
         probs.append(np.asarray(model.predict(texts), dtype=np.float64))
         del model
-        if getattr(cfg, "frozen_layers", 0) and cfg.adapter == "none":  # each fold's own (fp16) frozen blocks
+        if getattr(cfg, "frozen_layers", 0) and cfg.adapter == "none":  # each fold has its own frozen blocks
             from solution.models import frozen
 
             frozen.release()
@@ -198,25 +185,25 @@ def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how:
 
 
 def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> tuple[np.ndarray, dict]:
-    """Blended probabilities (n_tweets, n_labels), by the blend's own method, and the blend settings used."""
+    """(blended probabilities, the blend settings used)."""
     output = Path(output)
     blend = blend or read_blend(output)
     labels = blend["labels"]
     stacked = bool(blend["stacker"].get("used"))
     # a stacker reads every model's probabilities; an average only the weighted ones
     used = list(blend["models"]) if stacked else [m for m in blend["models"] if blend["weights"][m] > 0]
-    located = {m: fold_dirs(output, m, labels) for m in used}  # every model checked before any is loaded
+    located = {m: fold_dirs(output, m, labels) for m in used}  # check every model before loading any
     report_time = blend["path"].stat().st_mtime
     per_model = {}
     for m, (cfg, dirs) in located.items():
         if any((d.parent / "DONE.json").stat().st_mtime > report_time for d in dirs):
             log.warn(f"{output / m} was retrained after the last blend: its thresholds may not fit; "
                      f"rerun `python -m solution blend`")
-        # the libraries' load reports (a saved head reported "missing" before the adapter restores it) go aside
+        # the libraries' load reports (a head "missing" until the adapter restores it)
         with log.library_log(Path(tempfile.gettempdir()) / "solution-predict.log"):
             per_model[m] = model_probs(cfg, dirs, texts, labels, blend["fold_average"])
     if stacked:
-        from solution import stack as stack_mod
+        from solution.blend import stack as stack_mod
 
         return stack_mod.apply(blend["stacker"], stack_mod.features(np.stack(list(per_model.values())))), blend
     return sum(blend["weights"][m] * p for m, p in per_model.items()), blend
@@ -225,7 +212,7 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> 
 # --- reading tweets --------------------------------------------------------------------------------
 
 def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
-    """(IDs, tweets) from the arguments, --file, or stdin (one tweet per line)."""
+    """(IDs, tweets) from the arguments, --file, or stdin."""
     from solution.data import ID, TEXT, read_csv
 
     if args.file is not None:
@@ -261,7 +248,7 @@ def _isatty(stream) -> bool:
 # --- printing --------------------------------------------------------------------------------------
 
 def predictions(ids, tweets, probs, blend) -> list[dict]:
-    from solution import thresholds as thresholds_mod
+    from solution.blend import thresholds as thresholds_mod
 
     labels = blend["labels"]
     pred = thresholds_mod.predict(probs, blend["thresholds"], blend["min_one"])
@@ -314,7 +301,7 @@ FORMATTERS = {"table": format_table, "json": format_json, "csv": format_csv}
 # --- the command -----------------------------------------------------------------------------------
 
 def default_output() -> Path:
-    """output/, or output/demo/ when only a demo run has made a blend (with a warning)."""
+    """output/, or output/demo/ when only a demo run has made a blend."""
     if not (DEFAULT_OUTPUT / "blend" / "report.json").exists() and (DEMO_OUTPUT / "blend" / "report.json").exists():
         log.banner(f"no {DEFAULT_OUTPUT}/blend/report.json: using the DEMO models of {DEMO_OUTPUT}/ "
                    f"(trained on generated data, not the competition's)")
@@ -323,12 +310,13 @@ def default_output() -> Path:
 
 
 def main(argv=None, stdin=None) -> int:
-    from solution.cli import user_path
+    from solution.options import user_path
 
     p = argparse.ArgumentParser(
         prog="python -m solution predict", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Predict the emotions of new tweets with the trained fold models of the last blend\n"
-                    "(models, how they are combined and thresholds from OUTPUT/blend/report.json, as in the submission).\n"
+                    "(models, how they are combined and thresholds from OUTPUT/blend/report.json, "
+                    "as in the submission).\n"
                     "Never retrains. Tweets: arguments, --file (CSV with ID, Tweet), or stdin, one per line.",
         epilog="examples:\n"
                '  python -m solution predict "so happy today!" "this is awful"\n'

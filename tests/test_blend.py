@@ -8,136 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from solution import blend as blend_mod
-from solution import cli, data as data_mod, folds as folds_mod, metrics, thresholds
+from solution import cli
+from solution import data as data_mod
+from solution import folds as folds_mod
+from solution.blend import blend as blend_mod
+from solution.blend import metrics, thresholds
 from solution.data import ID
 from solution.demo import write_demo
 from solution.errors import UserError
 from solution.io import prob_table, read_prob_table, write_csv, write_json
-from solution.train import DONE, folds_signature
-
-
-# --- thresholds --------------------------------------------------------------------------------------
-
-def test_best_threshold_exact_on_constructed_case():
-    y = np.array([1, 1, 0, 1, 0, 0])
-    p = np.array([0.9, 0.8, 0.7, 0.6, 0.3, 0.1])
-    # top-k F1 = 2TP/(k+3): k=1..6 -> .5, .8, .667, .857, .75, .667: best k=4, cut between 0.6 and 0.3
-    t, f1 = thresholds.best_threshold(y, p)
-    assert t == pytest.approx(0.45)
-    assert f1 == pytest.approx(6 / 7)
-    assert metrics.f1_per_class(y[:, None], (p >= t)[:, None])[0] == pytest.approx(6 / 7)
-
-
-def test_best_threshold_never_splits_ties_and_is_order_independent():
-    y = np.array([1, 0, 1, 0])
-    p = np.array([0.8, 0.8, 0.5, 0.2])
-    # the two 0.8s are in or out together: k=2 -> .5, k=3 -> .8, k=4 -> .667
-    t, f1 = thresholds.best_threshold(y, p)
-    assert t == pytest.approx(0.35) and f1 == pytest.approx(0.8)
-    rng = np.random.default_rng(0)
-    for _ in range(10):
-        perm = rng.permutation(len(y))
-        assert thresholds.best_threshold(y[perm], p[perm]) == (t, f1)
-    # many ties: the chosen cut reproduces the reported F1 whatever the row order
-    y2 = rng.integers(0, 2, 500)
-    p2 = np.round(rng.random(500) * 0.5 + 0.4 * y2, 1)  # only a few distinct values
-    t2, f2 = thresholds.best_threshold(y2, p2)
-    for _ in range(5):
-        perm = rng.permutation(500)
-        assert thresholds.best_threshold(y2[perm], p2[perm]) == (t2, f2)
-    assert metrics.f1_per_class(y2[:, None], (p2 >= t2)[:, None])[0] == pytest.approx(f2)
-
-
-def test_best_threshold_f1_ties_go_to_the_higher_threshold():
-    y = np.array([1, 0, 0, 1])
-    p = np.array([0.9, 0.8, 0.7, 0.6])  # k=1 and k=4 both give F1 2/3
-    t, f1 = thresholds.best_threshold(y, p)
-    assert t == pytest.approx(0.85) and f1 == pytest.approx(2 / 3)
-
-
-def test_no_positive_label_predicts_none():
-    t, f1 = thresholds.best_threshold(np.zeros(5, int), np.array([0.1, 0.9, 0.3, 0.3, 0.2]))
-    assert t > 0.9 and f1 == 0.0
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_tuned_f1_at_least_f1_at_half_for_every_label(seed):
-    rng = np.random.default_rng(seed)
-    n, L = 400, 6
-    rates = np.array([0.4, 0.3, 0.2, 0.1, 0.05, 0.03])
-    y = (rng.random((n, L)) < rates).astype(np.int8)
-    probs = np.clip(0.25 * y + rng.random((n, L)) * 0.7, 0, 1)
-    t = thresholds.tune(y, probs)
-    f_tuned = metrics.f1_per_class(y, metrics.binarize(probs, t))
-    f_half = metrics.f1_per_class(y, metrics.binarize(probs, 0.5))
-    assert (f_tuned >= f_half - 1e-12).all()
-    # shrinking moves every threshold toward the center by exactly that fraction
-    assert thresholds.tune(y, probs, shrink=0.25, center=0.4) == pytest.approx(0.75 * t + 0.25 * 0.4)
-
-
-def test_f1_curve_matches_binarized_f1():
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 300)
-    p = np.round(rng.random(300), 2)
-    grid = np.linspace(0, 1, 51)
-    curve = thresholds.f1_curve(y, p, grid)
-    direct = [metrics.f1_per_class(y[:, None], (p >= g)[:, None])[0] for g in grid]
-    assert curve == pytest.approx(direct)
-    t, f1 = thresholds.best_threshold(y, p)
-    assert curve.max() <= f1 + 1e-12
-
-
-def test_predict_min_one_label_uses_argmax_of_prob_over_threshold():
-    probs = np.array([[0.2, 0.3, 0.1], [0.9, 0.1, 0.8], [0.05, 0.1, 0.3]])
-    t = np.array([0.4, 0.6, 0.5])
-    off = thresholds.predict(probs, t)
-    assert off.tolist() == [[0, 0, 0], [1, 0, 1], [0, 0, 0]]
-    on = thresholds.predict(probs, t, min_one=True)
-    # row 0: ratios .5, .5, .2 -> first max (label 0); row 2: .125, .167, .6 -> label 2; row 1 untouched
-    assert on.tolist() == [[1, 0, 0], [1, 0, 1], [0, 0, 1]]
-
-
-def _onehot_case(seed=0, n=600, L=4, empty_rate=0.0):
-    rng = np.random.default_rng(seed)
-    y = np.zeros((n, L), dtype=np.int8)
-    y[np.arange(n), rng.integers(0, L, n)] = 1
-    y[rng.random(n) < empty_rate] = 0
-    probs = np.where(y == 1, rng.uniform(0.2, 0.7, (n, L)), rng.uniform(0.0, 0.5, (n, L)))
-    fold = np.arange(n) % 5
-    return y, probs, fold
-
-
-def test_select_cross_validates_the_shrink_and_min_one():
-    y, probs, fold = _onehot_case()
-    sel = thresholds.select(y, probs, fold)
-    assert sel["shrink"] in thresholds.SHRINK_GRID
-    best = max(g["cv_macro_f1"] for g in sel["grid"])
-    assert sel["min_one"]["cv_macro_f1_off"] == pytest.approx(best)
-    # the reported CV score is reproducible by hand: tune on 4 folds, cut the fifth, pool
-    pred = np.zeros_like(y)
-    for k in range(5):
-        tr, va = fold != k, fold == k
-        t = thresholds.tune_guarded(y[tr], probs[tr], sel["shrink"], sel["center"])
-        pred[va] = thresholds.predict(probs[va], t, sel["min_one"]["used"])
-    assert metrics.f1_per_class(y, pred).mean() == pytest.approx(sel["cv_macro_f1"])
-    # every tweet has exactly one emotion here: at-least-one-label helps and auto keeps it
-    assert sel["min_one"]["cv_macro_f1_on"] > sel["min_one"]["cv_macro_f1_off"]
-    assert sel["min_one"]["used"] is True
-    assert sel["thresholds"] == pytest.approx(
-        (1 - sel["shrink"]) * thresholds.tune(y, probs) + sel["shrink"] * sel["center_value"])
-    assert thresholds.select(y, probs, fold, min_one="off")["min_one"]["used"] is False
-
-
-def test_select_auto_drops_min_one_when_it_hurts():
-    y, probs, fold = _onehot_case(seed=3, empty_rate=0.6)
-    sel = thresholds.select(y, probs, fold, min_one="auto")
-    assert sel["min_one"]["cv_macro_f1_on"] < sel["min_one"]["cv_macro_f1_off"]
-    assert sel["min_one"]["used"] is False
-    assert thresholds.select(y, probs, fold, min_one="on")["min_one"]["used"] is True
-    fixed = thresholds.select(y, probs, fold, shrinks=(0.5,), centers=("0.5",))
-    assert [(g["shrink"], g["center"]) for g in fixed["grid"]] == [(0.5, "0.5")]
-
+from solution.train.model_dir import DONE, folds_signature
 
 # --- fold averaging and weights ----------------------------------------------------------------------
 
@@ -278,8 +158,8 @@ def test_blend_optimize_writes_report_plots_and_a_valid_submission(env, capsys):
 
 
 def test_blend_manual_weights_and_fold_average(env):
-    rc = cli.main(["blend", "--weights", "tfidf-lr=3,fake-a=1", "--fold-average", "rank", "--min-one-label", "off", "--stack", "off",
-                   "--shrink", "0.5", "--threshold-center", "0.5", "--no-plots", *env["args"]])
+    rc = cli.main(["blend", "--weights", "tfidf-lr=3,fake-a=1", "--fold-average", "rank", "--min-one-label", "off",
+                   "--stack", "off", "--shrink", "0.5", "--threshold-center", "0.5", "--no-plots", *env["args"]])
     assert rc == 0
     rep = json.loads((env["out"] / "blend" / "report.json").read_text())
     assert rep["models"] == ["tfidf-lr", "fake-a"] and rep["fold_average"] == "rank"

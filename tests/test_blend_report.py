@@ -11,18 +11,18 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from test_blend import fake_model
 
-from solution import blend as blend_mod
 from solution import data as data_mod
 from solution import folds as folds_mod
 from solution import io as io_mod
-from solution import metrics, thresholds, trained
-from solution import report as report_mod
+from solution.blend import blend as blend_mod
+from solution.blend import metrics, plots, thresholds
+from solution.blend import report as report_mod
 from solution.demo import write_demo
 from solution.io import write_json
-from solution.train import DONE
-
-from test_blend import fake_model
+from solution.train import model_dir as trained
+from solution.train.model_dir import DONE
 
 MODELS = ["fake-a", "fake-b", "fake-c"]
 
@@ -117,7 +117,8 @@ def test_per_fold_macro_f1_and_its_std_by_hand(env):
     assert s["cv_macro_f1_std"] == pytest.approx(np.std(want))
     b = rep["scores"]["blend"]
     assert len(b["cv_macro_f1_per_fold"]) == 5 and b["cv_macro_f1"] == pytest.approx(sel["cv_macro_f1"])
-    assert [r["macro_f1_cv_std"] for r in rep["table"]] == [rep["scores"][n]["cv_macro_f1_std"] for n in [*MODELS, "blend"]]
+    assert [r["macro_f1_cv_std"] for r in rep["table"]] == [rep["scores"][n]["cv_macro_f1_std"]
+                                                            for n in [*MODELS, "blend"]]
     md = _md(env)
     assert "## Macro-F1 per fold" in md and f"| fake-b | {want[0]:.4f} |" in md
 
@@ -137,7 +138,7 @@ def test_diversity_is_the_mean_per_label_correlation(env):
 
 def test_diversity_of_a_constant_column_is_undefined_not_nan():
     probs = np.stack([np.full((20, 2), 0.3), np.random.default_rng(0).random((20, 2))])
-    corr = blend_mod.diversity(probs)
+    corr = report_mod.diversity(probs)
     assert corr[0][1] is None and corr[1][1] == pytest.approx(1.0)
     json.dumps(corr, allow_nan=False)
 
@@ -176,7 +177,7 @@ def test_demo_marker_and_left_out_models(env):
 
 def _figures(monkeypatch):
     figs = []
-    monkeypatch.setattr(report_mod, "_save", lambda fig, path, demo: figs.append((fig, demo)) or path)
+    monkeypatch.setattr(plots, "_save", lambda fig, path, demo: figs.append((fig, demo)) or path)
     return figs
 
 
@@ -184,12 +185,13 @@ def test_plots_label_bars_keep_colours_and_show_the_score(env, monkeypatch):
     figs = _figures(monkeypatch)
     rep = _blend(env, ["fake-a", "fake-b"], demo=True, plots=True, stack="off")
     rep["scores"]["fake-b"]["at_tuned"]["per_class"]["trust"]["f1"] = 0.0  # a zero bar must still say so
-    report_mod.plot_per_class_f1(rep, env["output"] / "x.png")
+    plots.plot_per_class_f1(rep, env["output"] / "x.png")
     rep2 = _blend(env, ["fake-b", "fake-a"], plots=True, stack="off")
     (bars1, demo1), (curves1, _), (bars0, _), (bars2, demo2), _ = figs
     ax = bars1.axes[0]
     assert demo1 and not demo2
-    assert ax.get_title().startswith("DEMO DATA: ") and f"{rep['scores']['blend']['at_tuned']['macro_f1']:.4f}" in ax.get_title()
+    assert ax.get_title().startswith("DEMO DATA: ")
+    assert f"{rep['scores']['blend']['at_tuned']['macro_f1']:.4f}" in ax.get_title()
     assert f"{rep2['scores']['blend']['cv_macro_f1']:.4f} CV" in bars2.axes[0].get_title()
     assert curves1._suptitle.get_text().startswith("DEMO DATA: ")
     n_bars = len(rep["labels"]) * 3
@@ -224,7 +226,7 @@ def test_a_failed_report_write_never_leaves_a_submission_without_its_report(env,
         raise OSError(errno.ENOSPC, "No space left on device")
 
     if where == "plot":
-        monkeypatch.setattr(report_mod, "_save", full)
+        monkeypatch.setattr(plots, "_save", full)
     else:
         real = {"report.md": io_mod.write_text, "report.json": io_mod.write_json}[where]
         writer = "write_text" if where == "report.md" else "write_json"

@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import LABELS, TRICKY, checksums, make_frames
 
 from solution import data as data_mod
 from solution.io import write_csv
-
-from conftest import LABELS, TRICKY, checksums, make_frames
 
 
 def _set(col, row, value):
@@ -97,7 +96,8 @@ BAD_INPUTS = [
     ("label-yes", dict(train=_set("trust", 6, "yes")),
      ["train.csv, row 8, column 'trust': label must be 0 or 1, got 'yes'"]),
     ("label-float", dict(train=_set("anger", 1, "0.5")), ["train.csv, row 3, column 'anger': label must be 0 or 1"]),
-    ("label-short-row", dict(train=_short_row), ["train.csv, row 3, column 'anger': label must be 0 or 1, got a blank"]),
+    ("label-short-row", dict(train=_short_row),
+     ["train.csv, row 3, column 'anger': label must be 0 or 1, got a blank"]),
     ("unquoted-comma", dict(train=_unquoted_comma), ["train.csv: cannot parse as CSV", "line 6"]),
     ("unclosed-quote", dict(train=_unclosed_quote), ["train.csv, row 6"]),  # the rest of the file is one field
     ("test-ids-differ", dict(sample=_renamed_sample_id),
@@ -113,7 +113,8 @@ BAD_INPUTS = [
     ("header-only-sample", dict(sample=_header_only), ["sample_submission.csv: has a header but no rows"]),
     ("semicolon-train", dict(train=lambda df: _raw(df, sep=";")),
      ["train.csv, row 1: missing column(s) ID, Tweet", "comma-separated"]),
-    ("semicolon-test", dict(test=lambda df: _raw(df, sep=";")), ["test.csv, row 1: missing column(s)", "comma-separated"]),
+    ("semicolon-test", dict(test=lambda df: _raw(df, sep=";")),
+     ["test.csv, row 1: missing column(s)", "comma-separated"]),
     ("semicolon-sample", dict(sample=lambda df: _raw(df, sep=";")),
      ["sample_submission.csv, row 1: missing column(s) ID", "comma-separated"]),
     ("non-utf8-train", dict(train=_latin1_train), ["train.csv, row 5: not UTF-8", "0xe9", "save the file as UTF-8"]),
@@ -295,7 +296,8 @@ def test_sample_and_test_in_different_order_are_accepted(make_input):
 def test_fingerprint_tracks_ids_and_labels(make_input):
     a = data_mod.load(make_input()).fingerprint()
     assert a == data_mod.load(make_input()).fingerprint()
-    assert a != data_mod.load(make_input(train=_set("joy", 0, "1" if make_frames()[0]["joy"][0] == 0 else "0"))).fingerprint()
+    flipped = "1" if make_frames()[0]["joy"][0] == 0 else "0"
+    assert a != data_mod.load(make_input(train=_set("joy", 0, flipped))).fingerprint()
     assert a != data_mod.load(make_input(train=_set("ID", 0, "other"))).fingerprint()
     # tweet text alone does not change the fingerprint (folds depend on IDs and labels only)
     assert a == data_mod.load(make_input(train=_set("Tweet", 0, "edited"))).fingerprint()

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import LABELS
 from sklearn.model_selection import KFold
 
 from solution import data as data_mod
 from solution import folds as folds_mod
 from solution.demo import make_demo
 from solution.errors import UserError
-
-from conftest import LABELS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -178,9 +177,11 @@ def test_stale_folds_refused_then_force_rebuilds(make_input, run_cli, tmp_path):
 
 def test_tweet_edits_do_not_make_folds_stale(make_input, tmp_path):
     d1 = make_input("v1")
-    folds_mod.ensure(data_mod.load(d1), tmp_path / "f")
+    first = folds_mod.ensure(data_mod.load(d1), tmp_path / "f")
+    written = (tmp_path / "f" / "folds.csv").read_bytes()
     d2 = make_input("v2", train=lambda df: df.assign(Tweet="same text"))
-    folds_mod.ensure(data_mod.load(d2), tmp_path / "f")  # same IDs and labels: still valid
+    again = folds_mod.ensure(data_mod.load(d2), tmp_path / "f")  # same IDs and labels: still valid, not remade
+    assert (again == first).all() and (tmp_path / "f" / "folds.csv").read_bytes() == written
 
 
 def test_missing_or_partial_folds_refused(make_input, tmp_path):

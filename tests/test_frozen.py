@@ -11,17 +11,16 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from test_hf_models import COMMON, check_reload, check_run, fold_ids_of, load_data, train_argv
+from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
-from solution import budget
 from solution import config as config_mod
 from solution.cli import main
 from solution.errors import UserError
 from solution.io import read_json, read_prob_table
 from solution.models.hf import HFModel, release_cached_base
 from solution.models.loop import predict_encoded
-
-from test_hf_models import COMMON, check_reload, check_run, fold_ids_of, load_data, train_argv
-from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
+from solution.train import budget
 
 ENTRY = {"bert": "minilm-ft", "mpnet": "mpnet-lora"}
 
@@ -89,7 +88,8 @@ def test_train_reload_and_resume(tiny_models, tiny_data, tmp_path, arch, adapter
         assert read_json(mdir / "fold0" / "model" / "adapter_config.json")["layers_to_transform"] == [1]
     check_reload(mdir, data) if adapter == "lora" else _check_full_reload(mdir, data)
     # the frozen pass is timed apart, in the fold that ran it (the later one reads the cache)
-    assert read_json(mdir / "fold0" / "metrics.json")["once_s"] > 0 == read_json(mdir / "fold1" / "metrics.json")["once_s"]
+    assert (read_json(mdir / "fold0" / "metrics.json")["once_s"] > 0
+            == read_json(mdir / "fold1" / "metrics.json")["once_s"])
     before = (mdir / "fold1" / "oof.csv").read_bytes()
     shutil.rmtree(mdir / "fold1")
     (mdir / "oof.csv").unlink()

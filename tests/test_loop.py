@@ -4,14 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
 from solution import config as config_mod
 from solution import hardware
 from solution.errors import UserError
 from solution.models import loop
 from solution.models.hf import HFModel
-
-from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
 
 def _model(tiny_models, arch="bert", *sets):

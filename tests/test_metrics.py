@@ -1,11 +1,11 @@
-"""solution.metrics.scores agrees with scikit-learn (with the zero-division choices documented in metrics.py)."""
+"""solution.blend.metrics.scores agrees with scikit-learn (with the zero-division choices documented in metrics.py)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, jaccard_score, precision_recall_fscore_support
 
-from solution import metrics
+from solution.blend import metrics
 
 
 def _sk(y, pred):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 
-from solution import cli, hardware, schedule
-
 from conftest import make_input_dir
 from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
+
+from solution import cli, hardware
+from solution.train import schedule
 
 MODELS = "tfidf-lr,minilm-emb-lr"  # uneven jobs: the embedding model's first fold encodes every tweet
 
@@ -42,7 +43,14 @@ def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tiny_m
 
     # a worker killed mid-job: that fold is reported, the other model still completes (and makes the submission),
     # a rerun trains the rest
-    monkeypatch.setenv(schedule.TEST_EXIT_ENV, "tfidf-lr:3")
+    real_submit = schedule.ProcessWorker.submit
+
+    def submit_then_kill(worker, job, cfg_dict):
+        real_submit(worker, job, cfg_dict)
+        if (job.model, job.fold) == ("tfidf-lr", 3):
+            worker.proc.kill()
+
+    monkeypatch.setattr(schedule.ProcessWorker, "submit", submit_then_kill)
     assert _run(inp, folds, tmp_path / "killed", bert) == 0
     out, err = capfd.readouterr()
     assert "died while training tfidf-lr fold 3" in err
@@ -50,7 +58,7 @@ def test_two_gpu_workers_match_a_serial_run_and_a_killed_worker_is_redone(tiny_m
     assert "rerun the same command" in out and (tmp_path / "killed" / "submission.csv").exists()
     assert not (tmp_path / "killed" / "tfidf-lr" / "fold3" / "DONE.json").exists()
     assert (tmp_path / "killed" / "minilm-emb-lr" / "oof.csv").exists()
-    monkeypatch.delenv(schedule.TEST_EXIT_ENV)
+    monkeypatch.setattr(schedule.ProcessWorker, "submit", real_submit)
     assert _run(inp, folds, tmp_path / "killed", bert) == 0
     err = capfd.readouterr().err
     assert "tfidf-lr: training fold(s) [" in err and "minilm-emb-lr: training fold(s)" not in err
@@ -85,13 +93,14 @@ def test_a_gpu_worker_frees_the_last_models_cached_blocks_when_its_jobs_move_on(
     """A worker lives for the whole run: a model's cached base and frozen blocks go when its jobs are over."""
     import dataclasses
 
-    from solution import config, train
+    from solution import config
     from solution.models import hf
+    from solution.train import fold
 
     input_dir, folds_dir = tiny_data
     events = []
     monkeypatch.setattr(hf, "release_cached_base", lambda: events.append("release"))
-    monkeypatch.setattr(train, "run_job", lambda cfg, data, fold, k, out: events.append(f"{out.name}:{k}") or {})
+    monkeypatch.setattr(fold, "run_job", lambda cfg, data, fold, k, out: events.append(f"{out.name}:{k}") or {})
 
     cfg = dataclasses.asdict(config.get("tfidf-lr"))
 

@@ -7,8 +7,8 @@ import torch
 
 from solution import config
 from solution.errors import UserError
-from solution.models import FitResult
 from solution.models import loop
+from solution.models.base import FitResult
 from solution.models.hf import HFModel
 from solution.models.loop import OOM
 

@@ -22,7 +22,8 @@ def test_asymmetric_loss_without_focusing_is_bce():
     assert torch.allclose(focal_loss(logits, t, 0.0), F.binary_cross_entropy_with_logits(logits, t), atol=1e-6)
     # focusing down-weights easy negatives
     easy_neg = torch.full((1, 1), -4.0)
-    assert asymmetric_loss(easy_neg, torch.zeros(1, 1)) < F.binary_cross_entropy_with_logits(easy_neg, torch.zeros(1, 1))
+    assert (asymmetric_loss(easy_neg, torch.zeros(1, 1))
+            < F.binary_cross_entropy_with_logits(easy_neg, torch.zeros(1, 1)))
 
 
 def test_pos_weight_lifts_rare_labels_within_bounds():

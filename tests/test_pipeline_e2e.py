@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from conftest import LABELS, checksums
 
 from solution import data as data_mod
-
-from conftest import LABELS, checksums
 
 
 def _mtimes(root: Path, pattern: str) -> dict:
@@ -26,16 +25,16 @@ def test_run_tfidf_end_to_end(make_input, run_cli, tmp_path):
     d = make_input(sample=lambda df: df.iloc[::-1].reset_index(drop=True),
                    train=lambda df: df[["ID", "Tweet", *reversed(LABELS)]])
     before = checksums(d)
-    F, O = tmp_path / "folds", tmp_path / "out"
-    code, out, err = run_cli("run", "--models", "tfidf-lr", "--input", d, "--folds-dir", F, "--output", O)
+    folds_dir, out_dir = tmp_path / "folds", tmp_path / "out"
+    code, out, err = run_cli("run", "--models", "tfidf-lr", "--input", d, "--folds-dir", folds_dir, "--output", out_dir)
     assert code == 0, err
     assert "Traceback" not in err and "DEMO" not in err
     assert checksums(d) == before  # the run never writes into the input dir
-    assert (F / "folds.csv").exists() and (F / "folds.json").exists()
+    assert (folds_dir / "folds.csv").exists() and (folds_dir / "folds.json").exists()
 
     sample = pd.read_csv(d / "sample_submission.csv", dtype=str)
-    raw = (O / "submission.csv").read_text(encoding="utf-8")
-    sub = pd.read_csv(O / "submission.csv", dtype=str, keep_default_na=False)
+    raw = (out_dir / "submission.csv").read_text(encoding="utf-8")
+    sub = pd.read_csv(out_dir / "submission.csv", dtype=str, keep_default_na=False)
     assert list(sub.columns) == list(sample.columns) == ["ID", *LABELS]
     assert sub["ID"].tolist() == sample["ID"].tolist()  # sample's IDs, in its order
     assert sub["ID"].tolist() != sorted(sub["ID"].tolist())
@@ -43,7 +42,7 @@ def test_run_tfidf_end_to_end(make_input, run_cli, tmp_path):
     assert raw.splitlines()[0] == ",".join(sample.columns)
 
     data = data_mod.load(d)
-    oof_path = O / "tfidf-lr" / "oof.csv"
+    oof_path = out_dir / "tfidf-lr" / "oof.csv"
     oof_raw = pd.read_csv(oof_path, dtype=str)
     assert list(oof_raw.columns) == ["ID", *LABELS]
     assert oof_raw["ID"].tolist() == data.train["ID"].tolist()  # every train ID, train order
@@ -52,36 +51,36 @@ def test_run_tfidf_end_to_end(make_input, run_cli, tmp_path):
     # full precision: the assembled file holds exactly the fold files' values, written repr-exact
     digits = np.array([_sig_digits(s) for s in oof_raw[LABELS].to_numpy().ravel()])
     assert np.median(digits) >= 15, np.median(digits)
-    fold = pd.read_csv(F / "folds.csv", dtype={"ID": str}).set_index("ID")["fold"]
+    fold = pd.read_csv(folds_dir / "folds.csv", dtype={"ID": str}).set_index("ID")["fold"]
     by_id = pd.DataFrame(oof, index=oof_raw["ID"], columns=LABELS)
     for k in range(5):
-        part = pd.read_csv(O / "tfidf-lr" / f"fold{k}" / "oof.csv", dtype={"ID": str}).set_index("ID")
+        part = pd.read_csv(out_dir / "tfidf-lr" / f"fold{k}" / "oof.csv", dtype={"ID": str}).set_index("ID")
         assert set(part.index) == set(fold[fold == k].index)  # each fold's OOF = its validation rows
         np.testing.assert_array_equal(part[LABELS].to_numpy(), by_id.loc[part.index, LABELS].to_numpy())
-        assert (O / "tfidf-lr" / f"fold{k}" / "DONE.json").exists()
-    test_probs = pd.read_csv(O / "tfidf-lr" / "test.csv", dtype={"ID": str})
+        assert (out_dir / "tfidf-lr" / f"fold{k}" / "DONE.json").exists()
+    test_probs = pd.read_csv(out_dir / "tfidf-lr" / "test.csv", dtype={"ID": str})
     assert test_probs["ID"].tolist() == data.test["ID"].tolist()
-    report = json.loads((O / "blend" / "report.json").read_text())
+    report = json.loads((out_dir / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr"] and set(report["thresholds"]) == set(LABELS)
     assert "OOF macro-F1" in out
 
     # rerun: every fold is done, nothing is retrained, the same submission comes out
-    done = _mtimes(O, "tfidf-lr/fold*/DONE.json") | _mtimes(O, "tfidf-lr/fold*/model/*")
-    sub_bytes = (O / "submission.csv").read_bytes()
-    code, out, err = run_cli("run", "--models", "tfidf-lr", "--input", d, "--folds-dir", F, "--output", O)
+    done = _mtimes(out_dir, "tfidf-lr/fold*/DONE.json") | _mtimes(out_dir, "tfidf-lr/fold*/model/*")
+    sub_bytes = (out_dir / "submission.csv").read_bytes()
+    code, out, err = run_cli("run", "--models", "tfidf-lr", "--input", d, "--folds-dir", folds_dir, "--output", out_dir)
     assert code == 0, err
     assert "fold(s) [0, 1, 2, 3, 4] already done, skipping" in err
     assert "training fold(s)" not in err
     assert "folds up to date" in err
-    assert (_mtimes(O, "tfidf-lr/fold*/DONE.json") | _mtimes(O, "tfidf-lr/fold*/model/*")) == done
-    assert (O / "submission.csv").read_bytes() == sub_bytes
+    assert (_mtimes(out_dir, "tfidf-lr/fold*/DONE.json") | _mtimes(out_dir, "tfidf-lr/fold*/model/*")) == done
+    assert (out_dir / "submission.csv").read_bytes() == sub_bytes
 
     # an unfinished fold (no DONE.json, as after a kill) is the only one redone
-    (O / "tfidf-lr" / "fold2" / "DONE.json").unlink()
-    code, out, err = run_cli("run", "--models", "tfidf-lr", "--input", d, "--folds-dir", F, "--output", O)
+    (out_dir / "tfidf-lr" / "fold2" / "DONE.json").unlink()
+    code, out, err = run_cli("run", "--models", "tfidf-lr", "--input", d, "--folds-dir", folds_dir, "--output", out_dir)
     assert code == 0, err
     assert "fold(s) [0, 1, 3, 4] already done" in err and "training fold(s) [2]" in err
-    assert (O / "submission.csv").read_bytes() == sub_bytes  # deterministic model, same result
+    assert (out_dir / "submission.csv").read_bytes() == sub_bytes  # deterministic model, same result
     assert checksums(d) == before
 
 
@@ -89,24 +88,24 @@ def test_a_second_seed_is_its_own_model_in_the_blend(make_input, run_cli, tmp_pa
     """`NAME-seedN` trains NAME with seed N into output/NAME-seedN/ (the seed in every artifact path), and the
     blend averages it with the first seed like any other member."""
     d = make_input()
-    F, O = tmp_path / "folds", tmp_path / "out"
-    code, out, err = run_cli("run", "--models", "tfidf-lr,tfidf-lr-seed3", "--input", d, "--folds-dir", F,
-                             "--output", O)
+    folds_dir, out_dir = tmp_path / "folds", tmp_path / "out"
+    code, out, err = run_cli("run", "--models", "tfidf-lr,tfidf-lr-seed3", "--input", d, "--folds-dir", folds_dir,
+                             "--output", out_dir)
     assert code == 0, err
-    rec = json.loads((O / "tfidf-lr-seed3" / "config.json").read_text())
+    rec = json.loads((out_dir / "tfidf-lr-seed3" / "config.json").read_text())
     assert rec["name"] == "tfidf-lr-seed3" and rec["config"]["seed"] == 3
-    assert json.loads((O / "tfidf-lr" / "config.json").read_text())["config"]["seed"] == 42
-    assert all((O / "tfidf-lr-seed3" / f"fold{k}" / "DONE.json").exists() for k in range(5))
-    report = json.loads((O / "blend" / "report.json").read_text())
+    assert json.loads((out_dir / "tfidf-lr" / "config.json").read_text())["config"]["seed"] == 42
+    assert all((out_dir / "tfidf-lr-seed3" / f"fold{k}" / "DONE.json").exists() for k in range(5))
+    report = json.loads((out_dir / "blend" / "report.json").read_text())
     assert report["models"] == ["tfidf-lr", "tfidf-lr-seed3"]
     # an average carries its weights; the stacker, when `--stack auto` picks it, has none
     assert report["weights"] == (None if report["stacker"]["used"] else {"tfidf-lr": 0.5, "tfidf-lr-seed3": 0.5})
 
 
 def test_run_refuses_stale_folds(make_input, run_cli, tmp_path):
-    F, O = tmp_path / "folds", tmp_path / "out"
+    folds_dir, out_dir = tmp_path / "folds", tmp_path / "out"
     d1 = make_input("v1")
-    code, _, err = run_cli("folds", "--input", d1, "--folds-dir", F)
+    code, _, err = run_cli("folds", "--input", d1, "--folds-dir", folds_dir)
     assert code == 0, err
 
     def flip(df):
@@ -114,10 +113,10 @@ def test_run_refuses_stale_folds(make_input, run_cli, tmp_path):
         return df
 
     d2 = make_input("v2", train=flip)
-    code, _, err = run_cli("run", "--models", "tfidf-lr", "--input", d2, "--folds-dir", F, "--output", O)
+    code, _, err = run_cli("run", "--models", "tfidf-lr", "--input", d2, "--folds-dir", folds_dir, "--output", out_dir)
     assert code == 2 and "Traceback" not in err
     assert "--force" in err.strip().splitlines()[-1]
-    assert not (O / "submission.csv").exists()
+    assert not (out_dir / "submission.csv").exists()
 
 
 def test_demo_run_without_input_or_credentials(tmp_path, monkeypatch, no_kaggle, run_cli):
@@ -177,8 +176,8 @@ def test_interim_blends_run_beside_training_and_the_final_blend_waits(make_input
     wait forever if the callback blended in place); the final blend starts only once it has ended."""
     import threading
 
-    from solution import blend as blend_mod
-    from solution import train as train_mod
+    from solution.blend import blend as blend_mod
+    from solution.train import train as train_mod
 
     started, go, events = threading.Event(), threading.Event(), []
     real_blend, real_job = blend_mod.blend, train_mod.run_job
@@ -217,7 +216,7 @@ def test_interim_blends_run_beside_training_and_the_final_blend_waits(make_input
 def test_interim_blends_keep_the_newest_request_and_a_failure_is_a_warning(monkeypatch, capsys):
     import threading
 
-    from solution import pipeline
+    from solution import run as pipeline
     from solution.errors import UserError
 
     running, gate, failed, ran = threading.Event(), threading.Event(), threading.Event(), []

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import LABELS, make_input_dir
 
 from solution import cli
 from solution.models.tfidf import TfidfModel
-
-from conftest import LABELS, make_input_dir
 
 
 def _cli(*argv) -> int:
@@ -165,7 +164,8 @@ def test_never_writes_or_retrains(out, capsys):
     (lambda o: (o / "tfidf-lr" / "fold3" / "DONE.json").write_text('{"fold": 3}'),
      "fold model(s) [3] missing or incomplete"),
     (lambda o: shutil.rmtree(o / "tfidf-lr" / "fold4" / "model"), "fold model(s) [4] missing or incomplete"),
-    (lambda o: (o / "tfidf-lr" / "fold1" / "model" / "model.pkl").write_bytes(b"\x80\x04junk"), "cannot load the fold model"),
+    (lambda o: (o / "tfidf-lr" / "fold1" / "model" / "model.pkl").write_bytes(b"\x80\x04junk"),
+     "cannot load the fold model"),
     (lambda o: (o / "tfidf-lr" / "fold1" / "model" / "model.pkl").unlink(), "cannot load the fold model"),
 ], ids=["no-report", "bad-report", "incomplete-report", "no-model-dir", "fold-not-done", "done-without-fingerprint",
         "no-fold-model",

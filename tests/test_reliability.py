@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -30,14 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import json
-
 import pandas as pd
 import pytest
+from conftest import LABELS, make_input_dir
 
 from solution import cli
-
-from conftest import LABELS, make_input_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -370,7 +368,8 @@ CASES = [
      "train.csv, row 10, column 'sadness': label must be 0 or 1, got a blank"),
     ("label-nan", set_cell("train.csv", 0, "trust", "nan"), RUN, 2,
      "train.csv, row 2, column 'trust': label must be 0 or 1, got 'nan'"),
-    ("label-float", set_cell("train.csv", 2, "anger", "1.0"), RUN, 2, "column 'anger': label must be 0 or 1, got '1.0'"),
+    ("label-float", set_cell("train.csv", 2, "anger", "1.0"), RUN, 2,
+     "column 'anger': label must be 0 or 1, got '1.0'"),
     ("test-sample-ids-differ", set_cell("sample_submission.csv", 4, "ID", "te-9999"), RUN, 2,
      "test IDs differ from sample_submission IDs"),
     # state
@@ -379,7 +378,8 @@ CASES = [
     ("stale-folds-not-rebuilt-silently", steps(do(*FOLDS), flip_label), FOLDS, 2, "--force"),
     ("corrupt-folds-json", steps(do(*FOLDS), rewrite("{folds}/folds.json", lambda t: t[: len(t) // 2])), TRAIN, 2,
      "folds.json: not valid JSON"),
-    ("folds-csv-without-fold-column", steps(do(*FOLDS), rewrite("{folds}/folds.csv", lambda t: t.replace(",fold", ",k", 1))),
+    ("folds-csv-without-fold-column",
+     steps(do(*FOLDS), rewrite("{folds}/folds.csv", lambda t: t.replace(",fold", ",k", 1))),
      TRAIN, 2, "folds.csv"),
     ("model-trained-with-other-folds", steps(do(*FOLDS), do(*TRAIN), do(*FOLDS, "--force", "--fold-seed", "7")),
      BLEND, 2, "was trained with other folds"),
@@ -435,13 +435,15 @@ CASES = [
      "oof.csv, row 2, column 'disgust': probability '' not in [0, 1]"),
     # an older run's NaN behind a valid DONE.json: the fold is not done, so it is retrained, not a crash
     ("nan-fold-named-by-blend", steps(do(*FOLDS), do(*TRAIN),
-                                      rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), BLEND, 2, "test.csv, row 2, column 'disgust': probability 'nan' not in [0, 1]; run `python -m solution train "
+                                      rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), BLEND, 2,
+     "test.csv, row 2, column 'disgust': probability 'nan' not in [0, 1]; run `python -m solution train "
      "tfidf-lr` to retrain that fold"),
     ("nan-fold-retrained-by-train", steps(do(*FOLDS), do(*TRAIN),
                                           rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), TRAIN, 0,
      "fold(s) [0, 1, 2, 4] already done, skipping (--force retrains)\n[solution] tfidf-lr: training fold(s) [3]"),
     ("nan-fold-retrained-by-run", steps(do(*FOLDS), do(*TRAIN),
-                                        rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_cell("nan"))), RUN, 0, "training fold(s) [0] into"),
+                                        rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_cell("nan"))), RUN, 0,
+     "training fold(s) [0] into"),
     ("stale-tmp-removed-by-train", steps(do(*FOLDS), do(*TRAIN, "--folds", "0"),
                                          write_bytes("{out}/tfidf-lr/.oof.csv.k1ll3d.tmp", b"ID,anger\n"),
                                          write_bytes("{out}/tfidf-lr/fold0/model.partial/x", b"")), TRAIN, 0, None),
@@ -520,8 +522,10 @@ def test_case(env, capsys, case_id, mutate, argv, code, fragment):
     submission_has_its_report(env.output)
 
 
-def test_enough_cases():
-    assert len(CASES) >= 25 and len({c[0] for c in CASES}) == len(CASES)
+def test_every_case_id_names_one_case_and_every_expected_failure_a_case():
+    """A repeated id would run one case under another's name; an XFAIL entry of no case hides nothing."""
+    ids = [c[0] for c in CASES]
+    assert len(set(ids)) == len(ids) and set(XFAIL) <= set(ids)
 
 
 # --- interruption ----------------------------------------------------------------------------------
@@ -538,7 +542,8 @@ def build_tiny_bert(directory: Path, texts) -> Path:
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.train_from_iterator(list(texts), trainers.WordLevelTrainer(special_tokens=special))
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]", mask_token="[MASK]")
     conf = BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -582,7 +587,8 @@ def test_sigkill_mid_fold_then_rerun_gives_identical_oof(env, capsys):
         deadline = time.time() + 240
         while victim.poll() is None and time.time() < deadline:
             if (mdir / "fold0" / "DONE.json").exists():
-                busy = [k for k in range(1, 5) if (mdir / f"fold{k}").is_dir() and not (mdir / f"fold{k}" / "DONE.json").exists()]
+                busy = [k for k in range(1, 5)
+                        if (mdir / f"fold{k}").is_dir() and not (mdir / f"fold{k}" / "DONE.json").exists()]
                 if busy:
                     os.kill(victim.pid, signal.SIGKILL)
                     state["mid"] = busy[0]
@@ -599,14 +605,16 @@ def test_sigkill_mid_fold_then_rerun_gives_identical_oof(env, capsys):
         if victim.poll() is None:
             victim.kill()
     mid = state.get("mid")
-    assert mid is not None, "the run ended before it was killed mid-fold:\n" + (env.root / "victim.log").read_text()[-3000:]
+    assert mid is not None, ("the run ended before it was killed mid-fold:\n"
+                             + (env.root / "victim.log").read_text()[-3000:])
     assert victim.returncode == -signal.SIGKILL
     assert not (mdir / f"fold{mid}" / "DONE.json").exists() and not (mdir / "oof.csv").exists()
 
     rerun = subprocess.run(cmd, env=sub_env, cwd=env.root, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "already done, skipping" in rerun.stderr  # resumed, not started over
-    for rel in ["oof.csv", "test.csv", *[f"fold{k}/oof.csv" for k in range(5)], *[f"fold{k}/test.csv" for k in range(5)]]:
+    for rel in ["oof.csv", "test.csv", *[f"fold{k}/oof.csv" for k in range(5)],
+                *[f"fold{k}/test.csv" for k in range(5)]]:
         a, b = (ref_out / "minilm-lora" / rel).read_bytes(), (mdir / rel).read_bytes()
         assert a == b, f"{rel} differs between the uninterrupted and the killed-and-resumed run"
     assert not leftovers(kill_out, ref_out, env.folds)
@@ -665,15 +673,15 @@ def test_kaggle_key_never_leaks(env, capsys, monkeypatch):
         assert "leak-test-user" in out + err  # the fake CLI's output did come through ...
         assert "***" in out + err  # ... with the key scrubbed
     run(*RUN, "--submit", "-m", "leak test", code=0)
-    if importlib.util.find_spec("solution.kernel") is not None:  # the notebook, where the kit has one
-        from solution import kernel
+    if importlib.util.find_spec("solution.kaggle.archive") is not None:  # the notebook, where the kit has one
+        from solution.kaggle import archive
 
         run("kernel", *COMMON, "--models", "tfidf-lr", code=0)
         notebooks = list(env.output.rglob("*.ipynb"))
         assert notebooks
-        if hasattr(kernel, "read_archive"):  # and every file embedded in it
+        if hasattr(archive, "read_archive"):  # and every file embedded in it
             for nb in notebooks:
-                for name, blob in kernel.read_archive(nb).items():
+                for name, blob in archive.read_archive(nb).items():
                     assert FAKE_KEY.encode() not in blob, name
 
     for text in printed:
@@ -808,7 +816,8 @@ def test_a_library_refusal_names_the_setting_and_a_kit_bug_keeps_its_traceback()
     from sklearn.linear_model import LogisticRegression
 
     from solution import config as config_mod
-    from solution.errors import UserError, rejected_setting
+    from solution.errors import UserError
+    from solution.train.fold import rejected_setting
 
     X, y = np.eye(4), np.array([0, 1, 0, 1])
     cfg = config_mod.get("tfidf-lr")

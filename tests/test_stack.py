@@ -7,16 +7,16 @@ import shutil
 
 import numpy as np
 import pandas as pd
-
-from solution import cli, stack
-
 from conftest import LABELS, make_input_dir
 
+from solution import cli
+from solution.blend import stack
 
-def _data(seed=0, n=300, m=2, l=4):
+
+def _data(seed=0, n=300, m=2, n_labels=4):
     rng = np.random.default_rng(seed)
-    y = (rng.random((n, l)) < 0.3).astype(np.int8)
-    probs = np.clip(0.6 * y[None] + 0.4 * rng.random((m, n, l)), 0, 1)
+    y = (rng.random((n, n_labels)) < 0.3).astype(np.int8)
+    probs = np.clip(0.6 * y[None] + 0.4 * rng.random((m, n, n_labels)), 0, 1)
     fold = np.arange(n) % 5
     return y, probs, fold
 

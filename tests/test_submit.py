@@ -10,12 +10,13 @@ import sys
 import pandas as pd
 import pytest
 
-from solution import cli, submission
-from solution import submit as submit_mod
+from solution import cli
+from solution.blend import submission
 from solution.data import ID, load
 from solution.demo import write_demo
 from solution.errors import UserError
 from solution.io import write_json
+from solution.kaggle import submit as submit_mod
 
 KEY = "s3cr3t-kaggle-key-0123456789"
 

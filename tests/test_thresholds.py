@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from solution import metrics
-from solution.thresholds import best_threshold, tune
+from solution.blend import metrics, thresholds
+from solution.blend.thresholds import best_threshold, tune
 
 
 def f1_at(y, p, t) -> float:
@@ -149,3 +149,88 @@ def test_tune_shrink_moves_toward_half():
         prev = dist
     np.testing.assert_allclose(tune(y, probs, shrink=1.0), 0.5)
     np.testing.assert_allclose(tune(y, probs, shrink=0.5, center=0.3), 0.5 * t0 + 0.15)
+
+
+# --- what the blend uses: ties kept together, the F1 curve, at least one label, the cross-validated choice ---
+
+def test_best_threshold_never_splits_ties_and_is_order_independent():
+    y = np.array([1, 0, 1, 0])
+    p = np.array([0.8, 0.8, 0.5, 0.2])
+    # the two 0.8s are in or out together: k=2 -> .5, k=3 -> .8, k=4 -> .667
+    t, f1 = thresholds.best_threshold(y, p)
+    assert t == pytest.approx(0.35) and f1 == pytest.approx(0.8)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        perm = rng.permutation(len(y))
+        assert thresholds.best_threshold(y[perm], p[perm]) == (t, f1)
+    # many ties: the chosen cut reproduces the reported F1 whatever the row order
+    y2 = rng.integers(0, 2, 500)
+    p2 = np.round(rng.random(500) * 0.5 + 0.4 * y2, 1)  # only a few distinct values
+    t2, f2 = thresholds.best_threshold(y2, p2)
+    for _ in range(5):
+        perm = rng.permutation(500)
+        assert thresholds.best_threshold(y2[perm], p2[perm]) == (t2, f2)
+    assert metrics.f1_per_class(y2[:, None], (p2 >= t2)[:, None])[0] == pytest.approx(f2)
+
+
+def test_f1_curve_matches_binarized_f1():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.round(rng.random(300), 2)
+    grid = np.linspace(0, 1, 51)
+    curve = thresholds.f1_curve(y, p, grid)
+    direct = [metrics.f1_per_class(y[:, None], (p >= g)[:, None])[0] for g in grid]
+    assert curve == pytest.approx(direct)
+    t, f1 = thresholds.best_threshold(y, p)
+    assert curve.max() <= f1 + 1e-12
+
+
+def test_predict_min_one_label_uses_argmax_of_prob_over_threshold():
+    probs = np.array([[0.2, 0.3, 0.1], [0.9, 0.1, 0.8], [0.05, 0.1, 0.3]])
+    t = np.array([0.4, 0.6, 0.5])
+    off = thresholds.predict(probs, t)
+    assert off.tolist() == [[0, 0, 0], [1, 0, 1], [0, 0, 0]]
+    on = thresholds.predict(probs, t, min_one=True)
+    # row 0: ratios .5, .5, .2 -> first max (label 0); row 2: .125, .167, .6 -> label 2; row 1 untouched
+    assert on.tolist() == [[1, 0, 0], [1, 0, 1], [0, 0, 1]]
+
+
+def _onehot_case(seed=0, n=600, L=4, empty_rate=0.0):
+    rng = np.random.default_rng(seed)
+    y = np.zeros((n, L), dtype=np.int8)
+    y[np.arange(n), rng.integers(0, L, n)] = 1
+    y[rng.random(n) < empty_rate] = 0
+    probs = np.where(y == 1, rng.uniform(0.2, 0.7, (n, L)), rng.uniform(0.0, 0.5, (n, L)))
+    fold = np.arange(n) % 5
+    return y, probs, fold
+
+
+def test_select_cross_validates_the_shrink_and_min_one():
+    y, probs, fold = _onehot_case()
+    sel = thresholds.select(y, probs, fold)
+    assert sel["shrink"] in thresholds.SHRINK_GRID
+    best = max(g["cv_macro_f1"] for g in sel["grid"])
+    assert sel["min_one"]["cv_macro_f1_off"] == pytest.approx(best)
+    # the reported CV score is reproducible by hand: tune on 4 folds, cut the fifth, pool
+    pred = np.zeros_like(y)
+    for k in range(5):
+        tr, va = fold != k, fold == k
+        t = thresholds.tune_guarded(y[tr], probs[tr], sel["shrink"], sel["center"])
+        pred[va] = thresholds.predict(probs[va], t, sel["min_one"]["used"])
+    assert metrics.f1_per_class(y, pred).mean() == pytest.approx(sel["cv_macro_f1"])
+    # every tweet has exactly one emotion here: at-least-one-label helps and auto keeps it
+    assert sel["min_one"]["cv_macro_f1_on"] > sel["min_one"]["cv_macro_f1_off"]
+    assert sel["min_one"]["used"] is True
+    assert sel["thresholds"] == pytest.approx(
+        (1 - sel["shrink"]) * thresholds.tune(y, probs) + sel["shrink"] * sel["center_value"])
+    assert thresholds.select(y, probs, fold, min_one="off")["min_one"]["used"] is False
+
+
+def test_select_auto_drops_min_one_when_it_hurts():
+    y, probs, fold = _onehot_case(seed=3, empty_rate=0.6)
+    sel = thresholds.select(y, probs, fold, min_one="auto")
+    assert sel["min_one"]["cv_macro_f1_on"] < sel["min_one"]["cv_macro_f1_off"]
+    assert sel["min_one"]["used"] is False
+    assert thresholds.select(y, probs, fold, min_one="on")["min_one"]["used"] is True
+    fixed = thresholds.select(y, probs, fold, shrinks=(0.5,), centers=("0.5",))
+    assert [(g["shrink"], g["center"]) for g in fixed["grid"]] == [(0.5, "0.5")]

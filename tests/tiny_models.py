@@ -1,7 +1,8 @@
 """Tiny random transformers models built from configs (no download), for tests of solution/models/hf.py.
 
 `build_tiny_model(arch, directory, texts)` writes a 2-layer, 64-wide model of architecture `arch`
-(llama, mistral, gemma, qwen2, bert, mpnet) with a tokenizer trained on `texts` into `directory`, as a plain base model (AutoModelForCausalLM for decoders, AutoModel for the encoders bert and mpnet): loading it with
+(llama, mistral, gemma, qwen2, bert, mpnet) with a tokenizer trained on `texts` into `directory`, as a plain base
+model (AutoModelForCausalLM for decoders, AutoModel for the encoders bert and mpnet): loading it with
 AutoModelForSequenceClassification.from_pretrained gives a freshly initialised classification head,
 as with real hub weights. `tiny_models` is a session-scoped fixture: {arch: folder} for every arch,
 built once from the demo set's tweets. Import it (and `tiny_data`) in a test module to use it.

@@ -1,8 +1,4 @@
-"""Frozen sentence embeddings (mean-pooled transformer states) + one-vs-rest logistic regression.
-
-Cheap and diverse next to the fine-tuned models: the encoder runs once per distinct tweet (embeddings are
-memoised in-process across folds), so five folds cost one inference pass over train and test.
-"""
+"""Frozen sentence embeddings + one-vs-rest logistic regression; memoised, so all folds cost one encoder pass."""
 from __future__ import annotations
 
 import hashlib
@@ -11,22 +7,23 @@ from pathlib import Path
 
 import numpy as np
 
-from solution.io import atomic_path
 from solution.errors import UserError
-from solution.models import FitResult
+from solution.io import atomic_path
+from solution.models.base import FitResult
 from solution.models.linear import fit_per_label, predict_per_label
 from solution.text import prepare
 
 _MEMO: dict[tuple, np.ndarray] = {}
-_SECONDS = [0.0]  # spent in encoder passes by this process (train.py records a fold's share as once_s)
+_SECONDS = [0.0]  # in encoder passes
 
 
 def pooled(states, attention_mask) -> np.ndarray:
-    """Each layer's states mean-pooled over the non-pad tokens and L2-normalised, the layers side by side."""
+    """Each layer's states mean-pooled over non-pad tokens and L2-normalised, layers side by side."""
     import torch
 
     mask = attention_mask.unsqueeze(-1).float()
-    vecs = [torch.nn.functional.normalize((h.float() * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1) for h in states]
+    vecs = [torch.nn.functional.normalize((h.float() * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
+            for h in states]
     return torch.cat(vecs, dim=-1).numpy().astype(np.float32)
 
 
@@ -37,7 +34,7 @@ class EmbedModel:
         self.cfg, self.labels = cfg, labels
         self.classifiers = []
         self._encoder = None
-        # "bf16" (autocast) or "no" (fp32): the precision rule training follows on this CPU (solution/hardware.py)
+        # by training's rule for this CPU
         self.precision = mixed_precision(cfg.precision, "cpu")
 
     def _load_encoder(self):
@@ -71,7 +68,7 @@ class EmbedModel:
             tok, model, torch = self._encoder
             import time
 
-            from solution.models.hf import progress
+            from solution.log import progress
 
             t0 = time.time()
             order = sorted(range(len(todo)), key=lambda i: len(todo[i]))
@@ -87,20 +84,18 @@ class EmbedModel:
         return np.stack([_MEMO[(key, _h(t))] for t in texts])
 
     def _states(self, model, enc) -> tuple:
-        """The last `layers` layers' token states; the other layers' are asked for only when read (memory)."""
+        """The last `layers` layers' token states; the others are asked for only when read, to save memory."""
         n = self.cfg.layers
         out = model(**enc, output_hidden_states=n > 1)
         return out.hidden_states[-n:] if n > 1 else (out.last_hidden_state,)
 
     def fit(self, train_texts, y_train, val_texts, y_val, log_dir=None) -> FitResult:
-        # all train tweets in one pass: every fold (and every worker process) then sees the same batches, so
-        # the same floats, whichever fold a process trains first
+        # one pass: every fold and process sees the same batches, so the same floats
         self.embed(list(train_texts) + list(val_texts))
         self.classifiers = self.fit_classifiers(self.embed(train_texts), y_train)
         return FitResult(val_probs=self.predict(val_texts))
 
     def fit_classifiers(self, X: np.ndarray, y: np.ndarray) -> list:
-        """The member's one-vs-rest logistic regressions on embeddings X (bench/layer_probe.py fits the same)."""
         from sklearn.linear_model import LogisticRegression
 
         cw = None if self.cfg.class_weight == "none" else "balanced"
@@ -125,7 +120,6 @@ class EmbedModel:
 
 
 def seconds() -> float:
-    """Seconds this process has spent in encoder passes (the memoised ones: each tweet once per encoder)."""
     return _SECONDS[0]
 
 

@@ -1,18 +1,5 @@
-"""Frozen lower blocks, run once per tweet: training and prediction start from their cached output.
-
-With `frozen_layers=K` the embeddings and the first K transformer blocks of an encoder never train, so their
-output for a tweet is the same in every epoch and every fold: it is computed once (one inference pass over the
-tweets, memoised in-process like the embedding members' vectors) and every training step runs only the blocks
-above. `adapter_layers` stops the backward pass at the lowest adapted block; this stops the forward pass there
-too, which on a CPU is most of what a top-blocks-only adapter still costs. Written by hand: neither transformers
-nor peft caches the output of a frozen prefix of the network.
-
-How: the blocks stay in the model under their own names (saving, loading and peft's layer indices do not
-change) in a `Window` that iterates over the top blocks only, and a forward hook on the embeddings replaces
-their output with each row's cached states. `prefill` fills the cache through the same model, the window on the
-bottom blocks, in eval mode, in one deterministic pass (sorted by length): every fold of a run prefills the
-same train tweets, so every fold and every resumed process reads the same floats (a debug cap,
-max_train_samples, or a smaller batch after out-of-memory changes the batches and may move the last bits).
+"""Frozen lower blocks (`frozen_layers=K`), run once per tweet: training and prediction start from their cached
+output, which neither transformers nor peft caches. A hook on the embeddings serves the cached states.
 """
 from __future__ import annotations
 
@@ -21,13 +8,13 @@ from torch import nn
 
 from solution.errors import UserError
 
-_STATES: dict[tuple, dict[tuple, torch.Tensor]] = {}  # (weights, device, precision, K) -> token ids -> states
-_SECONDS = [0.0]  # spent in prefill passes by this process (train.py records a fold's share as once_s)
-ATTR = "_solution_frozen"  # where the transformers model keeps its FrozenBottom
+_STATES: dict[tuple, dict[tuple, torch.Tensor]] = {}  # (weights, device, precision, K) -> ids -> states
+_SECONDS = [0.0]  # in prefill passes
+ATTR = "_solution_frozen"
 
 
 class Window(nn.ModuleList):
-    """The encoder's blocks, every one registered under its own index; iteration yields blocks lo..hi-1."""
+    """All blocks keep their registered names (and weights' keys); iteration yields blocks lo..hi-1."""
 
     lo: int = 0
     hi: int | None = None
@@ -53,12 +40,11 @@ class FrozenBottom:
         self.states = _STATES.setdefault((*context, k), {})
         self.serving = True
         base.embeddings.register_forward_hook(self._serve, with_kwargs=True)
-        for name, p in base.named_parameters():  # shared parameters (MPNet's position bias) freeze with the bottom
+        for name, p in base.named_parameters():  # MPNet's shared position bias freezes too
             p.requires_grad_(p.requires_grad and self.trains(name))
         setattr(model, ATTR, self)
 
     def trains(self, name: str) -> bool:
-        """Whether a parameter of the encoder (its name relative to it) may train: the top blocks' and the pooler's."""
         parts = name.split(".")
         if parts[:2] == ["encoder", "layer"]:
             return int(parts[2]) >= self.k
@@ -66,7 +52,7 @@ class FrozenBottom:
 
     def key(self, ids) -> tuple:
         ids = list(ids)
-        while len(ids) > 1 and ids[-1] == self.pad_id:  # right padding (hf.py pads right throughout)
+        while len(ids) > 1 and ids[-1] == self.pad_id:  # hf.py pads right
             ids.pop()
         return tuple(ids)
 
@@ -74,7 +60,7 @@ class FrozenBottom:
         if not self.serving:
             return output
         ids = kwargs.get("input_ids", args[0] if args else None)
-        out = output.new_zeros(output.shape)  # pad positions: masked out of attention and pooling alike
+        out = output.new_zeros(output.shape)  # pad positions are masked out
         for r, row in enumerate(ids.tolist()):
             state = self.states.get(self.key(row))
             if state is None:
@@ -83,13 +69,14 @@ class FrozenBottom:
         return out
 
     def prefill(self, seqs, batch_size: int, autocast) -> None:
-        """Run the bottom blocks once over every sequence not yet cached (token ids, unpadded)."""
+        """Run the bottom blocks over every sequence not yet cached, sorted so every fold and process reads the
+        same floats."""
         todo = sorted({self.key(s) for s in seqs} - self.states.keys(), key=lambda s: (len(s), s))
         if not todo:
             return
         import time
 
-        from solution.models.hf import progress
+        from solution.log import progress
 
         t0 = time.time()
         bottom = [self.base.embeddings, *list(self.window._modules.values())[:self.k]]
@@ -114,21 +101,20 @@ class FrozenBottom:
         for r, s in enumerate(batch):
             ids[r, :len(s)], mask[r, :len(s)] = torch.tensor(s), 1
         dev = self.base.device
-        # the last hidden state as the encoder hands it on: MPNet's mean pooling rewrites last_hidden_state
-        states = self.base(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True).hidden_states[-1]
+        # MPNet's mean pooling rewrites last_hidden_state; hidden_states[-1] is what the encoder hands on
+        states = self.base(input_ids=ids.to(dev), attention_mask=mask.to(dev),
+                           output_hidden_states=True).hidden_states[-1]
         for r, s in enumerate(batch):
             self.states[s] = states[r, :len(s)].float().cpu().clone()
 
 
 def install(model: nn.Module, k: int, context: tuple) -> None:
-    """Freeze the embeddings and the first k blocks of `model` (k=0: nothing); `context` names the weights, device
-    and precision that make their output, so that one cache serves every fold of a model and no other model."""
+    """Freeze the embeddings and first k blocks; `context` keys the cache."""
     if k:
         FrozenBottom(model, k, context)
 
 
 def of(model) -> FrozenBottom | None:
-    """The FrozenBottom of a transformers model, or of the one inside a peft model."""
     for mod in (model, getattr(getattr(model, "base_model", None), "model", None)):
         if mod is not None and ATTR in vars(mod):
             return vars(mod)[ATTR]
@@ -136,11 +122,10 @@ def of(model) -> FrozenBottom | None:
 
 
 def seconds() -> float:
-    """Seconds this process has spent running frozen blocks (prefill passes)."""
     return _SECONDS[0]
 
 
 def release() -> None:
-    for states in _STATES.values():  # a model still held elsewhere keeps its dict, emptied
+    for states in _STATES.values():  # a model still held keeps its dict, emptied
         states.clear()
     _STATES.clear()

@@ -1,18 +1,13 @@
 """A transformers sequence classifier with a PEFT adapter (LoRA, IA3, QLoRA) or full fine-tuning.
 
-One fold model: built from an HFConfig (this module), trained by the accelerate loop in
-`solution.models.loop`, saved as adapter + head (or the whole model for full fine-tuning), reloaded by
-`predict`. A frozen base (every adapter model) is loaded once per process and model, then given a fresh
-adapter and head for each fold: a 7B 4-bit base takes minutes to load and is the same for all five folds.
+An adapter model's frozen base is loaded once per process and reused by every fold (BaseCache).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +17,18 @@ from solution import hardware
 from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
 from solution.io import read_json, usual_mode
-from solution.models import FitResult
 from solution.models import frozen as frozen_mod
 from solution.models import weights as weights_mod
+from solution.models.base import HEAD, FitResult
 from solution.models.pooling import apply_pooling
 from solution.text import prepare
 
-HEAD = re.compile(r"(^|\.)(classifier|score)(\.|$)")
 META = "solution_model.json"
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "no": None, "fp32": None}
 
 
 def pick_device() -> torch.device:
-    """The GPU, else the CPU; under `accelerate launch` this process's own device (accelerate sets it)."""
+    """The GPU, else the CPU; under `accelerate launch` this process's own device."""
     if hardware.world_size() > 1:
         from accelerate import PartialState
 
@@ -48,28 +42,26 @@ class HFModel:
         self.device = pick_device()
         self.set_precision()
         self.model = self.tokenizer = None
-        self.frozen = None  # the cached frozen blocks (frozen_layers > 0: models/frozen.py)
+        self.frozen = None  # frozen_layers > 0
         self.weights_path = None
-        self.fold_name = cfg.name  # "<model> fold <k>" once train.py names the fold (error messages)
-        self.overflow_retry = ""  # why this fold was trained again in the overflow-safe form (make_safe)
+        self.fold_name = cfg.name  # for messages
+        self.overflow_retry = ""
         hardware.set_threads(cfg.num_threads)
 
     def set_precision(self) -> None:
         capability = torch.cuda.get_device_capability() if self.device.type == "cuda" else None
         self.precision = hardware.mixed_precision(self.cfg.precision, self.device.type, capability)
         if self.cfg.overflow_safe and self.cfg.quantize == "4bit" and self.precision == "fp16":
-            self.precision = "no"  # k-bit preparation keeps the residual in fp32 already: the matmuls are what is left
-        self.dtype = DTYPES[self.precision]  # autocast dtype, None for fp32
+            self.precision = "no"  # k-bit preparation already keeps the residual in fp32
+        self.dtype = DTYPES[self.precision]  # None: fp32
 
     def overflow_prone(self) -> bool:
-        """fp16 autocast (no native bf16 here) and not yet in the overflow-safe form."""
         return self.precision == "fp16" and not self.cfg.overflow_safe
 
     def make_safe(self, err) -> bool:
-        """After a non-finite loss or output (train.fit_and_predict): under fp16, once, the overflow-safe form
-        (HFConfig.overflow_safe); otherwise the error, with the cheapest fix on this device."""
+        """After a non-finite loss: under fp16, switch once to the overflow-safe form; else raise."""
         from solution import log
-        from solution.models import NonFinite
+        from solution.models.base import NonFinite
 
         if not self.overflow_prone():
             raise NonFinite(f"{err}; {overflow_fix(self)}") from None
@@ -84,7 +76,6 @@ class HFModel:
 
     # ---- building ---------------------------------------------------------------------------------
     def _build(self, saved: Path | None = None) -> None:
-        """The model to train (saved=None: a cached frozen base gets a fresh adapter + head) or a saved one."""
         cfg = self.cfg
         if saved is None and cfg.adapter != "none":
             model, self.tokenizer = BASES.take(self)
@@ -96,12 +87,12 @@ class HFModel:
         self.frozen = frozen_mod.of(model)
         if not _has_device_map(self.model):
             self.model = self.model.to(self.device)
-        for p in self.model.parameters():  # trainable weights in fp32 (an fp32 head too); autocast does the fast math
+        for p in self.model.parameters():  # autocast does the fast math
             if p.requires_grad and p.dtype != torch.float32:
                 p.data = p.data.float()
 
     def _load_base(self, saved: Path | None = None):
-        """(model with a new classification head, tokenizer), ready for an adapter or full fine-tuning."""
+        """(model with a new classification head, tokenizer)."""
         from transformers import AutoModelForSequenceClassification
 
         cfg = self.cfg
@@ -138,13 +129,13 @@ class HFModel:
             raise UserError(weights_mod.not_found_message(self.cfg.backbone, e)) from None
         if tok.pad_token is None:  # decoders ship without one
             tok.pad_token = tok.eos_token or tok.unk_token
-        tok.padding_side = "right"  # the classifier pools the last non-pad token: keep one side throughout
+        tok.padding_side = "right"  # the classifier pools the last non-pad token
         mconf.num_labels = len(self.labels)
         mconf.problem_type = "multi_label_classification"
         mconf.id2label = dict(enumerate(self.labels))
         mconf.label2id = {lab: i for i, lab in enumerate(self.labels)}
         mconf.pad_token_id = tok.pad_token_id
-        mconf.use_cache = False  # a classifier never generates: no KV cache in training or evaluation
+        mconf.use_cache = False  # a classifier never generates
         positions = getattr(mconf, "max_position_embeddings", None)
         if positions and self.cfg.max_length > positions:
             raise UserError(f"{self.cfg.name}: max_length={self.cfg.max_length} is longer than {self.cfg.backbone} "
@@ -152,9 +143,8 @@ class HFModel:
         return tok, mconf
 
     def _load_kwargs(self) -> dict:
-        """from_pretrained's dtype, device map and 4-bit recipe (the config's bnb_* settings)."""
         cfg = self.cfg
-        if cfg.quantize != "4bit":  # 16-bit frozen weights on a GPU; fp32 elsewhere (autocast does the fast math)
+        if cfg.quantize != "4bit":  # 16-bit frozen weights on a GPU, else fp32
             on_gpu = self.device.type == "cuda" and self.dtype is not None and not cfg.overflow_safe
             return {"dtype": self.dtype if on_gpu else torch.float32}
         from transformers import BitsAndBytesConfig
@@ -164,7 +154,7 @@ class HFModel:
         quant = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
             bnb_4bit_use_double_quant=cfg.bnb_4bit_use_double_quant, bnb_4bit_compute_dtype=compute,
-            llm_int8_skip_modules=["score", "classifier"])  # the head stays unquantised (and trains in fp32)
+            llm_int8_skip_modules=["score", "classifier"])  # the head trains in fp32
         where = _local_device_index() if self.device.type == "cuda" else "cpu"
         return {"quantization_config": quant, "device_map": {"": where}, "dtype": compute}
 
@@ -194,7 +184,7 @@ class HFModel:
                                 f"set target_modules and ia3_feedforward_modules")
             pc = IA3Config(task_type=TaskType.SEQ_CLS, target_modules=list(targets), feedforward_modules=list(ff),
                            **layers)
-        # SEQ_CLS puts the classifier/score head in modules_to_save: trained and saved with the adapter
+        # SEQ_CLS puts the head in modules_to_save: trained and saved with the adapter
         return get_peft_model(model, pc)
 
     # ---- data -------------------------------------------------------------------------------------
@@ -204,7 +194,7 @@ class HFModel:
         return [ids if ids else [self.tokenizer.pad_token_id] for ids in enc["input_ids"]]
 
     def prefill(self, seqs) -> None:
-        """Cache the frozen blocks' output for these token sequences (frozen_layers > 0; else nothing)."""
+        """Cache the frozen blocks' output for these sequences (frozen_layers > 0)."""
         if self.frozen is not None:
             self.frozen.prefill(seqs, self.cfg.eval_batch_size, self.autocast)
 
@@ -226,8 +216,7 @@ class HFModel:
         directory = Path(directory)
         tmp = directory.with_name(directory.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
-        # adapter + head only for PEFT (megabytes); the whole model for full fine-tuning, its weights in fp16
-        # (half the disk; reloaded in the precision it runs in, probabilities move by < 1e-3: tests/test_hf_models.py)
+        # a fully fine-tuned model is saved in fp16 to halve the disk
         state = None
         if self.cfg.adapter == "none":
             state = {k: (v.half() if v.is_floating_point() else v) for k, v in self.model.state_dict().items()}
@@ -246,7 +235,7 @@ class HFModel:
         if not (directory / META).exists():
             raise UserError(f"{directory}: no saved model; train it with `python -m solution train {cfg.name}`")
         meta = read_json(directory / META)
-        if isinstance(meta, dict) and meta.get("overflow_safe"):  # it predicts in the form it trained in
+        if isinstance(meta, dict) and meta.get("overflow_safe"):  # predict in the form it trained in
             cfg = dataclasses.replace(cfg, overflow_safe=True)
         m = cls(cfg, labels)
         torch.manual_seed(cfg.seed)
@@ -256,12 +245,8 @@ class HFModel:
 
 
 class BaseCache:
-    """One frozen base model kept between folds of the same model (adapters only: their base never changes).
-
-    A fold gets exactly what a fresh load would give it: the new classification head's initial weights and
-    the random state right after loading are recorded at the first load and restored for every later fold,
-    so the adapter initialises alike too (tests/test_hf_models.py checks folds match a reload byte for byte).
-    """
+    """One frozen base kept between an adapter model's folds; restoring the head's initial weights and the RNG
+    state gives each fold exactly what a fresh load would."""
 
     def __init__(self):
         self.key = self.entry = None
@@ -275,10 +260,10 @@ class BaseCache:
             self.key, self.entry = key, {"model": model, "tok": tok, "head": head, "rng": _rng_state(),
                                          "path": m.weights_path, "peft": None}
         e = self.entry
-        if e["peft"] is not None:  # the last fold's adapter and trained head come off
+        if e["peft"] is not None:
             try:
                 e["model"], e["peft"] = e["peft"].unload(), None
-            except ValueError:  # peft will not unload IA3 from a 4-bit base: load it afresh
+            except ValueError:  # peft will not unload IA3 from a 4-bit base
                 self.release()
                 return self.take(m)
         model = e["model"]
@@ -301,7 +286,6 @@ BASES = BaseCache()
 
 
 def release_cached_base() -> None:
-    """Drop the cached base (train.py calls it when a model's folds are done)."""
     BASES.release()
 
 
@@ -332,15 +316,14 @@ def _free_memory() -> None:
 
 
 def _matmul_weights_to(model, dtype) -> None:
-    """The overflow-safe 16-bit base: linear layers in 16 bits (autocast runs them there anyway, at half the
-    memory), embeddings and norms in fp32 so that the residual stream stays fp32."""
+    """The overflow-safe base: linear layers in 16 bits; embeddings, norms and the residual in fp32."""
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear) and not HEAD.search(name):
             mod.to(dtype)
 
 
 def overflow_fix(m: HFModel) -> str:
-    """The cheapest fix for a loss or output that stays non-finite on this device."""
+    """The cheapest fix for a loss that stays non-finite on this device."""
     name = m.cfg.name
     if m.precision == "fp16":
         return (f"this GPU has no native bf16: train it in fp32 (--set {name}.precision=fp32, several times slower "
@@ -354,13 +337,11 @@ def _has_device_map(model) -> bool:
 
 
 def _local_device_index() -> int:
-    """This process's GPU: 0, or its local rank under `accelerate launch` (one fold data-parallel)."""
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def _disable_bnb_cpu_repack(model) -> None:
-    """bitsandbytes on CPU repacks Linear4bit weights on an eval-mode forward, after which gradients
-    silently stop flowing into the LoRA layers; switching the bf16 fast path off keeps training sound."""
+    """bitsandbytes' CPU bf16 repacking on an eval forward silently stops LoRA gradients."""
     try:
         import bitsandbytes as bnb
     except ImportError:
@@ -368,15 +349,3 @@ def _disable_bnb_cpu_repack(model) -> None:
     for mod in model.modules():
         if isinstance(mod, bnb.nn.Linear4bit):
             mod.support_avx512bf16_for_cpu = False
-
-
-def progress(iterable=None, **kw):
-    """A tqdm bar on stderr that refreshes rarely where stderr is no terminal (a notebook's or CI's log keeps
-    every refresh as a line)."""
-    from tqdm.auto import tqdm
-
-    interactive = sys.stderr.isatty()
-    if not hardware.is_main_process():  # accelerate launch: one bar, the first process's
-        kw["disable"] = True
-    every = 2 if interactive else 60
-    return tqdm(iterable, file=sys.stderr, mininterval=every, maxinterval=max(10, every), leave=False, **kw)

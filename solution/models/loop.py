@@ -1,20 +1,4 @@
-"""The training loop of an HFModel, on `accelerate` in the style of transformers' `*_no_trainer.py` examples.
-
-One `Accelerator` per fold: mixed precision chosen by `solution.hardware` (bf16 where native, fp16 with
-its GradScaler on a T4, bf16 autocast on a CPU with bf16 instructions), gradient accumulation, clipping,
-device placement; transformers' length grouping, padding collator and linear warm-up schedule.
-What the kit adds on top, and the libraries lack:
-- imbalance-aware losses (pos_weight, ASL; solution.models.losses) and a separate head learning rate;
-- one validation pass per epoch scored by macro-F1 with tuned thresholds, keeping the last or best epoch;
-- the collapse guard: a fold whose first epoch is no better than predicting every label restarts at half
-  the learning rates;
-- on out-of-memory, the fold restarts with half the micro-batch and twice the accumulation (the same
-  effective batch; accelerate's find_executable_batch_size shrinks the batch alone), and inference halves
-  its batch;
-- a non-finite loss stops the fold at once (NonFinite) instead of writing NaN probabilities; train.fit_and_predict
-  retries it once in the overflow-safe form under fp16.
-Under `accelerate launch` the same loop trains one fold data-parallel (README: "One fold on several GPUs").
-"""
+"""The training loop of an HFModel on `accelerate`, in the style of transformers' `*_no_trainer.py` examples."""
 from __future__ import annotations
 
 import dataclasses
@@ -28,14 +12,13 @@ import numpy as np
 import torch
 
 from solution import log
+from solution.blend.metrics import constant_f1, log_loss, macro_f1
+from solution.blend.thresholds import tune
 from solution.errors import UserError
-from solution.metrics import constant_f1, log_loss, macro_f1
-from solution.models import FitResult, NonFinite
+from solution.models.base import FitResult, NonFinite
 from solution.models.losses import make_loss
-from solution.thresholds import tune
 
-# A run that diverges early (seen with MiniLM + LoRA at lr 1e-3 on one fold in five) ends epoch 1 no better
-# than predicting every label for every tweet, and never recovers; it is restarted at half the learning rate.
+# a run that diverges early ends epoch 1 no better than predicting every label, and never recovers
 COLLAPSE_MIN_ROWS = 200  # too few validation rows say nothing
 COLLAPSE_MARGIN = 0.02
 OOM = tuple(e for e in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if e)
@@ -53,10 +36,10 @@ def is_oom(e: BaseException) -> bool:
 
 # ---- retries around one fold -------------------------------------------------------------------------------
 def fit(m, train_texts, y_train, val_texts, y_val) -> FitResult:
-    """Train `m` (an HFModel) on one fold; restarts on a collapsed first epoch or out-of-memory."""
+    """Train an HFModel on one fold; restart at half the learning rates on a collapse, half the batch on OOM."""
     retries = collapses = 0
     while True:
-        guard = collapses < m.cfg.collapse_retries  # the last allowed attempt runs unguarded: its result is kept
+        guard = collapses < m.cfg.collapse_retries  # the last attempt's result is kept
         try:
             res = fit_once(m, train_texts, y_train, val_texts, y_val, guard)
             res.extra.update(oom_retries=retries, collapse_retries=collapses, lr=m.cfg.lr, head_lr=m.cfg.head_lr)
@@ -88,7 +71,7 @@ def halve_batch(cfg, who: str):
 
 
 def _drop_training_state(m) -> None:
-    """Free what a fold attempt held (optimizer, gradients, the accelerator's references) before the next."""
+    """Free what a fold attempt held before the next."""
     acc = getattr(m, "accelerator", None)
     if acc is not None:
         acc.free_memory()
@@ -106,7 +89,7 @@ def _drop_training_state(m) -> None:
 @dataclasses.dataclass
 class Progress:
     history: list = dataclasses.field(default_factory=list)
-    best: tuple | None = None  # (tuned val F1, epoch, val probs, trainable state or None)
+    best: tuple | None = None  # (tuned val F1, epoch, val probs, state)
     seen: int = 0
     train_time: float = 0.0
 
@@ -122,13 +105,13 @@ def fit_once(m, train_texts, y_train, val_texts, y_val, guard: bool) -> FitResul
     try:
         m._build()
     except Exception as e:
-        if is_oom(e):  # a smaller batch cannot help: the weights themselves do not fit
+        if is_oom(e):  # the weights themselves do not fit
             raise UserError(f"{m.fold_name}: out of memory loading {cfg.backbone}; use 4-bit weights (--set "
                             f"{cfg.name}.quantize=4bit) or a smaller model") from None
         raise
     acc = m.accelerator = make_accelerator(m)
     tr, va = m.encode(train_texts), m.encode(val_texts)
-    m.prefill(tr + va)  # every fold: the same train tweets in one pass (frozen_layers)
+    m.prefill(tr + va)
     loader = train_loader(m, tr, cfg.seed)
     opt = torch.optim.AdamW(param_groups(m.model, cfg), betas=(0.9, 0.999), eps=1e-8)
     sched = lr_schedule(opt, cfg, len(loader))
@@ -164,7 +147,7 @@ def fit_once(m, train_texts, y_train, val_texts, y_val, guard: bool) -> FitResul
 
 
 def make_accelerator(m):
-    """A fresh Accelerator for this fold (its shared state reset: folds may differ in precision)."""
+    """A fresh Accelerator: folds may differ in precision, so its shared state is reset."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState
 
@@ -175,7 +158,6 @@ def make_accelerator(m):
 
 
 def train_loader(m, seqs, seed: int):
-    """Length-grouped (or shuffled) batches, padded per batch by the tokenizer: transformers' pieces."""
     from torch.utils.data import DataLoader, RandomSampler
     from transformers import DataCollatorWithPadding
 
@@ -190,10 +172,8 @@ def train_loader(m, seqs, seed: int):
 
 
 class LengthGroups(torch.utils.data.Sampler):
-    """Batches of similar length from transformers' get_length_grouped_indices, in shuffled order: the longest
-    first (an out-of-memory error shows at step 1), a short last batch last (accelerate's sharding under
-    `accelerate launch` drops a group of batches whose last one is short). Written because the library keeps
-    each mega-batch sorted longest to shortest: every ~40 steps would sweep from long tweets to short ones."""
+    """Length-grouped batches in shuffled order: the longest first (an OOM shows at once), a short one last
+    (for accelerate's sharding)."""
 
     def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator):
         self.lengths, self.batch_size, self.generator = lengths, batch_size, generator
@@ -212,9 +192,7 @@ class LengthGroups(torch.utils.data.Sampler):
 
 
 def lr_schedule(opt, cfg, batches_per_epoch: int):
-    """Linear warm-up then linear decay over the optimizer steps. `batches_per_epoch` is the loader's length
-    before `prepare`: under accelerate launch each of p processes takes 1/p of the batches and the prepared
-    scheduler steps p times per optimizer step, so the count is the same on any number of processes."""
+    """Linear warm-up then decay, counted before `prepare` so any process count agrees."""
     from transformers import get_linear_schedule_with_warmup
 
     steps = math.ceil(batches_per_epoch / cfg.grad_accum) * cfg.epochs
@@ -225,8 +203,7 @@ BLOCK = re.compile(r"\.layers?\.(\d+)\.")
 
 
 def layer_scale(name: str, n_layers: int, decay: float) -> float:
-    """Layer-wise lr decay (transformers has no such option): the top block x1, each block below x decay more,
-    the embeddings one step below the lowest block, the rest (pooler, shared position bias) x1."""
+    """Layer-wise lr decay: one factor per block below the top; the embeddings one below the lowest."""
     hit = BLOCK.search(name)
     if hit:
         return decay ** (n_layers - 1 - int(hit.group(1)))
@@ -234,9 +211,8 @@ def layer_scale(name: str, n_layers: int, decay: float) -> float:
 
 
 def param_groups(model, cfg) -> list[dict]:
-    """AdamW groups: the head at head_lr, the rest at lr (scaled per block by cfg.layer_decay); no weight decay
-    on biases and norms."""
-    from solution.models.hf import HEAD
+    """AdamW groups: the head at head_lr, the rest scaled by layer_decay; no weight decay on biases and norms."""
+    from solution.models.base import HEAD
 
     n_layers = getattr(getattr(model, "config", None), "num_hidden_layers", 0)
     groups = {}
@@ -290,7 +266,6 @@ def check_collapse(entry: dict, y_val) -> None:
 
 
 def keep_epoch(m, acc, run: Progress, entry: dict, probs) -> None:
-    """Remember this epoch if it is the one to keep (keep=last: always; keep=best: a higher tuned F1)."""
     cfg = m.cfg
     if cfg.keep == "last" or run.best is None or entry["val_macro_f1_tuned"] > run.best[0]:
         state = None
@@ -301,7 +276,6 @@ def keep_epoch(m, acc, run: Progress, entry: dict, probs) -> None:
 
 
 def finish(m, acc, run: Progress) -> FitResult:
-    """Restore the kept epoch, hand the plain model back to `m` and describe the run."""
     cfg = m.cfg
     m.model = acc.unwrap_model(m.model)
     _, kept, probs, state = run.best
@@ -335,14 +309,14 @@ def start_trackers(acc, cfg, run_name: str) -> bool:
 
 
 def _bar(m, total: int):
-    from solution.models.hf import progress
+    from solution.log import progress
 
     return progress(total=total, desc=m.fold_name, unit="batch")
 
 
 # ---- inference -------------------------------------------------------------------------------------------------
 def predict_encoded(m, seqs, desc: str = "predict") -> np.ndarray:
-    """Probabilities in the order of `seqs`; on out-of-memory the batch is halved (down to 1)."""
+    """Probabilities in the order of `seqs`, halving the batch on out-of-memory."""
     while True:
         try:
             m.prefill(seqs)
@@ -359,7 +333,7 @@ def predict_encoded(m, seqs, desc: str = "predict") -> np.ndarray:
 
 
 def _predict_batches(m, seqs, desc: str) -> np.ndarray:
-    """Longest tweets first (padding is least and memory peaks at once), one process's share under accelerate."""
+    """Longest tweets first: least padding, and memory peaks at once."""
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding
 
@@ -373,9 +347,9 @@ def _predict_batches(m, seqs, desc: str) -> np.ndarray:
     out = np.zeros((len(seqs), len(m.labels)), dtype=np.float64)
     m.model.eval()
     with torch.inference_mode(), m.autocast():
-        from solution.models.hf import progress
+        from solution.log import progress
 
-        for batch in progress(loader, desc=desc, disable=len(loader) < 4 or not sys.stderr.isatty()):  # one bar a fold
+        for batch in progress(loader, desc=desc, disable=len(loader) < 4 or not sys.stderr.isatty()):
             logits = m.model(input_ids=batch["input_ids"].to(device),
                              attention_mask=batch["attention_mask"].to(device)).logits
             idx, probs = batch["idx"].to(device), torch.sigmoid(logits.float())

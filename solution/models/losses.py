@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 
 def pos_weight(y: np.ndarray, cap: float = 10.0) -> torch.Tensor:
-    """sqrt(neg/pos) per label, in [1, cap]: lifts rare labels (surprise, trust ~5%) without swamping them."""
+    """sqrt(neg/pos) per label, in [1, cap]: lifts rare labels without swamping them."""
     pos = y.sum(0).astype(np.float64)
     neg = len(y) - pos
     w = np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0))

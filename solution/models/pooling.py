@@ -1,16 +1,5 @@
-"""Mean pooling for encoder classifiers.
-
-transformers' encoder classifiers (BERT and kin) classify the [CLS] vector through a dense+tanh pooler.
-Sentence-transformers checkpoints such as all-MiniLM-L6-v2 were trained on the mean of the token states
-instead, so their [CLS] vector carries little: `pooling=mean` swaps the pooler's input for the mean of the
-non-pad token states, fed straight to the classifier (on fold 0 of the shared data, MiniLM + LoRA: tuned
-macro-F1 0.605 against 0.597 for [CLS] and 0.591 for the mean through the old dense+tanh). The pooler's dense
-layer stays in place, unused, so parameter names, LoRA targets, saving and loading are unchanged.
-
-RoBERTa-style classifiers (MPNet: all-mpnet-base-v2) have no pooler: their head reads the first token's state
-through a new dense + tanh. There the mean of the non-pad states takes the first token's place in the
-encoder's output, so the head (trained, and saved with the adapter) reads the mean.
-"""
+"""Mean pooling for encoder classifiers: sentence-transformers checkpoints were trained on the mean of the token
+states, so their [CLS] vector carries little."""
 from __future__ import annotations
 
 import torch
@@ -35,7 +24,7 @@ class MaskedMeanPooler(nn.Module):
 
 
 def apply_pooling(model: nn.Module, pooling: str) -> nn.Module:
-    """Install `pooling` on a *ForSequenceClassification model in place (before any PEFT wrapping)."""
+    """Install `pooling` in place, before any PEFT wrapping."""
     if pooling == "cls":
         return model
     if pooling not in POOLINGS:
@@ -62,7 +51,7 @@ def apply_pooling(model: nn.Module, pooling: str) -> nn.Module:
 
 
 def _mean_as_first_token(_module, args, kwargs, output):
-    """Forward hook of a RoBERTa-style encoder: the first token's state becomes the masked mean of all."""
+    """RoBERTa-style encoders: the first token's state becomes the masked mean of all."""
     mask = kwargs.get("attention_mask")
     if mask is None and len(args) > 1:
         mask = args[1]

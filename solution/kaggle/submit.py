@@ -1,8 +1,6 @@
 """`submit`: check a submission against sample_submission, then `kaggle competitions submit`.
 
-The file is checked (columns, IDs and their order, 0/1 values) before anything is sent. Credentials
-come from the kaggle CLI's usual places (KAGGLE_API_TOKEN, KAGGLE_USERNAME + KAGGLE_KEY, or
-~/.kaggle/kaggle.json); no key is ever printed. --dry-run prints the command without needing them.
+Credentials come from the kaggle CLI's usual places and are never printed; --dry-run needs none.
 """
 from __future__ import annotations
 
@@ -13,10 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from solution import log, submission
+from solution import log
+from solution.blend import submission
 from solution.errors import UserError
 from solution.io import read_json
-from solution.kaggle_cli import CREDENTIALS_HELP, DEFAULT_COMPETITION, has_credentials, run_kaggle, scrub
+from solution.kaggle.cli import CREDENTIALS_HELP, DEFAULT_COMPETITION, has_credentials, run_kaggle, scrub
 
 MAX_MESSAGE = 400
 
@@ -34,7 +33,8 @@ def default_message(path: Path) -> str:
         b = rep["scores"]["blend"]
         models = "+".join(rep["models"])
         sel = rep.get("threshold_selection", {})
-        method = (rep.get("method") or {}).get("kind") or f"{rep.get('weights_info', {}).get('method', 'equal')} weights"
+        method = ((rep.get("method") or {}).get("kind")
+                  or f"{rep.get('weights_info', {}).get('method', 'equal')} weights")
         msg = (f"solution blend of {models} ({method}), "
                f"OOF macro-F1 {b['at_tuned']['macro_f1']:.4f} tuned, {b.get('cv_macro_f1', float('nan')):.4f} CV"
                f" (shrink {sel.get('shrink', 0):g})")
@@ -74,7 +74,7 @@ def submit(path: Path, sample: pd.DataFrame, competition: str | None = None, mes
 
 
 def main(argv=None) -> int:
-    from solution.cli import common_parser, resolve_data, user_path
+    from solution.options import common_parser, resolve_data, user_path
 
     p = argparse.ArgumentParser(
         prog="python -m solution submit", parents=[common_parser()],
@@ -86,7 +86,8 @@ def main(argv=None) -> int:
                "  python -m solution submit --dry-run\n"
                "  python -m solution submit -m 'blend of 3 models, shrink 0.25'")
     p.add_argument("-m", "--message", default=None,
-                   help="submission message (default: the blend's models and OOF macro-F1 from output/blend/report.json)")
+                   help="submission message "
+                        "(default: the blend's models and OOF macro-F1 from output/blend/report.json)")
     p.add_argument("--file", type=user_path, default=None, help="the file to submit (default: OUTPUT/submission.csv)")
     p.add_argument("--dry-run", action="store_true", help="check the file and print the kaggle command; send nothing")
     args = p.parse_args(argv)

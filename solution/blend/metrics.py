@@ -1,10 +1,7 @@
-"""Scores from probabilities and per-class thresholds.
+"""Scores from probabilities and per-class thresholds (predicted: probability >= threshold).
 
-A label is predicted when its probability is >= its threshold. Zero division is decided on purpose:
-- per-class precision/recall/F1 are 0 when undefined (scikit-learn's `zero_division=0`, which is what
-  Kaggle's macro-F1 does for a label never predicted and never true);
-- sample Jaccard of a tweet with no true and no predicted label is 1 (SemEval-2018 E-c's convention:
-  predicting "no emotion" for a neutral tweet is right).
+An undefined per-class precision/recall/F1 is 0, as in Kaggle's macro-F1; the sample Jaccard of a tweet with
+no true and no predicted label is 1, SemEval-2018 E-c's convention.
 """
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""A second-stage stacker over every model's OOF probabilities for every label.
-
-For each label, a logistic regression on the logits of all models x all labels: it learns how much
-to trust each model per label and uses label correlations (anger with disgust, joy with optimism and
-love). Its OOF is honest: for fold k it is fit on the other folds' OOF rows only. For test, the stacker
-fit on all OOF rows is applied to the fold-averaged test probabilities.
+"""A second-stage stacker: per label, a logistic regression on the logits of every model's probability for
+every label, so it learns whom to trust per label and uses label correlations. Fold k's OOF comes from a fit
+on the other folds; test uses the fit on all OOF rows.
 """
 from __future__ import annotations
 
@@ -16,13 +13,12 @@ def features(stack: np.ndarray) -> np.ndarray:
     """(M, n, L) probabilities -> (n, M*L) clipped logits."""
     p = np.clip(np.asarray(stack, dtype=np.float64), EPS, 1 - EPS)
     logit = np.log(p) - np.log1p(-p)
-    m, n, l = logit.shape
-    return logit.transpose(1, 0, 2).reshape(n, m * l)
+    m, n, n_labels = logit.shape
+    return logit.transpose(1, 0, 2).reshape(n, m * n_labels)
 
 
 def fit(X: np.ndarray, y: np.ndarray, C: float = 0.1, seed: int = 0) -> dict:
-    """Per-label logistic regressions (models.linear, shared with the linear members), kept as plain arrays
-    so report.json can carry them to `predict`; a label with one value in these rows keeps its rate."""
+    """Per-label logistic regressions as plain arrays, so report.json carries them to `predict`."""
     from sklearn.linear_model import LogisticRegression
 
     from solution.models.linear import fit_per_label

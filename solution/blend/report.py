@@ -1,25 +1,25 @@
-"""The blend report: output/blend/report.{md,json}, per_class_f1.png and f1_vs_threshold.png.
-
-Tables are built from the report dict that solution.blend assembles; the plots use matplotlib's Agg
-backend (no display needed). Every file is written atomically. The report names the method that made
-the submission (weighted average or stacker) and gives what CV is judged by: per-fold macro-F1 and its
-spread, the members' correlation, training time, and train vs predicted test label rates.
-"""
+"""The blend report: output/blend/report.{md,json} and its plots."""
 from __future__ import annotations
 
-import colorsys
-import hashlib
-import math
 from pathlib import Path
 
 import numpy as np
 
-from solution import thresholds as thresholds_mod
-from solution.io import atomic_path, write_json, write_text
+from solution import log
+from solution.blend import metrics, thresholds
+from solution.blend.plots import plot_f1_vs_threshold, plot_per_class_f1
+from solution.errors import UserError
+from solution.io import read_json, write_json, write_text
 
 COLUMNS = [("macro_f1_at_0.5", "macro-F1 @0.5"), ("macro_f1_tuned", "macro-F1 tuned"), ("macro_f1_cv", "macro-F1 CV"),
            ("macro_f1_cv_std", "CV std (folds)"), ("micro_f1", "micro-F1"), ("subset_accuracy", "subset acc"),
            ("jaccard", "Jaccard"), ("log_loss", "log loss"), ("train_time_s", "train time")]
+# `encoders`: how many times a member that fine-tunes its encoder weighs one that does not
+ENCODER_WEIGHT = 2.0
+
+
+AT_05_NOTE = ("not meaningful for the stacker: its strong L2 penalty pulls every probability toward the "
+              "label's base rate, so a cut at 0.5 is arbitrary; only tuned thresholds are used")
 DEMO_BANNER = ("> **DEMO**: made from the generated demo data, not the competition's. These scores say nothing "
                "about the leaderboard.")
 
@@ -47,7 +47,7 @@ def _stacked(report: dict) -> bool:
 
 
 def scores_table_rows(report: dict) -> tuple[list[str], list[list]]:
-    """The summary table; a weight column only for a weighted average (the stacker has no model weights)."""
+    """The summary table; a weight column only for a weighted average."""
     weight = [] if _stacked(report) else ["weight"]
     header = ["model", *weight, *[h for _, h in COLUMNS]]
     rows = []
@@ -77,7 +77,8 @@ def _md_head(report: dict) -> list[str]:
         out += [DEMO_BANNER, ""]
     out += [f"**Submission made by:** {report['headline'].removeprefix('DEMO DATA: ')}.", "",
             f"Models: {', '.join(report['models'])}; fold average of test probabilities: **{report['fold_average']}**; "
-            f"{report['n_train']} train tweets in {report['n_folds']} folds (all scores on out-of-fold predictions).", ""]
+            f"{report['n_train']} train tweets in {report['n_folds']} folds "
+            f"(all scores on out-of-fold predictions).", ""]
     if report["left_out"]:
         out += ["Not in this blend: " + ", ".join(f"{d['model']} ({d['reason']})" if d["reason"] else d["model"]
                                                  for d in report["left_out"]) + ".", ""]
@@ -127,13 +128,15 @@ def _md_per_class(report: dict) -> list[str]:
     labels, names, stacked = report["labels"], report["models"], _stacked(report)
     blend_s, sel = report["scores"]["blend"], report["threshold_selection"]
     header = ["label", "support", *[f"{n} (tuned)" for n in names], *([] if stacked else ["blend @0.5"]),
-              "blend tuned", "threshold", "unshrunk", "precision", "recall", "train pos. rate", "test pos. rate (pred.)"]
+              "blend tuned", "threshold", "unshrunk", "precision", "recall", "train pos. rate",
+              "test pos. rate (pred.)"]
     rows = []
     for lab in labels:
         pc, pc05 = blend_s["at_tuned"]["per_class"][lab], blend_s["at_0.5"]["per_class"][lab]
         rows.append([lab, pc["support"], *[report["scores"][n]["at_tuned"]["per_class"][lab]["f1"] for n in names],
                      *([] if stacked else [pc05["f1"]]), pc["f1"], report["thresholds"][lab], sel["unshrunk"][lab],
-                     pc["precision"], pc["recall"], report["label_rate_train"][lab], report["label_rate_test_pred"][lab]])
+                     pc["precision"], pc["recall"], report["label_rate_train"][lab],
+                     report["label_rate_test_pred"][lab]])
     return ["## Per-class F1 (OOF)", "", md_table(header, rows), "",
             "*train pos. rate*: share of train tweets with the label; *test pos. rate (pred.)*: share of test "
             "tweets the submission gives it. A large gap is worth a look.", ""]
@@ -147,7 +150,8 @@ def _md_weights(report: dict) -> list[str]:
         out += [md_table(["model", "weight", *[f"fold {i} held out" for i in range(k)]],
                          [[n, weights[n], *[wi["per_fold_weights"][i][j] for i in range(k)]]
                           for j, n in enumerate(names)]), "",
-                f"Objective: {wi['objective']}. Overfitting check (weights fit on k−1 folds, scored on the held-out fold):", "",
+                f"Objective: {wi['objective']}. "
+                f"Overfitting check (weights fit on k−1 folds, scored on the held-out fold):", "",
                 md_table(["", "log loss", "macro-F1 (tuned on k−1 folds)"],
                          [["optimised, in-sample", wi["in_sample"]["log_loss"], wi["in_sample"]["macro_f1_tuned"]],
                           ["optimised, held-out", wi["held_out"]["log_loss"], wi["held_out"]["macro_f1_tuned"]],
@@ -166,7 +170,7 @@ def _md_weights(report: dict) -> list[str]:
 
 def _md_stacker(report: dict) -> list[str]:
     st, m, names, labels = report["stacker"], report["method"], report["models"], report["labels"]
-    inputs = [f"{n}:{lab}" for n in names for lab in labels]  # solution.stack.features' column order
+    inputs = [f"{n}:{lab}" for n in names for lab in labels]  # stack.features' column order
     rows = []
     for lab, coef, b in zip(labels, st["coef"], st["intercept"]):
         top = np.argsort(-np.abs(coef), kind="stable")[:3]
@@ -214,95 +218,9 @@ def markdown(report: dict) -> str:
 
 # --- plots -----------------------------------------------------------------------------------------
 
-def model_colour(name: str) -> str:
-    """A colour fixed by the model's name (a hash, not its position), so a model looks the same in every run."""
-    if name == "blend":
-        return "#303030"
-    h = int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:8], 16)
-    r, g, b = colorsys.hls_to_rgb((h % 997) / 997, 0.42 + 0.08 * (h // 997 % 3), 0.7)
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _title(report: dict, what: str) -> str:
-    b = report["scores"]["blend"]
-    return (f"{'DEMO DATA: ' if report['demo'] else ''}{what} (blend: {report['method']['kind']}, "
-            f"macro-F1 {b['at_tuned']['macro_f1']:.4f} tuned, {b['cv_macro_f1']:.4f} CV)")
-
-
-def _save(fig, path: Path, demo: bool) -> Path:
-    plt = _pyplot()
-    if demo:
-        fig.text(0.5, 0.5, "DEMO DATA", fontsize=48, color="red", alpha=0.15, rotation=20, ha="center", va="center")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_per_class_f1(report: dict, path: Path) -> Path:
-    plt = _pyplot()
-    labels, series = report["labels"], [*report["models"], "blend"]
-    x = np.arange(len(labels))
-    width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(labels) * max(1, len(series) / 2)), 4.5))
-    for i, n in enumerate(series):
-        s = report["scores"][n]["at_tuned"]
-        f1 = [s["per_class"][lab]["f1"] for lab in labels]
-        bars = ax.bar(x - 0.4 + width * (i + 0.5), f1, width, label=f"{n} ({s['macro_f1']:.3f})",
-                      color=model_colour(n), edgecolor="black" if n == "blend" else None)
-        ax.bar_label(bars, fmt="%.2f", fontsize=6, rotation=90, padding=2)  # a 0.00 bar still shows its value
-    ax.set_xticks(x)
-    ax.set_xticklabels(labels, rotation=30, ha="right")
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel("OOF F1 at tuned thresholds")
-    ax.set_title(_title(report, "Per-class F1 by model"), fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, title="model (macro-F1 tuned)", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _save(fig, path, report["demo"])
-
-
-def plot_f1_vs_threshold(report: dict, y: np.ndarray, probs: np.ndarray, path: Path) -> Path:
-    plt = _pyplot()
-    labels, sel = report["labels"], report["threshold_selection"]
-    grid = np.linspace(0.0, 1.0, 401)
-    ncol = min(4, len(labels))
-    nrow = math.ceil(len(labels) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.5 * nrow), sharex=True, sharey=True, squeeze=False)
-    for j, lab in enumerate(labels):
-        ax = axes[j // ncol][j % ncol]
-        ax.plot(grid, thresholds_mod.f1_curve(y[:, j], probs[:, j], grid), lw=1.2, color=model_colour("blend"))
-        t = float(report["thresholds"][lab])
-        f1_t = float(thresholds_mod.f1_curve(y[:, j], probs[:, j], [t])[0])
-        ax.axvline(t, color="red", lw=1, label="chosen")
-        ax.plot([t], [f1_t], "o", color="red", ms=4)
-        ax.axvline(float(sel["unshrunk"][lab]), color="red", lw=0.8, ls="--", alpha=0.6, label="best (unshrunk)")
-        if report["method"]["at_0.5_meaningful"]:
-            ax.axvline(0.5, color="gray", lw=0.8, ls=":", label="0.5")
-        ax.set_title(f"{lab} (n={int(y[:, j].sum())}) t={t:.2f} F1={f1_t:.2f}", fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-    for j in range(len(labels), nrow * ncol):
-        axes[j // ncol][j % ncol].axis("off")
-    axes[0][0].legend(fontsize=6, loc="lower left")
-    fig.supxlabel("threshold")
-    fig.supylabel("OOF F1 of the blend")
-    fig.suptitle(_title(report, "F1 vs threshold per label"), fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path, report["demo"])
-
 
 def write(report: dict, out_dir: Path, y: np.ndarray, oof: np.ndarray, plots: bool = True) -> dict:
-    """Write the plots, report.md and report.json into out_dir; returns {kind: path}. y, oof: the labels and
-    the submission method's OOF probabilities, for the F1-vs-threshold curves."""
+    """Write the plots, report.md and report.json into out_dir; returns {kind: path}."""
     out_dir = Path(out_dir)
     files = {}
     if plots:
@@ -313,3 +231,173 @@ def write(report: dict, out_dir: Path, y: np.ndarray, oof: np.ndarray, plots: bo
     write_text(markdown(report), files["md"])
     write_json(report, files["json"])
     return files
+
+
+WEIGHTING = {"equal": "equal weights", "optimize": "weights optimised on OOF log loss", "manual": "manual weights",
+             "encoders": f"members that fine-tune their encoder x{ENCODER_WEIGHT:g}"}
+
+
+def describe_method(models: list[str], weights: dict | None, stacker: dict, weighting: str | None = None) -> str:
+    """One line naming the method that made the submission."""
+    if stacker.get("used"):
+        n_labels, n_in = len(stacker["coef"]), len(stacker["coef"][0])
+        return (f"stacker (per-label logistic regression, C={stacker['C']:g}, on the logits of {len(models)} "
+                f"model{'s' if len(models) > 1 else ''} x {n_labels} labels = {n_in} inputs; "
+                f"models: {', '.join(models)})")
+    if len(models) == 1:
+        return f"single model {models[0]} (nothing to blend)"
+    how = WEIGHTING.get(weighting, "weights")
+    return f"weighted average of probabilities ({how}: {', '.join(f'{m} {weights[m]:.2f}' for m in models)})"
+
+
+def _row(y, probs, t, min_one: bool, labels) -> dict:
+    """metrics.scores at thresholds t, with the at-least-one-label rule if asked."""
+    pred = thresholds.predict(probs, t, min_one)
+    s = metrics.scores(y, pred.astype(np.float64), 0.5, labels)
+    s["log_loss"] = metrics.log_loss(y, probs)
+    for j, lab in enumerate(labels):
+        s["per_class"][lab]["threshold"] = float(np.broadcast_to(t, (len(labels),))[j])
+    return s
+
+
+def score_model(y, probs, fold, labels, t, fold_t, min_one: bool) -> dict:
+    """Scores at 0.5, at thresholds t, and cross-validated with fold_t[k] cutting fold k."""
+    cv_pred = thresholds.cv_predict(probs, fold, fold_t, min_one)
+    per_fold = [float(metrics.f1_per_class(y[fold == k], cv_pred[fold == k]).mean()) for k in range(len(fold_t))]
+    return {"at_0.5": metrics.scores(y, probs, 0.5, labels), "at_tuned": _row(y, probs, t, min_one, labels),
+            "cv_macro_f1": float(metrics.f1_per_class(y, cv_pred).mean()),
+            "cv_macro_f1_per_fold": per_fold, "cv_macro_f1_std": float(np.std(per_fold))}
+
+
+def score_all(y, stack_oof, oof, fold, labels, names, sel) -> dict:
+    """{model or "blend": scores}, all with the blend's shrink and center so rows compare like with like."""
+    min_one = sel["min_one"]["used"]
+    out = {}
+    for n, probs in zip(names, stack_oof):
+        t = thresholds.tune_guarded(y, probs, sel["shrink"], sel["center"])
+        ft = thresholds.cv_thresholds(y, probs, fold, sel["shrink"], sel["center"])
+        out[n] = score_model(y, probs, fold, labels, t, ft, min_one)
+    out["blend"] = score_model(y, oof, fold, labels, sel["thresholds"], sel["fold_thresholds"], min_one)
+    return out
+
+
+def table_rows(scores: dict, names: list[str], weights: dict | None, train_time: dict, stacked: bool) -> list[dict]:
+    """One summary row per model and the blend."""
+    rows = []
+    for n in [*names, "blend"]:
+        s = scores[n]
+        at05 = None if n == "blend" and stacked else s["at_0.5"]["macro_f1"]
+        rows.append({"model": n, "weight": weights[n] if weights and n != "blend" else None,
+                     "macro_f1_at_0.5": at05, "macro_f1_tuned": s["at_tuned"]["macro_f1"],
+                     "macro_f1_cv": s["cv_macro_f1"], "macro_f1_cv_std": s["cv_macro_f1_std"],
+                     **{k: s["at_tuned"][k] for k in ("micro_f1", "subset_accuracy", "jaccard", "log_loss")},
+                     "train_time_s": train_time.get(n)})
+    return rows
+
+
+def _warn_if_a_member_wins(table: list[dict]) -> None:
+    if len(table) > 2:
+        best, blend_row = max(table[:-1], key=lambda r: r["macro_f1_cv"]), table[-1]
+        if best["macro_f1_cv"] > blend_row["macro_f1_cv"]:
+            log.warn(f"{best['model']} alone has a higher cross-validated macro-F1 ({best['macro_f1_cv']:.4f}) than "
+                     f"the blend ({blend_row['macro_f1_cv']:.4f}); consider blending fewer models or other --weights")
+
+
+def diversity(stack_oof: np.ndarray) -> list[list[float | None]]:
+    """(M, M): the members' OOF correlation, averaged over labels (None where undefined)."""
+    m = stack_oof.shape[0]
+    total, count = np.zeros((m, m)), np.zeros((m, m))
+    for j in range(stack_oof.shape[2]):
+        x = stack_oof[:, :, j] - stack_oof[:, :, j].mean(1, keepdims=True)
+        norm = np.sqrt((x * x).sum(1))
+        ok = norm > 1e-9  # a constant column has no correlation with anything
+        both = np.outer(ok, ok)
+        total += np.where(both, (x @ x.T) / np.where(both, np.outer(norm, norm), 1.0), 0.0)
+        count += both
+    mean = total / np.maximum(count, 1)
+    return [[float(v) if c else None for v, c in zip(row, crow)] for row, crow in zip(mean, count > 0)]
+
+
+def train_time_s(output: Path, name: str, n_splits: int) -> float | None:
+    """Sum of the folds' wall_time_s; None when one is missing."""
+    total = 0.0
+    for k in range(n_splits):
+        try:
+            t = read_json(Path(output) / name / f"fold{k}" / "metrics.json").get("wall_time_s")
+        except (UserError, OSError, AttributeError):
+            return None
+        if not isinstance(t, (int, float)):
+            return None
+        total += float(t)
+    return total
+
+
+def method_info(names, w, weight_info, stack_info) -> dict:
+    """report["method"]: what made the submission."""
+    stacked = bool(stack_info["used"])
+    weights = dict(zip(names, w.tolist()))
+    info = {"kind": "stacker" if stacked else "average",
+            "description": describe_method(names, None if stacked else weights, stack_info, weight_info["method"]),
+            "at_0.5_meaningful": not stacked}
+    if stacked:
+        info["note_at_0.5"] = AT_05_NOTE
+        info["instead_of"] = describe_method(names, weights, {}, weight_info["method"])
+    return info
+
+
+def headline(report: dict) -> str:
+    """The method and its OOF macro-F1, in one line."""
+    b, m = report["scores"]["blend"], report["method"]
+    at05 = (f"; {b['at_0.5']['macro_f1']:.4f} at 0.5" if m["at_0.5_meaningful"]
+            else "; no score at 0.5 (not meaningful for the stacker)")
+    return (f"{'DEMO DATA: ' if report['demo'] else ''}{m['description']}; OOF macro-F1 "
+            f"{b['at_tuned']['macro_f1']:.4f} with per-label thresholds tuned on OOF, {b['cv_macro_f1']:.4f} "
+            f"cross-validated ({b['cv_macro_f1_std']:.4f} std over {report['n_folds']} folds){at05}")
+
+
+def _threshold_report(sel: dict, labels: list[str]) -> dict:
+    return {
+        "shrink": sel["shrink"], "center": sel["center"], "center_value": sel["center_value"],
+        "cv_macro_f1": sel["cv_macro_f1"], "in_sample_macro_f1": sel["in_sample_macro_f1"],
+        "grid": sel["grid"], "unshrunk": dict(zip(labels, sel["unshrunk"].tolist())),
+        "fold_thresholds": sel["fold_thresholds"].tolist(),
+        "note": "cv_macro_f1: thresholds tuned on k-1 folds' blended OOF, applied to the held-out fold, "
+                "pooled over folds; the shrink/center with the best cv_macro_f1 is used",
+    }
+
+
+def build_report(data, names, how, w, weight_info, stack_info, sel, scores, stack_oof, pred, output, n_folds,
+                 demo: bool, left_out: list[dict]) -> dict:
+    """report.json; submission and submission_sha256 are filled in when it is written."""
+    labels = data.labels
+    weights = None if stack_info["used"] else dict(zip(names, w.tolist()))
+    train_time = {n: train_time_s(output, n, n_folds) for n in names}
+    if all(t is not None for t in train_time.values()):
+        train_time["blend"] = sum(train_time.values())
+    report = {
+        "demo": bool(demo), "method": method_info(names, w, weight_info, stack_info),
+        "models": names, "left_out": left_out, "fold_average": how,
+        "weights": weights, "weights_info": weight_info,
+        "thresholds": dict(zip(labels, sel["thresholds"].tolist())),
+        "threshold_selection": _threshold_report(sel, labels),
+        "min_one_label": sel["min_one"], "stacker": stack_info,
+        "table": table_rows(scores, names, weights, train_time, bool(stack_info["used"])),
+        "scores": scores, "train_time_s": train_time,
+        "diversity": {"models": names, "correlation": diversity(stack_oof),
+                      "measure": "Pearson correlation of OOF probabilities per label, mean over labels"},
+        "n_train": int(len(data.train)), "n_folds": int(n_folds), "labels": labels,
+        "label_rate_train": dict(zip(labels, data.y.mean(0).tolist())),
+        "label_rate_test_pred": dict(zip(labels, pred.mean(0).tolist())),
+        "input_dir": str(data.input_dir),
+    }
+    report["headline"] = headline(report)
+    return report
+
+
+def print_summary(report: dict, files: dict) -> None:
+    sel, mo = report["threshold_selection"], report["min_one_label"]
+    print(console_table(report))
+    print(f"thresholds: shrink {sel['shrink']:g} toward {sel['center']} ({sel['center_value']:.3f}); "
+          f"at-least-one-label {'on' if mo['used'] else 'off'} ({mo['mode']}); CV macro-F1 {sel['cv_macro_f1']:.4f}")
+    print(report["headline"])
+    print(f"report: {files['md']}\nsubmission: {files['submission']}")

@@ -1,19 +1,17 @@
-"""Per-class thresholds that maximise each label's F1 on out-of-fold probabilities.
+"""Per-label thresholds that maximise F1 on out-of-fold probabilities.
 
-The sweep is exact: sorting a label's probabilities, every distinct cut point is a candidate, and the
-F1 of predicting the top-k tweets positive is 2*TP_k / (k + P). The threshold returned is the midpoint
-between the last positive-predicted probability and the next one, so `prob >= threshold` reproduces
-the chosen cut on these probabilities and generalises symmetrically.
+The sweep is exact: every distinct cut of the sorted probabilities is a candidate (F1 of the top k is
+2*TP_k / (k + P)), and the threshold is the midpoint between the cut's two probabilities.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from solution.metrics import f1_per_class
+from solution.blend.metrics import f1_per_class
 
 
 def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """(threshold, F1) maximising F1 of `p >= threshold` for one label; ties go to the higher threshold."""
+    """(threshold, F1) for one label; ties go to the higher threshold."""
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
     n, pos = len(p), int(y.sum())
@@ -28,7 +26,7 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     f1 = np.where(valid, 2 * tp / (k + pos), -1.0) if pos > 0 else np.full(n, -1.0)
     best = int(np.argmax(f1))  # first max = fewest positives = highest threshold
     if pos == 0 or f1[best] <= 0:
-        # no positives to find: predict none (F1 is 0 whatever we do)
+        # no positives: predict none (F1 is 0 whatever we do)
         return float(min(1.0, np.nextafter(ps[0], np.inf))) if ps[0] < 1 else 1.0, 0.0
     lo = ps[best + 1] if best + 1 < n else 0.0
     t = (ps[best] + lo) / 2
@@ -38,7 +36,7 @@ def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def tune(y: np.ndarray, probs: np.ndarray, shrink: float = 0.0, center: float = 0.5) -> np.ndarray:
-    """Best-F1 threshold per label, optionally shrunk toward `center` (0 = none, 1 = all the way)."""
+    """Best-F1 threshold per label, shrunk toward `center` by `shrink`."""
     y = np.asarray(y)
     probs = np.asarray(probs, dtype=np.float64)
     t = np.array([best_threshold(y[:, j], probs[:, j])[0] for j in range(y.shape[1])])
@@ -54,24 +52,23 @@ _EPS = 1e-12
 
 
 def global_threshold(y: np.ndarray, probs: np.ndarray) -> float:
-    """One threshold for every label: the exact best-micro-F1 cut of all tweet-label cells together."""
+    """One threshold for every label: the best-micro-F1 cut of all cells together."""
     return best_threshold(np.asarray(y).ravel(), np.asarray(probs, dtype=np.float64).ravel())[0]
 
 
 def center_value(center, y: np.ndarray, probs: np.ndarray) -> float:
-    """The point thresholds are shrunk toward: a number (e.g. "0.5") or "global" (fit on y/probs)."""
+    """A number (e.g. "0.5"), or "global" fit on y/probs."""
     if str(center) == "global":
         return global_threshold(y, probs)
     return float(center)
 
 
 def tune_guarded(y, probs, shrink: float = 0.0, center="0.5") -> np.ndarray:
-    """`tune` with the center given as in CENTERS ("global" is fit on the same rows as the thresholds)."""
     return tune(y, probs, shrink, center_value(center, y, probs))
 
 
 def predict(probs: np.ndarray, t, min_one: bool = False) -> np.ndarray:
-    """0/1 predictions `probs >= t`; with min_one, a tweet with no label gets its argmax of prob/threshold."""
+    """`probs >= t`; with min_one, a tweet with no label gets its argmax of prob/threshold."""
     probs = np.asarray(probs, dtype=np.float64)
     t = np.broadcast_to(np.asarray(t, dtype=np.float64), (probs.shape[1],))
     pred = (probs >= t).astype(np.int8)
@@ -84,7 +81,7 @@ def predict(probs: np.ndarray, t, min_one: bool = False) -> np.ndarray:
 
 
 def f1_curve(y: np.ndarray, p: np.ndarray, grid) -> np.ndarray:
-    """F1 of `p >= t` for every t in `grid` (one label), exact, O((n + len(grid)) log n)."""
+    """F1 of `p >= t` for every t in `grid` (one label)."""
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
     grid = np.asarray(grid, dtype=np.float64)
@@ -103,13 +100,13 @@ def _macro_f1(y, pred) -> float:
 
 
 def cv_thresholds(y, probs, fold, shrink: float = 0.0, center="0.5") -> np.ndarray:
-    """Per-fold thresholds (n_folds, n_labels): fold k's are tuned on every other fold's rows only."""
+    """(n_folds, n_labels): fold k's thresholds are tuned on the other folds' rows."""
     y, probs, fold = np.asarray(y), np.asarray(probs, dtype=np.float64), np.asarray(fold)
     return np.stack([tune_guarded(y[fold != k], probs[fold != k], shrink, center) for k in range(int(fold.max()) + 1)])
 
 
 def cv_predict(probs, fold, fold_thresholds: np.ndarray, min_one: bool = False) -> np.ndarray:
-    """Held-out predictions: every row is cut with the thresholds of its own fold (never fit on it)."""
+    """Held-out predictions: each row cut with its own fold's thresholds."""
     probs, fold = np.asarray(probs, dtype=np.float64), np.asarray(fold)
     pred = np.zeros(probs.shape, dtype=np.int8)
     for k, t in enumerate(fold_thresholds):
@@ -119,15 +116,8 @@ def cv_predict(probs, fold, fold_thresholds: np.ndarray, min_one: bool = False) 
 
 
 def select(y, probs, fold, shrinks=SHRINK_GRID, centers=CENTERS, min_one: str = "auto") -> dict:
-    """Tune per-label thresholds on all OOF rows, with the guard chosen by cross-validation.
-
-    For each (shrink, center) candidate the thresholds are tuned on k-1 folds' OOF and applied to the
-    held-out fold; the held-out predictions of all folds are pooled and scored by macro-F1 (pooling
-    keeps rare labels' F1 from being computed on a handful of positives per fold). The candidate with
-    the best held-out macro-F1 wins (ties: the smaller shrink, then 0.5 before "global"). The same
-    held-out predictions decide `min_one="auto"`: at-least-one-label is kept only if it raises the
-    held-out macro-F1. Final thresholds are then tuned on every OOF row with the chosen guard.
-    """
+    """Thresholds tuned on all OOF rows, with shrink, center and min_one chosen by the held-out macro-F1 of
+    k-1-fold thresholds, pooled over folds so rare labels count (ties: less shrink)."""
     y = np.asarray(y, dtype=np.int8)
     probs = np.asarray(probs, dtype=np.float64)
     fold = np.asarray(fold)
@@ -137,7 +127,7 @@ def select(y, probs, fold, shrinks=SHRINK_GRID, centers=CENTERS, min_one: str = 
     seen = set()
     for s in shrinks:
         for c in centers:
-            key = (float(s), str(c) if float(s) > 0 else str(centers[0]))  # shrink 0: the center is irrelevant
+            key = (float(s), str(c) if float(s) > 0 else str(centers[0]))  # shrink 0: any center
             if key in seen:
                 continue
             seen.add(key)

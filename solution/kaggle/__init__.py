@@ -1,0 +1,1 @@
+"""Kaggle: the notebook kit, its wheels, the kaggle CLI and submitting."""

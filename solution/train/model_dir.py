@@ -1,0 +1,164 @@
+"""A trained model's folder read back: the one rule for "is this fold done?" and the one reader of its fold
+files, so `train`, `blend` and `predict` agree."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from solution import config as config_mod
+from solution import lock, log
+from solution.data import ID, CompetitionData
+from solution.errors import UserError
+from solution.io import prob_table, read_json, read_prob_table, write_csv, write_json
+
+DONE = "DONE.json"  # written last by training
+
+
+def folds_signature(folds_dir: Path) -> dict:
+    from solution import folds as folds_mod
+
+    m = folds_mod.meta(folds_dir)
+    return {k: m.get(k) for k in ("fingerprint", "n_splits", "seed")}
+
+
+def fold_done(fold_dir: Path, fingerprint: str | None) -> bool:
+    """DONE.json names `fingerprint` (None: never) and the probability files read."""
+    return marked_done(fold_dir, fingerprint) and bad_probs(fold_dir) is None
+
+
+def marked_done(fold_dir: Path, fingerprint: str | None) -> bool:
+    p = Path(fold_dir) / DONE
+    if fingerprint is None or not p.exists():
+        return False
+    try:
+        done = read_json(p)
+    except UserError:
+        return False
+    return isinstance(done, dict) and done.get("config_fingerprint") == fingerprint
+
+
+def bad_probs(fold_dir: Path) -> str | None:
+    """Why the fold's oof.csv or test.csv cannot be read, or None."""
+    fold_dir = Path(fold_dir)
+    try:
+        labels = read_json(fold_dir.parent / "config.json").get("labels")
+        if not isinstance(labels, list):
+            return f"{fold_dir.parent / 'config.json'}: no labels"
+        for name in ("oof.csv", "test.csv"):
+            read_prob_table(fold_dir / name, labels)
+    except UserError as e:
+        return str(e)
+    return None
+
+
+def missing_folds(mdir: Path, fingerprint: str | None, n_splits: int) -> list[int]:
+    return [k for k in range(n_splits) if not fold_done(Path(mdir) / f"fold{k}", fingerprint)]
+
+
+def read_record(mdir: Path, data: CompetitionData, folds_dir: Path) -> dict:
+    """config.json, refused unless the model was trained on these folds and labels."""
+    mdir, name = Path(mdir), Path(mdir).name
+    if not (mdir / "config.json").exists():
+        raise UserError(f"{mdir}: no trained model {name!r}; train it with `python -m solution train {name}`")
+    rec = read_json(mdir / "config.json")
+    if rec.get("folds") != folds_signature(folds_dir):
+        raise UserError(f"{mdir} was trained with other folds than {Path(folds_dir) / 'folds.csv'}; "
+                        f"retrain it with `python -m solution train {name} --force`")
+    if rec.get("labels") != data.labels:
+        raise UserError(f"{mdir} was trained with other labels than {data.input_dir / 'sample_submission.csv'}")
+    return rec
+
+
+def fold_probs(mdir: Path, data: CompetitionData, fold: np.ndarray, fingerprint: str | None
+               ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(OOF in train order, [each fold's test probabilities])."""
+    mdir, name = Path(mdir), Path(mdir).name
+    n_splits = int(fold.max()) + 1
+    missing = missing_folds(mdir, fingerprint, n_splits)
+    unreadable = [why for k in missing if marked_done(mdir / f"fold{k}", fingerprint)
+                  for why in [bad_probs(mdir / f"fold{k}")] if why]
+    if unreadable:  # `train` redoes such a fold
+        raise UserError(f"{unreadable[0]}; run `python -m solution train {name}` to retrain that fold")
+    if missing:
+        raise UserError(f"{mdir}: fold(s) {missing} not trained; run `python -m solution train {name}` to finish them")
+    retrain = f"retrain with `python -m solution train {name} --force`"
+    pos = {i: r for r, i in enumerate(data.train[ID])}
+    oof = np.full((len(data.train), len(data.labels)), np.nan)
+    tests = []
+    for k in range(n_splits):
+        fdir = mdir / f"fold{k}"
+        o = read_prob_table(fdir / "oof.csv", data.labels)
+        rows = [pos.get(i, -1) for i in o[ID]]
+        if -1 in rows or sorted(rows) != np.flatnonzero(fold == k).tolist():
+            raise UserError(f"{fdir / 'oof.csv'}: its IDs are not fold {k}'s train rows of the folds; {retrain}")
+        oof[rows] = o[data.labels].to_numpy()
+        t = read_prob_table(fdir / "test.csv", data.labels).set_index(ID)
+        try:
+            tests.append(t.loc[data.test[ID], data.labels].to_numpy())
+        except KeyError:
+            raise UserError(f"{fdir / 'test.csv'}: its IDs do not match {data.input_dir / 'test.csv'}; {retrain}"
+                            ) from None
+    return oof, tests
+
+
+def model_dir(output: Path, name: str) -> Path:
+    return Path(output) / name
+
+
+def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], force: bool) -> None:
+    """One config per folder: another config's folds are never mixed in."""
+    path = mdir / "config.json"
+    record = {"name": cfg.name, "config": cfg.to_dict(), "config_fingerprint": cfg.fingerprint(),
+              "folds": signature, "labels": labels}
+    if path.exists():
+        old = read_json(path)
+        new = json.loads(json.dumps(record["config"]))  # as stored: tuples read back as lists
+        diff = sorted(k for k, v in new.items()
+                      if k not in config_mod.RUNTIME_FIELDS and old.get("config", {}).get(k) != v)
+        if old.get("config_fingerprint") != record["config_fingerprint"]:
+            problem = f"another config (differs in: {', '.join(diff) or '?'})"
+        elif old.get("folds") != signature or old.get("labels") != labels:
+            problem = "other folds or data than the current folds/"
+        else:
+            problem = None
+        finished = any(mdir.glob(f"fold*/{DONE}"))
+        if problem and finished and not force:
+            raise UserError(f"{mdir} holds a model trained with {problem}; rerun with --force to retrain it, "
+                            f"or use another --output")
+        if problem:
+            why = "--force given" if finished else "no fold finished"
+            log.info(f"{mdir}: trained with {problem}; {why}, removing it")
+            lock.clear(mdir)
+    write_json(record, path)
+
+
+def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path) -> bool:
+    """Write oof.csv (train order) and test.csv (mean over folds) once every fold is done."""
+    if missing_folds(mdir, cfg.fingerprint(), int(fold.max()) + 1):
+        return False
+    oof, tests = fold_probs(mdir, data, fold, cfg.fingerprint())
+    write_csv(prob_table(data.train[ID], oof, data.labels), mdir / "oof.csv")
+    write_csv(prob_table(data.test[ID], np.mean(tests, axis=0), data.labels), mdir / "test.csv")
+    return True
+
+
+def folds_to_train(cfg, mdir: Path, wanted: list[int], force: bool) -> list[int]:
+    return list(wanted) if force else [k for k in wanted if not fold_done(mdir / f"fold{k}", cfg.fingerprint())]
+
+
+def prepare_model_dir(cfg, data: CompetitionData, dirs, wanted: list[int], force: bool) -> list[int]:
+    """Check or write the folder's config; returns the folds to train."""
+    mdir = model_dir(dirs.output, cfg.name)
+    _check_or_write_config(cfg, mdir, folds_signature(dirs.folds), data.labels, force)
+    todo = folds_to_train(cfg, mdir, wanted, force)
+    for k in todo:
+        (mdir / f"fold{k}" / DONE).unlink(missing_ok=True)
+    skipped = sorted(set(wanted) - set(todo))
+    if skipped:
+        log.info(f"{cfg.name}: fold(s) {skipped} already done, skipping (--force retrains)")
+    if todo:
+        log.info(f"{cfg.name}: training fold(s) {todo} into {mdir}/")
+    return todo
+
