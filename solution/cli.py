@@ -5,8 +5,10 @@ import importlib
 import os
 import sys
 
-from solution import log
+from solution import config, log
 from solution.errors import UserError, as_os_error, os_error
+from solution.hardware import is_main_process, world_size
+from solution.kaggle.cli import scrub
 
 COMMANDS = {
     "folds": ("solution.folds", "make multilabel-stratified folds into folds/ (once)"),
@@ -20,7 +22,6 @@ COMMANDS = {
 
 
 def usage() -> str:
-    from solution import config
 
     lines = ["Emotion detection in tweets: a Kaggle solution kit (README.md has the whole story).", "",
              "The two commands:",
@@ -54,7 +55,6 @@ def main(argv=None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    from solution.hardware import world_size
 
     if world_size() > 1:
         join_process_group()
@@ -68,8 +68,6 @@ def join_process_group() -> None:
     first process prints."""
     import torch
     from accelerate import PartialState
-
-    from solution.hardware import is_main_process
 
     PartialState(cpu=not torch.cuda.is_available())
     if not is_main_process():
@@ -99,7 +97,6 @@ def run_main(fn, argv) -> int:
 
 
 def _refuse(message: str, code: int) -> int:
-    from solution.kaggle.cli import scrub
 
     print(f"error: {scrub(message)}", file=sys.stderr)
     return code

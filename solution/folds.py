@@ -11,6 +11,7 @@ from solution import lock, log
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
 from solution.io import read_json, read_table, remove_stale_tmp, write_csv, write_json
+from solution.options import common_parser, resolve_data
 
 DEFAULT_FOLDS_DIR = Path("folds")
 DEFAULT_N_SPLITS = 5
@@ -105,7 +106,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> int:
-    from solution.options import common_parser, resolve_data
 
     p = argparse.ArgumentParser(prog="python -m solution folds", parents=[common_parser()],
                                 description="Make multilabel-stratified folds into folds/folds.csv (once).")

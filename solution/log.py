@@ -11,12 +11,13 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from solution.hardware import is_main_process
+
 LIBRARIES = ("transformers", "peft", "accelerate", "bitsandbytes", "torch", "datasets", "huggingface_hub",
              "sklearn", "py.warnings", "urllib3", "filelock")
 
 
 def _main() -> bool:  # under `accelerate launch` one process talks
-    from solution.hardware import is_main_process
 
     return is_main_process()
 
@@ -114,8 +115,6 @@ def library_log(path):
 def progress(iterable=None, **kw):
     """A tqdm bar on stderr, refreshing rarely off a terminal: a log keeps every refresh."""
     from tqdm.auto import tqdm
-
-    from solution.hardware import is_main_process
 
     interactive = sys.stderr.isatty()
     if not is_main_process():  # accelerate launch: one bar

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from solution import config as config_mod
+from solution import data as data_mod
 from solution import log
+from solution.demo import write_demo
 from solution.errors import UserError
+from solution.hardware import cuda_count
+from solution.kaggle.cli import DEFAULT_COMPETITION, download_competition, has_credentials
+from solution.train import budget as budget_mod
 
 DEFAULT_INPUT, DEFAULT_FOLDS, DEFAULT_OUTPUT = Path("input"), Path("folds"), Path("output")
 
@@ -68,7 +73,6 @@ def overrides_for(name: str, overrides: list[str]) -> list[str]:
 
 
 def default_profile() -> str:
-    from solution.hardware import cuda_count
 
     return "gpu" if cuda_count() else "cpu"
 
@@ -84,7 +88,6 @@ def parse_folds(s: str | None):
 
 def parse_budget(args, default_s=None):
     """--time-budget in seconds; `none` for no budget; else Kaggle's 12-hour limit, else `default_s`."""
-    from solution.train import budget as budget_mod
 
     given = getattr(args, "time_budget", None)
     if given and given.strip().lower() in ("none", "off", "0"):
@@ -136,7 +139,6 @@ def common_parser() -> argparse.ArgumentParser:
 
 def resolve_dirs(args) -> Dirs:
     """Where the data comes from: --input always wins; else input/; else a kaggle download; else the demo."""
-    from solution.kaggle.cli import DEFAULT_COMPETITION, download_competition, has_credentials
 
     demo = False
     if args.input is not None:
@@ -161,11 +163,9 @@ def resolve_dirs(args) -> Dirs:
 
 
 def resolve_data(args):
-    from solution import data as data_mod
 
     dirs = resolve_dirs(args)
     if dirs.demo:
-        from solution.demo import write_demo
 
         if not (dirs.input / "train.csv").exists():
             write_demo(dirs.input)

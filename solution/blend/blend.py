@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from solution import folds as folds_mod
-from solution import log
+from solution import lock, log
 from solution.blend import metrics, submission, thresholds
 from solution.blend import report as report_mod
 from solution.blend import stack as stack_mod
 from solution.blend.report import ENCODER_WEIGHT, _warn_if_a_member_wins, build_report, print_summary, score_all
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
-from solution.io import atomic_path, read_json
+from solution.io import atomic_path, read_json, remove_stale_tmp
+from solution.options import common_parser, resolve_data
 from solution.train import model_dir as trained
 
 NOT_MODELS = {"blend", "demo", "kernel", "kernel-wheels"}
@@ -300,8 +301,6 @@ def _left_out(left_out) -> list[dict]:
 
 def blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str], **options) -> dict:
     """Blend `names` under the output folder's lock; returns the report."""
-    from solution import lock
-    from solution.io import remove_stale_tmp
 
     folder = Path(output) / "blend"
     with lock.hold(folder), log.library_log(folder / "blend.log"):
@@ -347,7 +346,6 @@ def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str
 
 
 def main(argv=None) -> int:
-    from solution.options import common_parser, resolve_data
 
     p = argparse.ArgumentParser(
         prog="python -m solution blend", parents=[common_parser()],

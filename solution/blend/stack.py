@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from solution.models.linear import fit_per_label
+
 EPS = 1e-6
 
 
@@ -20,8 +22,6 @@ def features(stack: np.ndarray) -> np.ndarray:
 def fit(X: np.ndarray, y: np.ndarray, C: float = 0.1, seed: int = 0) -> dict:
     """Per-label logistic regressions as plain arrays, so report.json carries them to `predict`."""
     from sklearn.linear_model import LogisticRegression
-
-    from solution.models.linear import fit_per_label
 
     fitted = fit_per_label(X, y, lambda: LogisticRegression(C=C, max_iter=2000, random_state=seed))
     coef, intercept = [], []

@@ -15,6 +15,7 @@ from solution.io import write_json, write_text
 from solution.kaggle import notebook
 from solution.kaggle import wheels as wheels_mod
 from solution.kaggle.archive import make_archive, package_files
+from solution.kaggle.cli import DEFAULT_COMPETITION
 from solution.kaggle.metadata import (
     DEFAULT_ACCELERATOR,
     GPU_SHAPES,
@@ -27,6 +28,8 @@ from solution.kaggle.metadata import (
     validate_metadata,
     with_owner,
 )
+from solution.models.weights import PACKAGED
+from solution.options import DEFAULT_OUTPUT, add_model_args, common_parser
 
 DEFAULT_SLUG = "emotion-detection-kit"
 DEFAULT_WHEELS_SLUG = "emotion-kit-wheels"
@@ -250,7 +253,6 @@ def _model_names(args) -> list[str]:
 
 
 def _competition(args) -> str:
-    from solution.kaggle.cli import DEFAULT_COMPETITION
 
     competition = (args.competition or DEFAULT_COMPETITION).strip()
     problems = problems_slug(competition, "--competition", max_len=100)
@@ -320,7 +322,6 @@ def make_plan(args) -> Plan:
 
 def _notes(plan: Plan) -> None:
     """Warn of unused or missing backbones and packages nothing brings."""
-    from solution.models.weights import PACKAGED
 
     mapped = {**plan.model_refs, **plan.data_refs}
     backbones = {c.backbone for c in plan.cfgs if c.kind in notebook.TRANSFORMER_KINDS}
@@ -363,7 +364,6 @@ def push_command(kdir: Path, plan: Plan) -> str:
 
 
 def write_kernel(args) -> dict:
-    from solution.options import DEFAULT_OUTPUT
 
     plan = make_plan(args)
     _notes(plan)
@@ -386,7 +386,6 @@ def write_kernel(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from solution.options import add_model_args, common_parser
 
     cpu = config_mod.profile_models("cpu")
     p = argparse.ArgumentParser(

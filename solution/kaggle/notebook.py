@@ -16,9 +16,18 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
+from solution import cli, config, hardware
+from solution import data as data_mod
+from solution import folds as folds_mod
+from solution.data import ID
 from solution.errors import UserError
+from solution.hardware import KAGGLE_T4_HINT as T4_HINT
+from solution.io import read_json
 from solution.kaggle import wheels
 from solution.models import weights
+from solution.options import configs_from_args
+from solution.run import models_table
+from solution.train.model_dir import fold_done, folds_signature
 
 ROOT_ENV = "SOLUTION_KAGGLE_ROOT"
 CSVS = ("train.csv", "test.csv", "sample_submission.csv")
@@ -28,7 +37,6 @@ BASE_PACKAGES = {"numpy": "numpy", "pandas": "pandas", "sklearn": "scikit-learn"
                  "tqdm": "tqdm", "psutil": "psutil"}
 TRANSFORMER_KINDS = ("hf", "embed")  # model kinds that run a transformers backbone
 HF_PACKAGES = {"torch": "torch", "transformers": "transformers", "peft": "peft", "accelerate": "accelerate"}
-from solution.hardware import KAGGLE_T4_HINT as T4_HINT  # noqa: E402  (one wording of the fix)
 
 
 class NotebookStop(UserError):
@@ -76,7 +84,6 @@ def paths() -> Paths:
 
 @stops
 def configs(models, overrides=(), report_to=None) -> list:
-    from solution.options import configs_from_args
 
     return configs_from_args(list(models), types.SimpleNamespace(overrides=list(overrides), report_to=report_to))
 
@@ -96,7 +103,6 @@ def packages_for(cfgs) -> dict[str, str]:
 
 
 def cpu_backbones() -> set[str]:
-    from solution import config
 
     return {getattr(config.get(name), "backbone", "") for name in config.profile_models("cpu")} - {""}
 
@@ -300,8 +306,6 @@ def find_previous(names) -> list[Path]:
 @stops
 def resume(previous: list[str], data_dir: Path, cfgs) -> dict[str, list[str]]:
     """Copy attached earlier outputs' folds and finished folds in, so `run` trains only the rest."""
-    from solution import data as data_mod
-    from solution import folds as folds_mod
 
     prev_dirs = find_previous(previous)
     if not prev_dirs:
@@ -319,7 +323,6 @@ def resume(previous: list[str], data_dir: Path, cfgs) -> dict[str, list[str]]:
 
 
 def _signature(folds_dir: Path) -> dict | None:
-    from solution.train.model_dir import folds_signature
 
     try:
         return folds_signature(folds_dir)
@@ -340,8 +343,6 @@ def _same_folds(prev: Path, folds_dir: Path, wanted: dict) -> bool:
 
 
 def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]:
-    from solution.io import read_json
-    from solution.train.model_dir import fold_done
 
     src, dst = prev / cfg.name, working / cfg.name
     if not (src / "config.json").is_file():
@@ -371,7 +372,6 @@ def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]
 @stops
 def check_accelerator(cfgs) -> int:
     """Refuse a GPU this torch cannot run, or GPU models without a GPU."""
-    from solution import hardware
 
     n = hardware.check_gpus()
     gpu_models = [cfg.name for cfg in cfgs if needs_gpu(cfg)]
@@ -391,7 +391,6 @@ def run_argv(data_dir, models, overrides=(), report_to=None) -> list[str]:
 
 
 def run_cli(argv: list[str]) -> None:
-    from solution import cli
 
     print("python -m solution " + " ".join(argv), flush=True)
     code = cli.main(list(argv))
@@ -402,10 +401,6 @@ def run_cli(argv: list[str]) -> None:
 @stops
 def show_result() -> Path:
     import pandas as pd
-
-    from solution.data import ID
-    from solution.io import read_json
-    from solution.run import models_table
 
     p = paths()
     path, report = p.working / "submission.csv", p.working / "blend" / "report.json"

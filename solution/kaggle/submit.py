@@ -16,6 +16,7 @@ from solution.blend import submission
 from solution.errors import UserError
 from solution.io import read_json
 from solution.kaggle.cli import CREDENTIALS_HELP, DEFAULT_COMPETITION, has_credentials, run_kaggle, scrub
+from solution.options import common_parser, resolve_data, user_path
 
 MAX_MESSAGE = 400
 
@@ -74,7 +75,6 @@ def submit(path: Path, sample: pd.DataFrame, competition: str | None = None, mes
 
 
 def main(argv=None) -> int:
-    from solution.options import common_parser, resolve_data, user_path
 
     p = argparse.ArgumentParser(
         prog="python -m solution submit", parents=[common_parser()],

@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from solution.errors import UserError
+from solution.hardware import mixed_precision, set_threads
 from solution.io import atomic_path
+from solution.log import progress
 from solution.models.base import FitResult
 from solution.models.linear import fit_per_label, predict_per_label
+from solution.models.weights import not_found_message, resolve
 from solution.text import prepare
 
 _MEMO: dict[tuple, np.ndarray] = {}
@@ -29,7 +32,6 @@ def pooled(states, attention_mask) -> np.ndarray:
 
 class EmbedModel:
     def __init__(self, cfg, labels):
-        from solution.hardware import mixed_precision
 
         self.cfg, self.labels = cfg, labels
         self.classifiers = []
@@ -40,9 +42,6 @@ class EmbedModel:
     def _load_encoder(self):
         import torch
         from transformers import AutoModel, AutoTokenizer
-
-        from solution.hardware import set_threads
-        from solution.models.weights import not_found_message, resolve
 
         set_threads(self.cfg.num_threads)
         path = resolve(self.cfg.backbone, self.cfg.weights)
@@ -67,8 +66,6 @@ class EmbedModel:
                 self._load_encoder()
             tok, model, torch = self._encoder
             import time
-
-            from solution.log import progress
 
             t0 = time.time()
             order = sorted(range(len(todo)), key=lambda i: len(todo[i]))

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from solution.errors import UserError
+from solution.log import progress
 
 _STATES: dict[tuple, dict[tuple, torch.Tensor]] = {}  # (weights, device, precision, K) -> ids -> states
 _SECONDS = [0.0]  # in prefill passes
@@ -75,8 +76,6 @@ class FrozenBottom:
         if not todo:
             return
         import time
-
-        from solution.log import progress
 
         t0 = time.time()
         bottom = [self.base.embeddings, *list(self.window._modules.values())[:self.k]]

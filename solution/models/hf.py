@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from solution import hardware
+from solution import hardware, log
 from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
 from solution.io import read_json, usual_mode
 from solution.models import frozen as frozen_mod
+from solution.models import loop
 from solution.models import weights as weights_mod
-from solution.models.base import HEAD, FitResult
+from solution.models.base import HEAD, FitResult, NonFinite
 from solution.models.pooling import apply_pooling
 from solution.text import prepare
 
@@ -60,8 +61,6 @@ class HFModel:
 
     def make_safe(self, err) -> bool:
         """After a non-finite loss: under fp16, switch once to the overflow-safe form; else raise."""
-        from solution import log
-        from solution.models.base import NonFinite
 
         if not self.overflow_prone():
             raise NonFinite(f"{err}; {overflow_fix(self)}") from None
@@ -203,14 +202,10 @@ class HFModel:
 
     # ---- the fold model interface -----------------------------------------------------------------
     def fit(self, train_texts, y_train, val_texts, y_val, log_dir=None) -> FitResult:
-        from solution.models.loop import fit
-
-        return fit(self, train_texts, y_train, val_texts, y_val)
+        return loop.fit(self, train_texts, y_train, val_texts, y_val)
 
     def predict(self, texts) -> np.ndarray:
-        from solution.models.loop import predict_encoded
-
-        return predict_encoded(self, self.encode(list(texts)))
+        return loop.predict_encoded(self, self.encode(list(texts)))
 
     def save(self, directory: Path) -> None:
         directory = Path(directory)

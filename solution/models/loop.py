@@ -15,7 +15,8 @@ from solution import log
 from solution.blend.metrics import constant_f1, log_loss, macro_f1
 from solution.blend.thresholds import tune
 from solution.errors import UserError
-from solution.models.base import FitResult, NonFinite
+from solution.log import progress
+from solution.models.base import HEAD, FitResult, NonFinite
 from solution.models.losses import make_loss
 
 # a run that diverges early ends epoch 1 no better than predicting every label, and never recovers
@@ -212,7 +213,6 @@ def layer_scale(name: str, n_layers: int, decay: float) -> float:
 
 def param_groups(model, cfg) -> list[dict]:
     """AdamW groups: the head at head_lr, the rest scaled by layer_decay; no weight decay on biases and norms."""
-    from solution.models.base import HEAD
 
     n_layers = getattr(getattr(model, "config", None), "num_hidden_layers", 0)
     groups = {}
@@ -309,7 +309,6 @@ def start_trackers(acc, cfg, run_name: str) -> bool:
 
 
 def _bar(m, total: int):
-    from solution.log import progress
 
     return progress(total=total, desc=m.fold_name, unit="batch")
 
@@ -347,7 +346,6 @@ def _predict_batches(m, seqs, desc: str) -> np.ndarray:
     out = np.zeros((len(seqs), len(m.labels)), dtype=np.float64)
     m.model.eval()
     with torch.inference_mode(), m.autocast():
-        from solution.log import progress
 
         for batch in progress(loader, desc=desc, disable=len(loader) < 4 or not sys.stderr.isatty()):
             logits = m.model(input_ids=batch["input_ids"].to(device),

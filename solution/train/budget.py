@@ -13,7 +13,12 @@ import re
 import time
 from pathlib import Path
 
+from solution import config as config_mod
+from solution import hardware
+from solution.data import TEXT
 from solution.errors import UserError
+from solution.hardware import mixed_precision
+from solution.models.weights import resolve
 
 # (fixed seconds per training sample, FLOP/s) per device class; all but cpu and H100 scaled by spec sheet
 DEVICES = {
@@ -76,7 +81,6 @@ def fmt_minutes(seconds: float) -> str:
 # ---- the device and the cost model ----------------------------------------------------------------------
 def device_class() -> str:
     """'cpu', or GPU 0's family in DEVICES ('gpu' if unknown)."""
-    from solution import hardware
 
     if not hardware.cuda_count():
         return "cpu"
@@ -95,7 +99,6 @@ def _gpu_name() -> str:
 
 def machine_id() -> str:
     """The machine a fold time holds for: GPU model, or CPU model and cores."""
-    from solution import hardware
 
     if hardware.cuda_count():  # a fold runs on one GPU
         return _gpu_name()
@@ -116,8 +119,6 @@ def backbone_params(cfg) -> float:
     try:
         import json
 
-        from solution.models.weights import resolve
-
         c = json.loads((Path(resolve(cfg.backbone, cfg.weights)) / "config.json").read_text())
         h, i, n = c["hidden_size"], c.get("intermediate_size", 4 * c["hidden_size"]), c["num_hidden_layers"]
         return float(n * (4 * h * h + 3 * h * i))
@@ -130,8 +131,6 @@ def backbone_depth(cfg) -> int:
         return BACKBONE_DEPTH[cfg.backbone]
     try:
         import json
-
-        from solution.models.weights import resolve
 
         return int(json.loads((Path(resolve(cfg.backbone, cfg.weights)) / "config.json").read_text())
                    ["num_hidden_layers"])
@@ -346,7 +345,6 @@ class Estimator:
     def __init__(self, data, n_train: int, device: str, machine: str, output: Path, cpu_flops: float | None = None):
         self.n_train, self.n_val = n_train, len(data.train) - n_train
         self.n_test, self.device, self.machine, self.output = len(data.test), device, machine, Path(output)
-        from solution.data import TEXT
 
         self.chars = float(data.train[TEXT].astype(str).str.len().mean())
         self.cpu_flops = cpu_flops
@@ -383,8 +381,6 @@ class Estimator:
 
     def probes(self, cfg) -> bool:
         """Whether `cfg`'s encoder pass would re-measure this CPU: fp32 only (a bf16 pass outruns bf16 training)."""
-        from solution import config as config_mod
-        from solution.hardware import mixed_precision
 
         return (not self.probed and self.device == "cpu" and bool(self.cpu_flops) and cfg.kind == "embed"
                 and cfg.backbone == config_mod.get(CALIBRATION_MODEL).backbone

@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from solution import config
+from solution.models.weights import resolve
 from solution.train import budget
 
 # the registry's decoder shapes, for planning before any weights are at hand
@@ -34,7 +36,6 @@ DEPTHS = (1, 3)
 def shape(cfg) -> dict | None:
     """The backbone's architecture: its config.json where the weights resolve, else SHAPES; None if unknown."""
     try:
-        from solution.models.weights import resolve
 
         conf = json.loads((Path(resolve(cfg.backbone, cfg.weights)) / "config.json").read_text())
         return {k: conf[k] for k in SHAPE_KEYS if k in conf}
@@ -85,7 +86,7 @@ def time_steps(cfg, labels: list[str], tokens: int, steps: int, warmup: int) -> 
     """Median seconds a sample of forward + backward passes of `cfg` built as training builds it."""
     import torch
 
-    from solution.models.hf import HFModel, release_cached_base
+    from solution.models.hf import HFModel, release_cached_base  # lazy: torch
 
     m = HFModel(cfg, labels)
     m._build()
@@ -115,8 +116,7 @@ def calibrate_cpu(steps: int = 8, batch: int = 32, tokens: int = 28, warmup: int
     """This CPU's effective FLOP/s in budget.CALIBRATION_MODEL's training step: the median of a few timed steps."""
     import torch
 
-    from solution import config
-    from solution.models.hf import HFModel, release_cached_base
+    from solution.models.hf import HFModel, release_cached_base  # lazy: torch
 
     m = HFModel(config.get(budget.CALIBRATION_MODEL), [f"l{i}" for i in range(11)])
     m._build()

@@ -14,8 +14,12 @@ from solution import log
 from solution.blend import metrics, thresholds
 from solution.data import ID, TEXT, CompetitionData
 from solution.errors import UserError
+from solution.hardware import is_main_process
 from solution.io import prob_table, write_csv, write_json
+from solution.models import embed
+from solution.models.base import NonFinite
 from solution.models.registry import model_class
+from solution.train.budget import machine_id
 from solution.train.model_dir import DONE
 
 
@@ -24,7 +28,6 @@ def peak_rss_mb() -> float:
 
 
 def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) -> dict:
-    from solution.hardware import is_main_process
 
     fold_dir = mdir / f"fold{k}"
     writes = is_main_process()  # data-parallel (accelerate launch): every process trains, one writes
@@ -65,7 +68,6 @@ def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path)
 
 def fit_and_predict(model, train_texts, y_train, val_texts, y_val, test_texts, fold_dir: Path):
     """(FitResult, test probabilities, fit seconds); after a non-finite output, once more in a safer form."""
-    from solution.models.base import NonFinite
 
     t0 = time.time()
     while True:
@@ -81,7 +83,6 @@ def fit_and_predict(model, train_texts, y_train, val_texts, y_val, test_texts, f
 
 
 def check_finite(probs, who: str, split: str):
-    from solution.models.base import NonFinite
 
     probs = np.asarray(probs)
     bad = int((~np.isfinite(probs)).reshape(len(probs), -1).any(axis=1).sum())
@@ -99,18 +100,16 @@ def run_job(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) ->
 def _once_seconds(cfg) -> float:
     """This process's seconds in once-per-model passes, recorded apart so they are priced once, not per fold."""
     if cfg.kind == "embed":
-        from solution.models import embed
 
         return embed.seconds()
     if not getattr(cfg, "frozen_layers", 0):
         return 0.0
-    from solution.models import frozen
+    from solution.models import frozen  # lazy: torch
 
     return frozen.seconds()
 
 
 def _machine() -> str:
-    from solution.train.budget import machine_id
 
     return machine_id()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from solution import config as config_mod
+from solution import folds as folds_mod
 from solution import lock, log
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
@@ -17,7 +18,6 @@ DONE = "DONE.json"  # written last by training
 
 
 def folds_signature(folds_dir: Path) -> dict:
-    from solution import folds as folds_mod
 
     m = folds_mod.meta(folds_dir)
     return {k: m.get(k) for k in ("fingerprint", "n_splits", "seed")}

@@ -11,9 +11,13 @@ import time
 from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 
+from solution import config as config_mod
+from solution import data as data_mod
+from solution import folds as folds_mod
 from solution import log
 from solution.errors import UserError
 from solution.train.budget import Job
+from solution.train.fold import run_job
 
 
 @dataclasses.dataclass
@@ -101,11 +105,7 @@ def worker_main(conn, gpu: str, input_dir: str, folds_dir: str, output: str, ver
     """A GPU worker: its device is set before torch loads."""
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     log.route_libraries(verbose)
-    from solution import config as config_mod
-    from solution import data as data_mod
-    from solution import folds as folds_mod
-    from solution.models.hf import release_cached_base
-    from solution.train.fold import run_job
+    from solution.models.hf import release_cached_base  # lazy: torch
 
     data = data_mod.load(input_dir)
     fold = folds_mod.load(data, Path(folds_dir))

@@ -9,12 +9,24 @@ from pathlib import Path
 
 from solution import config as config_mod
 from solution import folds as folds_mod
-from solution import lock, log
+from solution import hardware, lock, log
 from solution.blend import metrics, thresholds
 from solution.data import CompetitionData
 from solution.errors import UserError
+from solution.hardware import is_main_process
 from solution.io import read_prob_table, remove_stale_tmp
-from solution.options import add_model_args, configs_from_args, default_profile, parse_budget, parse_folds
+from solution.options import (
+    Dirs,
+    add_model_args,
+    common_parser,
+    configs_from_args,
+    default_profile,
+    parse_budget,
+    parse_folds,
+    resolve_data,
+)
+from solution.train import budget as budget_mod
+from solution.train import calibration, schedule
 from solution.train.fold import run_job
 from solution.train.model_dir import assemble, folds_to_train, model_dir, prepare_model_dir
 
@@ -42,9 +54,6 @@ class Outcome:
 def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool = False, budget_s=None,
                  on_model_done=None, verbose: bool = False, clock=None, estimate=None) -> Outcome:
     """Every (model, fold) job of `cfgs` within the budget; on_model_done(names) as each model completes."""
-    from solution import hardware
-    from solution.train import budget as budget_mod
-    from solution.train import schedule
 
     n_gpus = hardware.check_gpus()  # before any model loads
     data_parallel = hardware.world_size() > 1  # accelerate launch
@@ -80,8 +89,6 @@ def folds_together(cfgs, data, dirs, wanted, force) -> dict:
     """Every process reads the folds to train before the main one changes the folders."""
     from accelerate import PartialState
 
-    from solution.hardware import is_main_process
-
     state = PartialState()
     todo = {c.name: folds_to_train(c, model_dir(dirs.output, c.name), wanted, force) for c in cfgs}
     state.wait_for_everyone()
@@ -96,7 +103,6 @@ class JobRun:
     """The parent's side of a training run: estimates, the plan, finished jobs, assembly."""
 
     def __init__(self, cfgs: dict, data, fold, dirs, todo: dict, budget_s, clock, n_workers: int, estimate=None):
-        from solution.train import budget as budget_mod
 
         self.cfgs, self.data, self.fold, self.dirs, self.clock = cfgs, data, fold, dirs, clock
         self.budget_s, self.n_workers = budget_s, n_workers
@@ -121,15 +127,12 @@ class JobRun:
         return {n: self.estimate.corrected(self.cfgs[n], c) for n, c in self.base_cost.items()}
 
     def plan(self, free_at: list):
-        from solution.train import budget as budget_mod
 
         left = None if self.budget_s is None else self.budget_s - self.clock.now() - budget_mod.BLEND_SECONDS
         jobs = {n: js for n, js in self.pending.items() if js}
         return budget_mod.choose(jobs, self.cost(), self.values, free_at, left, self.loaded)
 
     def calibrate(self) -> None:
-        from solution.train import budget as budget_mod
-        from solution.train import calibration
 
         est = self.estimate
         if est.device == "cpu" or est.rate is not None:
@@ -151,8 +154,6 @@ class JobRun:
                  f"+ {est.rate[0] * 1e3:.1f} ms a sample; planning with it")
 
     def announce(self) -> None:
-        from solution.hardware import is_main_process
-        from solution.train import budget as budget_mod
 
         if not is_main_process():
             return
@@ -191,7 +192,6 @@ class JobRun:
         return run_job(self.cfgs[job.model], self.data, self.fold, job.fold, self.mdir(job.model))
 
     def drive(self, workers: list, on_model_done) -> None:
-        from solution.train import schedule
 
         while True:
             self.dead |= {w.index for w in workers if not getattr(w, "alive", True) and not w.busy}
@@ -248,7 +248,7 @@ class JobRun:
         self.model_complete(job.model, on_model_done)
 
     def model_complete(self, name: str, on_model_done) -> None:
-        from solution.models.hf import release_cached_base
+        from solution.models.hf import release_cached_base  # lazy: torch
 
         self.pending.pop(name, None)
         release_cached_base()
@@ -272,7 +272,6 @@ class JobRun:
 
 def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_folds=None, force=False) -> dict:
     """One model's folds in this process, without a budget."""
-    from solution.options import Dirs
 
     dirs = Dirs(data.input_dir, Path(folds_dir), Path(output))
     out = train_models([cfg], data, dirs, only_folds, force)
@@ -280,7 +279,6 @@ def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_
 
 
 def main(argv=None) -> int:
-    from solution.options import common_parser, resolve_data
 
     p = argparse.ArgumentParser(prog="python -m solution train", parents=[common_parser()],
                                 description="Train models once per fold (reads folds/folds.csv; run `folds` first).")
