@@ -22,7 +22,6 @@ COMMANDS = {
 
 
 def usage() -> str:
-
     lines = ["Emotion detection in tweets: a Kaggle solution kit (README.md has the whole story).", "",
              "The two commands:",
              "  ./run.sh                 set up (first time), then folds -> train -> blend -> output/submission.csv",
@@ -97,7 +96,6 @@ def run_main(fn, argv) -> int:
 
 
 def _refuse(message: str, code: int) -> int:
-
     print(f"error: {scrub(message)}", file=sys.stderr)
     return code
 

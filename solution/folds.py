@@ -106,7 +106,6 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> int:
-
     p = argparse.ArgumentParser(prog="python -m solution folds", parents=[common_parser()],
                                 description="Make multilabel-stratified folds into folds/folds.csv (once).")
     add_args(p)

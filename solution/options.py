@@ -73,7 +73,6 @@ def overrides_for(name: str, overrides: list[str]) -> list[str]:
 
 
 def default_profile() -> str:
-
     return "gpu" if cuda_count() else "cpu"
 
 
@@ -163,7 +162,6 @@ def resolve_dirs(args) -> Dirs:
 
 
 def resolve_data(args):
-
     dirs = resolve_dirs(args)
     if dirs.demo:
 

@@ -248,7 +248,6 @@ def _isatty(stream) -> bool:
 # --- printing --------------------------------------------------------------------------------------
 
 def predictions(ids, tweets, probs, blend) -> list[dict]:
-
     labels = blend["labels"]
     pred = thresholds_mod.predict(probs, blend["thresholds"], blend["min_one"])
     return [{"ID": i, "tweet": t, "emotions": [lab for j, lab in enumerate(labels) if pred[n, j]],
@@ -309,7 +308,6 @@ def default_output() -> Path:
 
 
 def main(argv=None, stdin=None) -> int:
-
     p = argparse.ArgumentParser(
         prog="python -m solution predict", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Predict the emotions of new tweets with the trained fold models of the last blend\n"

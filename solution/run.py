@@ -33,7 +33,6 @@ from solution.train.train import Outcome, train_models
 
 
 def parser() -> argparse.ArgumentParser:
-
     p = argparse.ArgumentParser(prog="python -m solution run", parents=[common_parser()],
                                 description="The whole job: folds -> train -> blend [-> submit].")
     p.add_argument("--profile", choices=sorted(config_mod.PROFILES), default=None,
@@ -56,7 +55,6 @@ def budget_of(args, ladder: bool) -> float | None:
 
 
 def main(argv=None) -> int:
-
     args = parser().parse_args(argv)
     t0, clock = time.time(), budget_mod.Clock()
     names, cfgs = chosen_models(args, demo=False, also=ladder_models() if uses_ladder(args) else ())  # bad names and
@@ -202,7 +200,6 @@ def uses_ladder(args, demo: bool = False) -> bool:
 
 
 def ladder_models() -> list[str]:
-
     return [r.model for r in ladder.CPU_LADDER]
 
 
@@ -229,7 +226,6 @@ def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=Non
 
 
 def whole_ladder(args):
-
     args.user_overrides = list(args.overrides)
     plan = ladder.whole(ladder.CPU_LADDER, installer(args))
     follow(args, plan)
@@ -298,7 +294,6 @@ def install_weights(cfg) -> str | None:
 
 
 def final_blend(data, dirs, names: list[str], outcome, plan=None) -> dict:
-
     members = in_order(names, outcome.complete)
     if not members:
         raise UserError("no model finished within the time budget, so there is no submission; give a larger "

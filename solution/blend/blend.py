@@ -346,7 +346,6 @@ def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str
 
 
 def main(argv=None) -> int:
-
     p = argparse.ArgumentParser(
         prog="python -m solution blend", parents=[common_parser()],
         formatter_class=argparse.RawDescriptionHelpFormatter,

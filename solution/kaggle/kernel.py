@@ -253,7 +253,6 @@ def _model_names(args) -> list[str]:
 
 
 def _competition(args) -> str:
-
     competition = (args.competition or DEFAULT_COMPETITION).strip()
     problems = problems_slug(competition, "--competition", max_len=100)
     if problems:
@@ -364,7 +363,6 @@ def push_command(kdir: Path, plan: Plan) -> str:
 
 
 def write_kernel(args) -> dict:
-
     plan = make_plan(args)
     _notes(plan)
     meta = build_metadata(plan)
@@ -386,7 +384,6 @@ def write_kernel(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-
     cpu = config_mod.profile_models("cpu")
     p = argparse.ArgumentParser(
         prog="python -m solution kernel", parents=[common_parser()],

@@ -84,7 +84,6 @@ def paths() -> Paths:
 
 @stops
 def configs(models, overrides=(), report_to=None) -> list:
-
     return configs_from_args(list(models), types.SimpleNamespace(overrides=list(overrides), report_to=report_to))
 
 
@@ -103,7 +102,6 @@ def packages_for(cfgs) -> dict[str, str]:
 
 
 def cpu_backbones() -> set[str]:
-
     return {getattr(config.get(name), "backbone", "") for name in config.profile_models("cpu")} - {""}
 
 
@@ -323,7 +321,6 @@ def resume(previous: list[str], data_dir: Path, cfgs) -> dict[str, list[str]]:
 
 
 def _signature(folds_dir: Path) -> dict | None:
-
     try:
         return folds_signature(folds_dir)
     except UserError:
@@ -343,7 +340,6 @@ def _same_folds(prev: Path, folds_dir: Path, wanted: dict) -> bool:
 
 
 def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]:
-
     src, dst = prev / cfg.name, working / cfg.name
     if not (src / "config.json").is_file():
         return []
@@ -391,7 +387,6 @@ def run_argv(data_dir, models, overrides=(), report_to=None) -> list[str]:
 
 
 def run_cli(argv: list[str]) -> None:
-
     print("python -m solution " + " ".join(argv), flush=True)
     code = cli.main(list(argv))
     if code != 0:

@@ -75,7 +75,6 @@ def submit(path: Path, sample: pd.DataFrame, competition: str | None = None, mes
 
 
 def main(argv=None) -> int:
-
     p = argparse.ArgumentParser(
         prog="python -m solution submit", parents=[common_parser()],
         formatter_class=argparse.RawDescriptionHelpFormatter,

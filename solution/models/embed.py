@@ -32,7 +32,6 @@ def pooled(states, attention_mask) -> np.ndarray:
 
 class EmbedModel:
     def __init__(self, cfg, labels):
-
         self.cfg, self.labels = cfg, labels
         self.classifiers = []
         self._encoder = None

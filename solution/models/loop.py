@@ -309,7 +309,6 @@ def start_trackers(acc, cfg, run_name: str) -> bool:
 
 
 def _bar(m, total: int):
-
     return progress(total=total, desc=m.fold_name, unit="batch")
 
 

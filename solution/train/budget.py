@@ -202,17 +202,26 @@ def tokens_per_tweet(cfg, mean_chars: float) -> float:
     return min(getattr(cfg, "max_length", 512), (mean_chars + len(getattr(cfg, "prompt", ""))) / CHARS_PER_TOKEN + 2)
 
 
-def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
-    """From metrics.json of this config's finished folds made on this machine."""
+def fold_metrics(mdir: Path, cfg) -> list[dict]:
+    """The metrics.json records of this config's folds in `mdir`; an unreadable or malformed one is skipped."""
     import json
 
-    times, once = [], 0.0
+    records = []
     for p in sorted(Path(mdir).glob("fold*/metrics.json")):
         try:
             m = json.loads(p.read_text())
         except (OSError, ValueError):
             continue
-        if m.get("machine") == machine and m.get("config_fingerprint") == cfg.fingerprint() and m.get("n_train"):
+        if isinstance(m, dict) and m.get("config_fingerprint") == cfg.fingerprint():
+            records.append(m)
+    return records
+
+
+def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
+    """From metrics.json of this config's finished folds made on this machine."""
+    times, once = [], 0.0
+    for m in fold_metrics(mdir, cfg):
+        if m.get("machine") == machine and m.get("n_train"):
             fold_once = float(m.get("once_s", 0.0))  # a once-per-process pass, not a per-fold cost
             once = max(once, fold_once)
             times.append((float(m["wall_time_s"]) - fold_once) * n_train / m["n_train"])
@@ -301,15 +310,11 @@ def expected_values(cfgs: dict, output: Path, floor: float) -> dict:
 
 def fold_f1(mdir: Path, cfg) -> float:
     """The mean tuned fold macro-F1 of this config's finished folds in `mdir`, or 0."""
-    import json
-
     scores = []
-    for p in sorted(Path(mdir).glob("fold*/metrics.json")):
+    for m in fold_metrics(mdir, cfg):
         try:
-            m = json.loads(p.read_text())
-            if m.get("config_fingerprint") == cfg.fingerprint():
-                scores.append(float(m["at_tuned_thresholds"]["macro_f1"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            scores.append(float(m["at_tuned_thresholds"]["macro_f1"]))
+        except (KeyError, TypeError, ValueError):
             continue
     scores = [x for x in scores if 0 <= x <= 1]
     return sum(scores) / len(scores) if scores else 0.0

@@ -28,7 +28,6 @@ def peak_rss_mb() -> float:
 
 
 def train_fold(cfg, data: CompetitionData, fold: np.ndarray, k: int, mdir: Path) -> dict:
-
     fold_dir = mdir / f"fold{k}"
     writes = is_main_process()  # data-parallel (accelerate launch): every process trains, one writes
     if writes and fold_dir.exists():  # a killed run's leftovers: start this fold cleanly
@@ -83,7 +82,6 @@ def fit_and_predict(model, train_texts, y_train, val_texts, y_val, test_texts, f
 
 
 def check_finite(probs, who: str, split: str):
-
     probs = np.asarray(probs)
     bad = int((~np.isfinite(probs)).reshape(len(probs), -1).any(axis=1).sum())
     if bad:
@@ -110,7 +108,6 @@ def _once_seconds(cfg) -> float:
 
 
 def _machine() -> str:
-
     return machine_id()
 
 

@@ -18,7 +18,6 @@ DONE = "DONE.json"  # written last by training
 
 
 def folds_signature(folds_dir: Path) -> dict:
-
     m = folds_mod.meta(folds_dir)
     return {k: m.get(k) for k in ("fingerprint", "n_splits", "seed")}
 

@@ -103,7 +103,6 @@ class JobRun:
     """The parent's side of a training run: estimates, the plan, finished jobs, assembly."""
 
     def __init__(self, cfgs: dict, data, fold, dirs, todo: dict, budget_s, clock, n_workers: int, estimate=None):
-
         self.cfgs, self.data, self.fold, self.dirs, self.clock = cfgs, data, fold, dirs, clock
         self.budget_s, self.n_workers = budget_s, n_workers
         self.machine = budget_mod.machine_id()
@@ -127,19 +126,17 @@ class JobRun:
         return {n: self.estimate.corrected(self.cfgs[n], c) for n, c in self.base_cost.items()}
 
     def plan(self, free_at: list):
-
         left = None if self.budget_s is None else self.budget_s - self.clock.now() - budget_mod.BLEND_SECONDS
         jobs = {n: js for n, js in self.pending.items() if js}
         return budget_mod.choose(jobs, self.cost(), self.values, free_at, left, self.loaded)
 
     def calibrate(self) -> None:
-
         est = self.estimate
         if est.device == "cpu" or est.rate is not None:
             return
-        hf = [n for n in budget_mod.choose(self.pending, {n: est.base(self.cfgs[n]) for n in self.pending},
-                                           self.values, [0.0], None, set()).models
-              if self.cfgs[n].kind == "hf" and est.base(self.cfgs[n]).modelled]
+        base = {n: est.base(self.cfgs[n]) for n in self.pending}
+        hf = [n for n in budget_mod.choose(self.pending, base, self.values, [0.0], None, set()).models
+              if self.cfgs[n].kind == "hf" and base[n].modelled]
         if not hf:
             return
         cfg = self.cfgs[hf[0]]
@@ -154,7 +151,6 @@ class JobRun:
                  f"+ {est.rate[0] * 1e3:.1f} ms a sample; planning with it")
 
     def announce(self) -> None:
-
         if not is_main_process():
             return
         p = self.plan([0.0] * self.n_workers)
@@ -192,7 +188,6 @@ class JobRun:
         return run_job(self.cfgs[job.model], self.data, self.fold, job.fold, self.mdir(job.model))
 
     def drive(self, workers: list, on_model_done) -> None:
-
         while True:
             self.dead |= {w.index for w in workers if not getattr(w, "alive", True) and not w.busy}
             for w in workers:
@@ -279,7 +274,6 @@ def train_model(cfg, data: CompetitionData, folds_dir: Path, output: Path, only_
 
 
 def main(argv=None) -> int:
-
     p = argparse.ArgumentParser(prog="python -m solution train", parents=[common_parser()],
                                 description="Train models once per fold (reads folds/folds.csv; run `folds` first).")
     p.add_argument("models", nargs="*",
