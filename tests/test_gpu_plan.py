@@ -25,7 +25,8 @@ def t4_plan(budget_text: str, gpus: int = 2) -> budget.Plan:
     cost = {n: budget.prior(config_mod.get(n), device="T4", **SEMEVAL) for n in names}
     todo = {n: [budget.Job(n, k) for k in range(5)] for n in names}
     values = budget.expected_values({n: config_mod.get(n) for n in names}, "/nonexistent", EVERY_LABEL_F1)
-    deadline = budget.parse_duration(budget_text) - budget.BLEND_SECONDS
+    rows = SEMEVAL["n_train"] + SEMEVAL["n_val"]
+    deadline = budget.parse_duration(budget_text) - budget.blend_reserve(rows, len(names))
     return budget.choose(todo, cost, values, [0.0] * gpus, deadline, set())
 
 

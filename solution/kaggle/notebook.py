@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from solution.hardware import KAGGLE_T4_HINT as T4_HINT
 from solution.io import read_json
 from solution.kaggle import wheels
 from solution.models import weights
-from solution.options import configs_from_args
+from solution.options import configs_for
 from solution.run import models_table
 from solution.train.model_dir import fold_done, folds_signature
 
@@ -84,7 +83,7 @@ def paths() -> Paths:
 
 @stops
 def configs(models, overrides=(), report_to=None) -> list:
-    return configs_from_args(list(models), types.SimpleNamespace(overrides=list(overrides), report_to=report_to))
+    return configs_for(list(models), [*overrides, *([f"report_to={report_to}"] if report_to else [])])
 
 
 def packages_for(cfgs) -> dict[str, str]:

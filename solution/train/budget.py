@@ -56,11 +56,17 @@ CALIBRATION_OVER_SUSTAINED = 1.15
 CALIBRATION_MODEL = "minilm-lora"
 PROBE_MIN_S = 20.0  # a shorter pass says too little
 CHECKED_FOLDS = 3  # finished folds of a kind after which its estimates count as checked
-BLEND_SECONDS = 90  # kept free for the final blend
+BLEND_FIXED_S = 10.0  # the final blend's reserve: start-up and plots
+BLEND_S_PER_MODEL_ROW = 1e-3  # and per member and train row (weights, stacker and thresholds by CV)
+
+
+def blend_reserve(n_rows: int, n_models: int) -> float:
+    """Seconds kept free for the final blend of `n_models` members on `n_rows` train rows."""
+    return BLEND_FIXED_S + BLEND_S_PER_MODEL_ROW * n_rows * max(1, n_models)
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a duration ('1h30m', '2h'; a bare number: minutes)."""
+    """Seconds in a duration ('1h30m', '2h'; a bare number: minutes); zero is allowed."""
     t = str(text).strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(\.\d+)?", t):
         t += "m"
@@ -68,14 +74,18 @@ def parse_duration(text: str) -> float:
     if not t or not m or not any(m.groups()):
         raise UserError(f"--time-budget {text!r}: expected a duration such as 28m, 2h, 1h30m or 90s")
     h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-    seconds = h * 3600 + mi * 60 + s
-    if seconds <= 0:
-        raise UserError(f"--time-budget {text!r}: must be more than zero")
-    return seconds
+    return h * 3600 + mi * 60 + s
 
 
 def fmt_minutes(seconds: float) -> str:
+    if seconds < 59.5:  # a tenth of a minute is too coarse for the cheap members
+        return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def fmt_short(seconds: float) -> str:
+    """A table cell: 6s, 2.5m, 1.2h."""
+    return fmt_minutes(seconds).replace(" min", "m").replace(" ", "")
 
 
 # ---- the device and the cost model ----------------------------------------------------------------------
@@ -321,10 +331,11 @@ def fold_f1(mdir: Path, cfg) -> float:
 
 
 def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | None, n_workers: int,
-                device: str) -> str:
+                device: str, blend_s: float = 0.0) -> str:
+    held = f" ({fmt_minutes(blend_s)} of it kept for the blend)" if budget is not None and blend_s else ""
     lines = [f"plan on {n_workers} worker(s) ({device}); budget "
-             f"{fmt_minutes(budget) if budget is not None else 'none'}:",
-             f"  {'model':<24}{'folds to train':<16}{'min/fold':>9}{'+ once':>8}  "
+             f"{fmt_minutes(budget) if budget is not None else 'none'}{held}:",
+             f"  {'model':<24}{'folds to train':<16}{'per fold':>9}{'+ once':>8}  "
              f"{'source':<26}{'ends at':>10}  status"]
     ends = {}
     for job, _, _, end in plan.runs:
@@ -339,7 +350,7 @@ def format_plan(plan: Plan, cost: dict, todo: dict, done: dict, budget: float | 
         else:
             status = "planned"
         when = fmt_minutes(ends[model]) if model in ends else "-"
-        per, once = (f"{c.seconds / 60:.1f}", f"{c.load_s / 60:.1f}") if c else ("-", "-")  # once: load + one-off pass
+        per, once = (fmt_short(c.seconds), fmt_short(c.load_s)) if c else ("-", "-")  # once: load + one-off pass
         lines.append(f"  {model:<24}{folds:<16}{per:>9}{once:>8}  {(c.source if c else '-'):<26}{when:>10}  {status}")
     return "\n".join(lines)
 

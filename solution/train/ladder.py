@@ -8,7 +8,7 @@ import dataclasses
 
 from solution import config as config_mod
 from solution.config import Rung
-from solution.train.budget import BLEND_SECONDS, fmt_minutes
+from solution.train.budget import fmt_minutes
 
 CPU_LADDER = config_mod.CPU_LADDER  # the cpu profile is its members (config.py)
 
@@ -16,10 +16,10 @@ SAFETY = 0.9  # the share of the time left a plan may use: estimates err
 SAFETY_CHECKED = 0.95  # where this machine's own work backs the estimate
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Choice:
     epochs: dict  # model -> epochs (0: as configured)
-    settings: list  # NAME.epochs=E where lowered
+    configs: list  # the chosen models' configs, the user's settings and the chosen epochs applied
     left_out: list  # {"model", "reason"}
     lines: list  # printed and kept in the report
 
@@ -29,11 +29,11 @@ class Choice:
 
 
 def choose_installing(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, install=None,
-                      done=None) -> Choice:
+                      done=None, blend_s=None) -> Choice:
     """choose(), then install the chosen weights; a rung that fails is left out and the rest chosen again."""
     unavailable = {}
     while True:
-        choice = choose(ladder, cost, seconds, n_folds, settings, unavailable, done)
+        choice = choose(ladder, cost, seconds, n_folds, settings, unavailable, done, blend_s)
         failed = next(((m, why) for m in choice.models if install and (why := install(m))), None)
         if failed is None:
             return choice
@@ -41,11 +41,17 @@ def choose_installing(ladder: list[Rung], cost, seconds: float, n_folds: int, se
 
 
 def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None, unavailable=None,
-           done=None) -> Choice:
-    """The rungs that fit `seconds` with their reserve; `done` models cost nothing, user-set epochs are kept."""
+           done=None, blend_s=None) -> Choice:
+    """The rungs that fit `seconds` with their reserve; `done` models cost nothing, user-set epochs are kept.
+
+    blend_s(n): the seconds the final blend of n members needs (none by default)."""
     settings, unavailable, done = settings or (lambda name: []), unavailable or {}, done or {}
-    budget = max(0.0, seconds - BLEND_SECONDS)
+    blend_s = blend_s or (lambda n: 0.0)
     epochs, spent = {}, 0.0
+
+    def room(more=1):  # for training, once `more` members join the blend
+        return max(0.0, seconds - blend_s(len(epochs) + more))
+
     left_out = [{"model": m, "reason": why} for m, why in unavailable.items()]
     ladder = [r if not _user_epochs(settings(r.model)) else dataclasses.replace(r, min_epochs=0)
               for r in ladder if r.model not in unavailable]
@@ -70,7 +76,7 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
 
     def short(name, e):
         need, share = priced(name, e)
-        return f"needs {fmt_minutes(need)}, the budget has {fmt_minutes(max(0.0, budget - spent) * share)} left"
+        return f"needs {fmt_minutes(need)}, the budget has {fmt_minutes(max(0.0, room() - spent) * share)} left"
 
     def displaced(r):
         if r.unless in epochs and r.model not in done:
@@ -82,27 +88,28 @@ def choose(ladder: list[Rung], cost, seconds: float, n_folds: int, settings=None
     for r in (r for r in members if not displaced(r)):  # 1. members at their fewest epochs
         e = done.get(r.model, r.min_epochs or 0)
         need = reserved(r.model, e)
-        if r.model in done or spent + need <= budget or not epochs:  # the first member always trains
+        if r.model in done or spent + need <= room() or not epochs:  # the first member always trains
             epochs[r.model], spent = e, spent + need
         else:
             left_out.append({"model": r.model, "reason": short(r.model, e)})
     spent = _raise_epochs([r for r in members if r.model in epochs and r.min_epochs and r.model not in done],
-                          epochs, reserved, spent, budget)
+                          epochs, reserved, spent, room(0))
     for r in (r for r in ladder if r.extra and not displaced(r)):  # 3. extras, once the members have full epochs
         full = all(epochs[m.model] in (0, _default_epochs(m.model)) for m in members
                    if m.model in epochs and m.model not in done)
         e = done.get(r.model, 0)
         need = reserved(r.model, e)
-        if r.model in done or (full and spent + need <= budget):
+        if r.model in done or (full and spent + need <= room()):
             epochs[r.model], spent = e, spent + need
         else:
             left_out.append({"model": r.model,
                              "reason": "an extra for longer budgets" if not full else short(r.model, e)})
-    return _describe(epochs, left_out, seconds, seconds_of, done)
+    return _describe(epochs, left_out, seconds, seconds_of, done, config, blend_s(len(epochs)))
 
 
-def whole(ladder: list[Rung], install=None) -> Choice:
+def whole(ladder: list[Rung], settings=None, install=None) -> Choice:
     """No time budget: every rung at its configured epochs, unless displaced or not installable."""
+    settings = settings or (lambda name: [])
     epochs, left_out = {}, []
     for r in ladder:
         why = f"{r.unless} is in the plan" if r.unless in epochs else (install(r.model) if install else None)
@@ -111,7 +118,8 @@ def whole(ladder: list[Rung], install=None) -> Choice:
         else:
             epochs[r.model] = 0
     head = "no time budget (--time-budget none): every rung of the ladder at its full epochs, whatever it takes"
-    return Choice(epochs, [], left_out, [head, *_rung_lines(epochs, left_out, lambda name, e: "")])
+    configs = [config_mod.get(name, settings(name)) for name in epochs]
+    return Choice(epochs, configs, left_out, [head, *_rung_lines(epochs, left_out, lambda name, e: "")])
 
 
 def reserve(checked: bool) -> float:
@@ -140,15 +148,14 @@ def _raise_epochs(rungs, epochs: dict, seconds_of, spent: float, budget: float) 
     return spent
 
 
-def _describe(epochs: dict, left_out: list, seconds: float, seconds_of, done: dict) -> Choice:
+def _describe(epochs: dict, left_out: list, seconds: float, seconds_of, done: dict, config, blend: float) -> Choice:
     spent = sum(seconds_of(name, e) for name, e in epochs.items())
     lines = [f"time budget, {fmt_minutes(seconds)} left: planned {fmt_minutes(spent)} of training "
-             f"(+{fmt_minutes(BLEND_SECONDS)} blend; kept in reserve: {round((1 - SAFETY) * 100)}% of "
+             f"(+{fmt_minutes(blend)} for the blend of {len(epochs)}; kept in reserve: {round((1 - SAFETY) * 100)}% of "
              f"an estimate, {round((1 - SAFETY_CHECKED) * 100)}% once work timed here backs it)"]
-    settings = [f"{name}.epochs={e}" for name, e in epochs.items() if e and e != _default_epochs(name)]
     lines += _rung_lines(epochs, left_out,
                          lambda name, e: "trained" if name in done else fmt_minutes(seconds_of(name, e)))
-    return Choice(dict(epochs), settings, left_out, lines)
+    return Choice(dict(epochs), [config(name, e) for name, e in epochs.items()], left_out, lines)
 
 
 def _rung_lines(epochs: dict, left_out: list, cost) -> list[str]:

@@ -157,7 +157,5 @@ def prepare_model_dir(cfg, data: CompetitionData, dirs, wanted: list[int], force
     skipped = sorted(set(wanted) - set(todo))
     if skipped:
         log.info(f"{cfg.name}: fold(s) {skipped} already done, skipping (--force retrains)")
-    if todo:
-        log.info(f"{cfg.name}: training fold(s) {todo} into {mdir}/")
     return todo
 

@@ -52,8 +52,11 @@ class Outcome:
 
 
 def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool = False, budget_s=None,
-                 on_model_done=None, verbose: bool = False, clock=None, estimate=None) -> Outcome:
-    """Every (model, fold) job of `cfgs` within the budget; on_model_done(names) as each model completes."""
+                 on_model_done=None, verbose: bool = False, clock=None, estimate=None,
+                 announce: bool = True) -> Outcome:
+    """Every (model, fold) job of `cfgs` within the budget; on_model_done(names) as each model completes.
+
+    `announce`: print the plan table (False where the caller printed its own plan)."""
 
     n_gpus = hardware.check_gpus()  # before any model loads
     data_parallel = hardware.world_size() > 1  # accelerate launch
@@ -76,6 +79,8 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
         todo = folds_together(cfgs, data, dirs, wanted, force) if data_parallel else \
             {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
         run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus), estimate)
+        if announce:
+            run.announce()
         workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
         try:
             run.drive(workers, on_model_done)
@@ -105,6 +110,7 @@ class JobRun:
     def __init__(self, cfgs: dict, data, fold, dirs, todo: dict, budget_s, clock, n_workers: int, estimate=None):
         self.cfgs, self.data, self.fold, self.dirs, self.clock = cfgs, data, fold, dirs, clock
         self.budget_s, self.n_workers = budget_s, n_workers
+        self.blend_s = budget_mod.blend_reserve(len(data.train), len(cfgs))  # every model may join the blend
         self.machine = budget_mod.machine_id()
         self.estimate = estimate or budget_mod.Estimator(data, int((fold != 0).sum()), budget_mod.device_class(),
                                                          self.machine, dirs.output)
@@ -114,9 +120,8 @@ class JobRun:
             self.calibrate()
         self.base_cost = {n: self.estimate.base(c) for n, c in cfgs.items()}  # corrected in cost()
         self.todo, self.skipped, self.trained, self.failed, self.dead = todo, {}, {}, {}, set()
-        self.running, self.loaded = {}, set()  # worker -> (job, started, FoldCost)
+        self.running, self.loaded, self.started = {}, set(), set()  # worker -> (job, started, FoldCost)
         self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n))]
-        self.announce()
 
     def mdir(self, name: str) -> Path:
         return model_dir(self.dirs.output, name)
@@ -126,7 +131,7 @@ class JobRun:
         return {n: self.estimate.corrected(self.cfgs[n], c) for n, c in self.base_cost.items()}
 
     def plan(self, free_at: list):
-        left = None if self.budget_s is None else self.budget_s - self.clock.now() - budget_mod.BLEND_SECONDS
+        left = None if self.budget_s is None else self.budget_s - self.clock.now() - self.blend_s
         jobs = {n: js for n, js in self.pending.items() if js}
         return budget_mod.choose(jobs, self.cost(), self.values, free_at, left, self.loaded)
 
@@ -156,7 +161,7 @@ class JobRun:
         p = self.plan([0.0] * self.n_workers)
         print(budget_mod.format_plan(p, self.cost(), {n: self.pending.get(n, []) for n in self.cfgs},
                                      {n: len(self.fold_ids()) for n in self.complete}, self.budget_s,
-                                     self.n_workers, self.machine), flush=True)
+                                     self.n_workers, self.machine, self.blend_s), flush=True)
 
     def fold_ids(self) -> list[int]:
         return list(range(int(self.fold.max()) + 1))
@@ -211,6 +216,9 @@ class JobRun:
         self.running[worker.index] = (job, self.clock.now(), job_cost)
         est = self.running_estimate(worker.index)
         self.loaded = {(w, m) for w, m in self.loaded if w != worker.index} | {(worker.index, job.model)}
+        if job.model not in self.started:  # after the plan, in the order the run takes
+            self.started.add(job.model)
+            log.info(f"{job.model}: training fold(s) {self.todo[job.model]} into {self.mdir(job.model)}/")
         if len(self.cfgs) > 1 or self.n_workers > 1:
             log.info(f"{job.model} fold {job.fold}" + (f" on GPU worker {worker.index}" if self.n_workers > 1 else "")
                      + f" (about {est / 60:.1f} min)")
