@@ -1,4 +1,5 @@
-"""The kit's files: atomic writes, the one CSV reader, JSON, and the probability tables."""
+"""The kit's files: atomic writes and the stale-temp sweep, the one CSV reader, JSON records checked for their
+shape, and the probability tables."""
 from __future__ import annotations
 
 import csv
@@ -163,6 +164,7 @@ FINITE = Kind("a finite number", _finite)
 COUNT = Kind("a whole number above 0", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
 SECONDS = Kind("a finite number >= 0", lambda v: _finite(v) and v >= 0)
 STRINGS = Kind("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), STRING)
+ROWS = Kind("a list of objects", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), OBJECT)
 NUMBERS = Kind("an object of finite numbers", lambda v: isinstance(v, dict) and all(map(_finite, v.values())),
                FINITE)
 
@@ -178,9 +180,10 @@ CONFIG_JSON = Record({"name": STRING, "config": OBJECT, "config_fingerprint": ST
 DONE_JSON = Record({"config_fingerprint": STRING})
 METRICS_JSON = Record({"config_fingerprint": STRING, "n_train": COUNT, "wall_time_s": SECONDS},
                       {"once_s": SECONDS, "machine": STRING, "at_tuned_thresholds": OBJECT})
-# which fields a report needs depends on its method: predict.read_blend says which are missing
+# which fields a report needs depends on its method and its reader: predict.read_blend says which are missing
 REPORT_JSON = Record({}, {"models": STRINGS, "thresholds": NUMBERS, "labels": STRINGS, "weights": NUMBERS,
-                          "stacker": OBJECT, "fold_average": STRING, "min_one_label": OBJECT, "weights_info": OBJECT})
+                          "stacker": OBJECT, "fold_average": STRING, "min_one_label": OBJECT, "weights_info": OBJECT,
+                          "scores": OBJECT, "submission_sha256": STRING, "run_models": ROWS})
 
 
 def read_checked(path, record: Record) -> dict:
@@ -225,7 +228,7 @@ def read_text(path) -> str:
                         "save the file as UTF-8") from None
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise UserError(f"{where(path, line)}: a NUL byte: binary data, not text; save the file as UTF-8 text")
+        raise UserError(f"{where(path, line)}: a NUL byte (binary data); save the file as UTF-8 text")
     if not text.strip():
         raise UserError(f"{path}: file is empty")
     return text

@@ -260,22 +260,21 @@ def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
     return [str(i + 1) for i in range(len(tweets))], tweets
 
 
-NUL, NEWLINE = "\x00", b"\n"
-
-
 def _text(raw: bytes, where: str) -> str:
-    """UTF-8 text without NUL bytes; anything else is refused naming `where` (and the line, on stdin)."""
-    def at(lines_before: int) -> str:
-        return f" on line {lines_before + 1}" if where == "stdin" else ""
+    """UTF-8 text without NUL bytes; anything else is one line naming `where` (and, on stdin, the line)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise UserError(f"{where}: not UTF-8 (byte 0x{raw[e.start]:02x}){at(raw.count(NEWLINE, 0, e.start))}; "
-                        "give the tweets as UTF-8 text") from None
-    if NUL in text:
-        raise UserError(f"{where}: a NUL byte{at(text.count(chr(10), 0, text.index(NUL)))}: binary data, not tweets; "
-                        "give the tweets as UTF-8 text")
-    return text
+        at, what = e.start, f"not UTF-8 (byte 0x{raw[e.start]:02x})"
+    else:
+        if "\x00" not in text:
+            return text
+        at, what = raw.index(b"\x00"), "a NUL byte (binary data)"
+    line = f" on line {raw.count(NEWLINE, 0, at) + 1}" if where == "stdin" else ""
+    raise UserError(f"{where}: {what}{line}; give the tweets as UTF-8 text")
+
+
+NEWLINE = b"\n"
 
 
 def _isatty(stream) -> bool:

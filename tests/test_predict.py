@@ -229,7 +229,7 @@ def test_default_output_falls_back_to_the_demo(trained, tmp_path, monkeypatch, c
 # --- what predict reads: text, never binary; progress when there are many tweets ---------------------------
 
 @pytest.mark.parametrize("data, fragment", [
-    (b"one tweet\na \x00 NUL\n", "stdin: a NUL byte on line 2: binary data, not tweets"),
+    (b"one tweet\na \x00 NUL\n", "stdin: a NUL byte (binary data) on line 2; give the tweets as UTF-8 text"),
     (b"caf\xe9 time\n", "stdin: not UTF-8 (byte 0xe9) on line 1; give the tweets as UTF-8 text"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "stdin: not UTF-8 (byte 0x89) on line 1"),
     (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "stdin: not UTF-8 (byte 0x8b) on line 1"),
@@ -241,7 +241,7 @@ def test_binary_stdin_is_one_line(out, capsys, monkeypatch, data, fragment):
 
 
 @pytest.mark.parametrize("data, fragment", [
-    (b"ID,Tweet\n1,ok\n2,a \x00 b\n", "tweets.csv, row 3: a NUL byte: binary data, not text"),
+    (b"ID,Tweet\n1,ok\n2,a \x00 b\n", "tweets.csv, row 3: a NUL byte (binary data); save the file as UTF-8 text"),
     (b"ID,Tweet\n1,caf\xe9\n", "tweets.csv, row 2: not UTF-8 (byte 0xe9"),
 ], ids=["nul", "latin-1"])
 def test_binary_file_is_one_line(out, capsys, tmp_path, data, fragment):

@@ -11,7 +11,7 @@ from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import lock, log
 from solution.data import ID, CompetitionData
-from solution.errors import UserError
+from solution.errors import UserError, os_error
 from solution.io import (
     CONFIG_JSON,
     DONE_JSON,
@@ -56,6 +56,8 @@ def bad_fold(fold_dir: Path) -> str | None:
             read_prob_table(fold_dir / name, labels)
     except UserError as e:
         return str(e)
+    except OSError as e:  # a folder where a file belongs, say
+        return os_error(e)
     return None
 
 
