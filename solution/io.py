@@ -172,7 +172,7 @@ NUMBERS = Kind("an object of finite numbers", lambda v: isinstance(v, dict) and 
 @dataclasses.dataclass(frozen=True)
 class Record:
     required: dict  # field -> Kind
-    optional: dict = dataclasses.field(default_factory=dict)  # checked where present
+    optional: dict = dataclasses.field(default_factory=dict)  # checked where present and not null
 
 
 CONFIG_JSON = Record({"name": STRING, "config": OBJECT, "config_fingerprint": STRING, "folds": OBJECT,
@@ -191,10 +191,11 @@ def read_checked(path, record: Record) -> dict:
     the file and the field."""
     obj = read_json(path)
     for key, kind in {**record.required, **record.optional}.items():
+        if key not in record.required and obj.get(key) is None:
+            continue
         if key not in obj:
-            if key in record.required:
-                raise UserError(f"{path}: no {key!r} field; not a record the kit wrote")
-        elif not kind.ok(obj[key]):
+            raise UserError(f"{path}: no {key!r} field; not a record the kit wrote")
+        if not kind.ok(obj[key]):
             name, value, words = _first_bad(key, obj[key], kind)
             shown = json.dumps(value, default=str)
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
