@@ -1,21 +1,30 @@
-"""The kit's files: atomic writes, the one CSV reader, JSON, and the probability tables."""
+"""The kit's files: atomic writes and the stale-temp sweep, the one CSV reader, JSON records checked for their
+shape, and the probability tables."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from solution import lock
 from solution.errors import UserError, where
 
 TMP_SUFFIX = ".tmp"
+# atomic_path's names: "." + the file's name + mkstemp's 8 random characters + TMP_SUFFIX
+TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}" + re.escape(TMP_SUFFIX))
+PARTIAL_SUFFIX = ".partial"  # a model folder being saved (models/hf.py)
 
 
 @contextmanager
@@ -62,18 +71,31 @@ def usual_mode(folder) -> None:
             os.chmod(p, mode)
 
 
-def remove_stale_tmp(folder) -> list[Path]:
-    """Delete what killed writers left below `folder`; hold its lock so no file in flight looks stale."""
+def remove_stale_tmp(folder, recursive: bool = True, lock_of=None) -> list[Path]:
+    """Delete the temp files and partial folders a killed writer left in `folder` (and below it if recursive).
+
+    Only the kit's own names, and only under the lock of `lock_of` (default `folder`) that every writer there
+    holds: no file of a run still alive looks stale."""
     folder = Path(folder)
+    if not lock.held(lock_of or folder):
+        raise RuntimeError(f"remove_stale_tmp({folder}) without holding the lock of {lock_of or folder}")
     if not folder.is_dir():
         return []
-    stale = sorted({*folder.rglob(f".*{TMP_SUFFIX}"), *folder.rglob("*.partial")})
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    stale = sorted(p for p in found if is_temp(p))
     for p in stale:
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
         else:
             p.unlink(missing_ok=True)
     return stale
+
+
+def is_temp(path: Path) -> bool:
+    """atomic_path's temp file, or a model folder being saved."""
+    if TEMP_NAME.fullmatch(path.name):
+        return True
+    return path.name.endswith(PARTIAL_SUFFIX) and path.is_dir() and not path.is_symlink()
 
 
 def write_csv(df: pd.DataFrame, path) -> Path:
@@ -123,10 +145,78 @@ def read_json(path) -> dict:
     return obj
 
 
+# --- records the kit wrote, read back: checked for their shape, not only parsed -------------------
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    words: str  # what the error says the field should be
+    ok: Callable[[object], bool]
+    each: "Kind | None" = None  # a container's items: the error names the first bad one
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+STRING = Kind("a string", lambda v: isinstance(v, str))
+OBJECT = Kind("an object", lambda v: isinstance(v, dict))
+FINITE = Kind("a finite number", _finite)
+COUNT = Kind("a whole number above 0", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+SECONDS = Kind("a finite number >= 0", lambda v: _finite(v) and v >= 0)
+STRINGS = Kind("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), STRING)
+ROWS = Kind("a list of objects", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), OBJECT)
+NUMBERS = Kind("an object of finite numbers", lambda v: isinstance(v, dict) and all(map(_finite, v.values())),
+               FINITE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    required: dict  # field -> Kind
+    optional: dict = dataclasses.field(default_factory=dict)  # checked where present and not null
+
+
+CONFIG_JSON = Record({"name": STRING, "config": OBJECT, "config_fingerprint": STRING, "folds": OBJECT,
+                      "labels": STRINGS})
+DONE_JSON = Record({"config_fingerprint": STRING})
+METRICS_JSON = Record({"config_fingerprint": STRING, "n_train": COUNT, "wall_time_s": SECONDS},
+                      {"once_s": SECONDS, "machine": STRING, "at_tuned_thresholds": OBJECT})
+# which fields a report needs depends on its method and its reader: predict.read_blend says which are missing
+REPORT_JSON = Record({}, {"models": STRINGS, "thresholds": NUMBERS, "labels": STRINGS, "weights": NUMBERS,
+                          "stacker": OBJECT, "fold_average": STRING, "min_one_label": OBJECT, "weights_info": OBJECT,
+                          "scores": OBJECT, "submission_sha256": STRING, "run_models": ROWS})
+
+
+def read_checked(path, record: Record) -> dict:
+    """A JSON object the kit wrote, each field of `record` of its kind; anything else is one UserError naming
+    the file and the field."""
+    obj = read_json(path)
+    for key, kind in {**record.required, **record.optional}.items():
+        if key not in record.required and obj.get(key) is None:
+            continue
+        if key not in obj:
+            raise UserError(f"{path}: no {key!r} field; not a record the kit wrote")
+        if not kind.ok(obj[key]):
+            name, value, words = _first_bad(key, obj[key], kind)
+            shown = json.dumps(value, default=str)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise UserError(f"{path}: {name} is {shown}, not {words}")
+    return obj
+
+
+def _first_bad(key: str, value, kind: Kind) -> tuple[str, object, str]:
+    """(name, value, expected) of what breaks `kind`: the container, or its first bad item."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    if kind.each is not None:
+        for k, v in items:
+            if not kind.each.ok(v):
+                return f"{key}[{k!r}]", v, kind.each.words
+    return repr(key), value, kind.words
+
+
 # --- the one CSV reader ----------------------------------------------------------------------------
 
 def read_text(path) -> str:
-    """UTF-8 without a BOM; refuses a missing, non-UTF-8 or empty file."""
+    """UTF-8 without a BOM; refuses a missing, non-UTF-8, binary (NUL bytes) or empty file."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found")
@@ -137,6 +227,9 @@ def read_text(path) -> str:
         line = raw[: e.start].count(b"\n") + 1
         raise UserError(f"{where(path, line)}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
                         "save the file as UTF-8") from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise UserError(f"{where(path, line)}: a NUL byte (binary data); save the file as UTF-8 text")
     if not text.strip():
         raise UserError(f"{path}: file is empty")
     return text

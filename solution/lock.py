@@ -82,10 +82,15 @@ def holder(fd: int) -> tuple[int | None, str]:
     return None, ""
 
 
+def held(folder) -> bool:
+    """Whether this process holds `folder`'s lock."""
+    return os.path.realpath(Path(folder) / LOCK_NAME) in _held
+
+
 def clear(folder) -> None:
     """Remove everything in `folder` but its lock file; the caller must hold the lock."""
     folder = Path(folder)
-    if os.path.realpath(folder / LOCK_NAME) not in _held:
+    if not held(folder):
         raise RuntimeError(f"clear({folder}) without holding its lock")
     for p in folder.iterdir():
         if p.name == LOCK_NAME:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from solution.hardware import is_main_process
@@ -62,7 +63,10 @@ class _LibraryHandler(logging.Handler):
                 target[1] += 1
             else:
                 sys.stderr.write(text)
-        except Exception:  # a log line must never break a run
+        except OSError:  # the log file refused it: the message is shown, not lost, and never breaks a run
+            with suppress(Exception):
+                sys.stderr.write(text)
+        except Exception:
             self.handleError(record)
 
 
@@ -99,8 +103,13 @@ def route_libraries(verbose: bool = False, transformers: bool = True) -> None:
 
 @contextmanager
 def library_log(path):
-    """While the block runs, the libraries' messages go to `path`; says how many there were."""
-    path = Path(path)
+    """While the block runs, the libraries' messages go to `path`, or to a private temp file where this run may
+    not write `path`; says how many there were and where."""
+    path, temp = Path(path), None
+    if not _appendable(path):
+        fd, temp = tempfile.mkstemp(prefix="solution-", suffix=f"-{path.name}")
+        os.close(fd)
+        path = Path(temp)
     path.parent.mkdir(parents=True, exist_ok=True)
     entry = [path, 0, threading.get_ident()]
     _HANDLER.files.append(entry)
@@ -110,6 +119,18 @@ def library_log(path):
         _HANDLER.files.remove(entry)
         if entry[1]:
             info(f"{entry[1]} message(s) from the libraries written to {path} (--verbose shows them here)")
+        elif temp:
+            Path(temp).unlink(missing_ok=True)
+
+
+def _appendable(path: Path) -> bool:
+    """Whether this process may append to `path`, making it (and its folders) where missing."""
+    if path.exists():
+        return path.is_file() and os.access(path, os.W_OK)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
 
 def progress(iterable=None, **kw):

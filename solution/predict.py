@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import sys
-import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +22,15 @@ from solution.blend.blend import fold_average
 from solution.blend.report import describe_method
 from solution.data import ID, TEXT, read_csv
 from solution.errors import UserError
-from solution.io import read_json
+from solution.io import COUNT, REPORT_JSON, read_checked
 from solution.models.registry import model_class
 from solution.options import user_path
-from solution.train.model_dir import fold_done
+from solution.train.model_dir import bad_fold, marked_done, read_config
 
 FORMATS = ("table", "json", "csv")
 DEFAULT_OUTPUT = Path("output")
 DEMO_OUTPUT = Path("output") / "demo"
+PROGRESS_FROM = 1000  # tweets: fewer are predicted in moments, and a bar would only flicker
 
 
 # --- what the last blend used ----------------------------------------------------------------------
@@ -42,12 +43,10 @@ def read_blend(output: Path) -> dict:
         raise UserError(f"{path}: no blend report, so no models to predict with; make it with "
                         f"`python -m solution blend` (after `python -m solution train`), or `./run.sh`")
     try:
-        rep = read_json(path)
+        rep = read_checked(path, REPORT_JSON)
     except UserError as e:
         raise UserError(f"{e}; remake it with `python -m solution blend`") from None
-    if not isinstance(rep, dict):
-        raise UserError(f"{path}: not a blend report; remake it with `python -m solution blend`")
-    stacker = rep.get("stacker") if isinstance(rep.get("stacker"), dict) else {}
+    stacker = rep.get("stacker") or {}
     stacked = bool(stacker.get("used"))
     needed = ("models", "thresholds", *(("coef", "intercept") if stacked else ("weights",)))
     missing = [k for k in needed if not (stacker if k in ("coef", "intercept") else rep).get(k)]
@@ -59,6 +58,8 @@ def read_blend(output: Path) -> dict:
         raise UserError(f"{path}: incomplete blend report (no threshold for {', '.join(absent)}); "
                         f"rerun `python -m solution blend`")
     weights = None if stacked else _weights(path, rep)
+    if stacked:
+        _check_stacker(path, stacker, len(rep["models"]), len(labels))
     weighting = (rep.get("weights_info") or {}).get("method")
     return {
         "path": path, "models": list(rep["models"]), "weights": weights, "labels": labels,
@@ -82,6 +83,18 @@ def _weights(path: Path, rep: dict) -> dict:
     return {m: w / total for m, w in weights.items()}
 
 
+def _check_stacker(path: Path, stacker: dict, n_models: int, n_labels: int) -> None:
+    """The stacker's coefficients as stack.fit wrote them: (labels, models x labels) and (labels,), finite."""
+    for key, shape in (("coef", (n_labels, n_models * n_labels)), ("intercept", (n_labels,))):
+        try:
+            ok = np.isfinite(np.asarray(stacker[key], dtype=np.float64)).all() and np.shape(stacker[key]) == shape
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise UserError(f"{path}: the stacker's {key} is not {shape[0]} row(s) of finite numbers for "
+                            f"{n_models} model(s) and {n_labels} labels; rerun `python -m solution blend`")
+
+
 def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[Path]]:
     """(config, [fold<k>/model dirs]) of a model whose folds are all done."""
 
@@ -89,23 +102,28 @@ def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[
     train_cmd = f"`python -m solution train {name} --output {output}`"
     if not (mdir / "config.json").exists():
         raise UserError(f"{mdir}: no trained model {name!r} (the blend used it); train it with {train_cmd}")
-    rec = read_json(mdir / "config.json")
+    retrain = f"retrain with {train_cmd[:-1]} --force`"
     try:
+        rec = read_config(mdir)
         cfg = config_mod.from_dict(rec["config"])
+    except UserError as e:
+        raise UserError(f"{e}; {retrain}") from None
     except (KeyError, TypeError) as e:
-        raise UserError(f"{mdir / 'config.json'}: not a model config ({e}); retrain with {train_cmd[:-1]} --force`"
-                        ) from None
-    if rec.get("labels") not in (None, labels):
+        raise UserError(f"{mdir / 'config.json'}: not a model config ({e}); {retrain}") from None
+    if rec["labels"] != labels:
         raise UserError(f"{mdir} was trained with other labels than the blend's; retrain it with "
                         f"{train_cmd[:-1]} --force`, then rerun `python -m solution blend`")
-    n_splits = (rec.get("folds") or {}).get("n_splits")
-    if not n_splits:
-        n_splits = len([p for p in mdir.glob("fold*") if p.is_dir()])
+    n_splits = rec["folds"].get("n_splits")
+    if not COUNT.ok(n_splits):
+        raise UserError(f"{mdir / 'config.json'}: 'folds' has no fold count; {retrain}")
     dirs, missing = [], []
-    for k in range(int(n_splits)):
+    for k in range(n_splits):
         fdir = mdir / f"fold{k}"
-        ok = fold_done(fdir, rec.get("config_fingerprint")) and (fdir / "model").is_dir()
-        (dirs if ok else missing).append(fdir / "model")
+        done = marked_done(fdir, rec["config_fingerprint"])
+        why = bad_fold(fdir) if done else None
+        if why:
+            raise UserError(f"{why}; retrain that fold with {train_cmd}")
+        (dirs if done and (fdir / "model").is_dir() else missing).append(fdir / "model")
     if missing or not dirs:
         ks = [int(p.parent.name[4:]) for p in missing]
         raise UserError(f"{mdir}: fold model(s) {ks or 'all'} missing or incomplete; finish them with {train_cmd}")
@@ -171,14 +189,15 @@ def _read_back(path: Path) -> None:
         torch.load(path, map_location="cpu", weights_only=True)
 
 
-def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how: str) -> np.ndarray:
+def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how: str, on_fold=lambda: None
+                ) -> np.ndarray:
     """One model's probabilities, averaged over folds as the blend did."""
-
     probs = []
     for d in dirs:
         model = load_fold_model(cfg, d, labels)
         probs.append(np.asarray(model.predict(texts), dtype=np.float64))
         del model
+        on_fold()
         if getattr(cfg, "frozen_layers", 0) and cfg.adapter == "none":  # each fold has its own frozen blocks
             from solution.models import frozen  # lazy: torch
 
@@ -186,8 +205,10 @@ def model_probs(cfg, dirs: list[Path], texts: list[str], labels: list[str], how:
     return fold_average(probs, how)
 
 
-def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> tuple[np.ndarray, dict]:
-    """(blended probabilities, the blend settings used)."""
+def predict_probs(output: Path, texts: list[str], blend: dict | None = None, verbose: bool = False
+                  ) -> tuple[np.ndarray, dict]:
+    """(blended probabilities, the blend settings used); verbose: the libraries' messages on stderr, not in
+    OUTPUT/predict.log."""
     output = Path(output)
     blend = blend or read_blend(output)
     labels = blend["labels"]
@@ -196,14 +217,17 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None) -> 
     used = list(blend["models"]) if stacked else [m for m in blend["models"] if blend["weights"][m] > 0]
     located = {m: fold_dirs(output, m, labels) for m in used}  # check every model before loading any
     report_time = blend["path"].stat().st_mtime
-    per_model = {}
     for m, (cfg, dirs) in located.items():
         if any((d.parent / "DONE.json").stat().st_mtime > report_time for d in dirs):
             log.warn(f"{output / m} was retrained after the last blend: its thresholds may not fit; "
                      f"rerun `python -m solution blend`")
-        # the libraries' load reports (a head "missing" until the adapter restores it)
-        with log.library_log(Path(tempfile.gettempdir()) / "solution-predict.log"):
-            per_model[m] = model_probs(cfg, dirs, texts, labels, blend["fold_average"])
+    # the libraries' load reports (a head "missing" until the adapter restores it) go to this run's log
+    logged = nullcontext() if verbose else log.library_log(output / "predict.log")
+    n_folds = sum(len(dirs) for _, dirs in located.values())
+    with logged, log.progress(total=n_folds, desc=f"predict {len(texts)} tweets", unit="fold",
+                              disable=len(texts) < PROGRESS_FROM) as bar:
+        per_model = {m: model_probs(cfg, dirs, texts, labels, blend["fold_average"], bar.update)
+                     for m, (cfg, dirs) in located.items()}
     if stacked:
 
         return stack_mod.apply(blend["stacker"], stack_mod.features(np.stack(list(per_model.values())))), blend
@@ -221,21 +245,36 @@ def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
         df = read_csv(args.file, [ID, TEXT])
         return df[ID].tolist(), df[TEXT].tolist()
     if args.tweets:
-        tweets = list(args.tweets)
+        tweets = [_text(t.encode("utf-8", "surrogateescape"), f"tweet argument {i}")
+                  for i, t in enumerate(args.tweets, 1)]
     else:
         stdin = sys.stdin if stdin is None else stdin
         if stdin is None or _isatty(stdin):
             raise UserError('no tweets: give them as arguments (python -m solution predict "a tweet"), '
                             "with --file tweets.csv (ID, Tweet), or one per line on stdin")
-        try:
-            tweets = [line.rstrip("\r\n") for line in stdin]
-        except UnicodeDecodeError as e:
-            raise UserError(f"stdin: not UTF-8 (byte 0x{e.object[e.start]:02x}); "
-                            "give the tweets as UTF-8 text") from None
-        tweets = [t for t in tweets if t.strip()]
+        buffer = getattr(stdin, "buffer", None)  # bytes: the text layer would pass undecodable ones on escaped
+        raw = buffer.read() if buffer is not None else stdin.read().encode("utf-8", "surrogateescape")
+        tweets = [t for t in (line.rstrip("\r") for line in _text(raw, "stdin").split("\n")) if t.strip()]
         if not tweets:
             raise UserError("no tweets on stdin (one tweet per line)")
     return [str(i + 1) for i in range(len(tweets))], tweets
+
+
+def _text(raw: bytes, where: str) -> str:
+    """UTF-8 text without NUL bytes; anything else is one line naming `where` (and, on stdin, the line)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        at, what = e.start, f"not UTF-8 (byte 0x{raw[e.start]:02x})"
+    else:
+        if "\x00" not in text:
+            return text
+        at, what = raw.index(b"\x00"), "a NUL byte (binary data)"
+    line = f" on line {raw.count(NEWLINE, 0, at) + 1}" if where == "stdin" else ""
+    raise UserError(f"{where}: {what}{line}; give the tweets as UTF-8 text")
+
+
+NEWLINE = b"\n"
 
 
 def _isatty(stream) -> bool:
@@ -323,10 +362,12 @@ def main(argv=None, stdin=None) -> int:
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--output", type=user_path, default=None,
                    help="where training and the blend wrote (default: output/)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show the libraries' warnings here instead of in OUTPUT/predict.log")
     args = p.parse_args(argv)
     ids, tweets = read_tweets(args, stdin)
     output = args.output if args.output is not None else default_output()
-    probs, blend = predict_probs(output, tweets)
+    probs, blend = predict_probs(output, tweets, verbose=args.verbose)
     rows = predictions(ids, tweets, probs, blend)
     print(FORMATTERS[args.format](rows, blend))
     return 0

@@ -85,6 +85,8 @@ def fake_model(out: Path, name: str, data, folds_dir: Path, fold: np.ndarray, se
         write_csv(prob_table(ids[va], p, labels), mdir / f"fold{k}" / "oof.csv")
         write_csv(prob_table(data.test[ID], rng.random((len(data.test), len(labels))), labels),
                   mdir / f"fold{k}" / "test.csv")
+        write_json({"config_fingerprint": f"fp-{name}", "n_train": int((fold != k).sum()), "wall_time_s": 1.0},
+                   mdir / f"fold{k}" / "metrics.json")
         if k not in skip_done:
             write_json({"fold": k, "config_fingerprint": f"fp-{name}"}, mdir / f"fold{k}" / DONE)
     return mdir

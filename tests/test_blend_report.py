@@ -38,7 +38,8 @@ def base(tmp_path_factory):
     for i, (name, strength) in enumerate(zip(MODELS, (0.5, 0.3, 0.2))):
         fake_model(out, name, data, fdir, fold, seed=i + 1, strength=strength)
     for k in range(5):
-        write_json({"wall_time_s": 10.0 + k}, out / "fake-a" / f"fold{k}" / "metrics.json")
+        write_json({"config_fingerprint": "fp-fake-a", "n_train": 400, "wall_time_s": 10.0 + k},
+                   out / "fake-a" / f"fold{k}" / "metrics.json")
     return {"root": root, "input": inp, "folds": fdir, "output": out, "data": data, "fold": fold}
 
 
@@ -146,9 +147,14 @@ def test_diversity_of_a_constant_column_is_undefined_not_nan():
 def test_training_time_is_the_sum_of_the_folds(env):
     rep = _blend(env, stack="off")
     assert rep["train_time_s"]["fake-a"] == pytest.approx(60.0)  # 10 + 11 + 12 + 13 + 14
-    assert rep["train_time_s"]["fake-b"] is None  # no metrics.json: unknown, not 0
-    assert "blend" not in rep["train_time_s"]
-    assert "| 1.0 min |" in _md(env) and "| n/a |" in _md(env)
+    assert rep["train_time_s"]["fake-b"] == pytest.approx(5.0)  # fake_model's 1 s a fold
+    assert rep["train_time_s"]["blend"] == pytest.approx(70.0)
+    assert "| 1.0 min |" in _md(env) and "| 5 s |" in _md(env)
+    metrics = env["output"] / "fake-b" / "fold2" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace("1.0", "NaN"))
+    assert report_mod.train_time_s(env["output"], "fake-b", 5) is None  # unknown, never NaN
+    metrics.unlink()
+    assert report_mod.train_time_s(env["output"], "fake-b", 5) is None  # unknown, not 0
 
 
 def test_train_and_predicted_test_label_rates(env):

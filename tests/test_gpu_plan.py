@@ -53,8 +53,8 @@ def test_measured_folds_and_unknown_models_get_a_value(tmp_path):
     tfidf, lexicon = config_mod.get("tfidf-lr"), config_mod.get("lexicon-lr")  # lexicon-lr: no expected_f1
     fold = tmp_path / "tfidf-lr" / "fold0"
     fold.mkdir(parents=True)
-    (fold / "metrics.json").write_text(json.dumps({"config_fingerprint": tfidf.fingerprint(),
-                                                   "at_tuned_thresholds": {"macro_f1": 0.43}}))
+    (fold / "metrics.json").write_text(json.dumps({"config_fingerprint": tfidf.fingerprint(), "n_train": 100,
+                                                   "wall_time_s": 3.0, "at_tuned_thresholds": {"macro_f1": 0.43}}))
     v = budget.expected_values({"tfidf-lr": tfidf, "lexicon-lr": lexicon}, tmp_path, 0.33)
     assert v["tfidf-lr"] == pytest.approx(0.10) and v["lexicon-lr"] == pytest.approx(0.10)
 

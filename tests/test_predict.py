@@ -224,3 +224,57 @@ def test_default_output_falls_back_to_the_demo(trained, tmp_path, monkeypatch, c
     shutil.copytree(trained["output"], tmp_path / "output" / "demo")
     code, o, e = _run(capsys, "a tweet")
     assert code == 0 and "DEMO" in e and "emotions:" in o
+
+
+# --- what predict reads: text, never binary; progress when there are many tweets ---------------------------
+
+@pytest.mark.parametrize("data, fragment", [
+    (b"one tweet\na \x00 NUL\n", "stdin: a NUL byte (binary data) on line 2; give the tweets as UTF-8 text"),
+    (b"caf\xe9 time\n", "stdin: not UTF-8 (byte 0xe9) on line 1; give the tweets as UTF-8 text"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "stdin: not UTF-8 (byte 0x89) on line 1"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "stdin: not UTF-8 (byte 0x8b) on line 1"),
+], ids=["nul", "latin-1", "png", "gzip"])
+def test_binary_stdin_is_one_line(out, capsys, monkeypatch, data, fragment):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    code, o, e = _run(capsys, "--output", out)
+    assert code == 2 and o == "" and fragment in _error_line(e)
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (b"ID,Tweet\n1,ok\n2,a \x00 b\n", "tweets.csv, row 3: a NUL byte (binary data); save the file as UTF-8 text"),
+    (b"ID,Tweet\n1,caf\xe9\n", "tweets.csv, row 2: not UTF-8 (byte 0xe9"),
+], ids=["nul", "latin-1"])
+def test_binary_file_is_one_line(out, capsys, tmp_path, data, fragment):
+    (tmp_path / "tweets.csv").write_bytes(data)
+    code, o, e = _run(capsys, "--output", out, "--file", tmp_path / "tweets.csv")
+    assert code == 2 and o == "" and fragment in _error_line(e)
+
+
+def test_a_tweet_argument_that_is_not_utf8_is_one_line(out, capsys):
+    """Bytes the shell passes that are not UTF-8 reach Python as lone surrogates."""
+    code, o, e = _run(capsys, "--output", out, "fine", "caf\udce9")
+    assert code == 2 and o == "" and "tweet argument 2: not UTF-8 (byte 0xe9)" in _error_line(e)
+
+
+def test_utf8_stdin_with_a_bom_and_crlf_reads_as_written(out, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO("\ufeffone 😂\r\n\r\ntwo, é\r\n".encode()),
+                                                      encoding="utf-8"))
+    code, o, _ = _run(capsys, "--output", out, "--format", "json")
+    assert code == 0 and [r["tweet"] for r in json.loads(o)["predictions"]] == ["one 😂", "two, é"]
+
+
+def test_many_tweets_show_progress_and_a_few_do_not(out, capsys, monkeypatch):
+    from solution.predict import PROGRESS_FROM
+
+    many = "\n".join(f"tweet {i} so happy" for i in range(PROGRESS_FROM))
+    monkeypatch.setattr("sys.stdin", io.StringIO(many))
+    code, o, e = _run(capsys, "--output", out, "--format", "csv")
+    assert code == 0 and len(o.splitlines()) == PROGRESS_FROM + 1
+    assert f"predict {PROGRESS_FROM} tweets" in e and "/5 [" in e  # five fold models
+    code, _, e = _run(capsys, "--output", out, "a", "few", "tweets")
+    assert code == 0 and "predict 3 tweets" not in e and "%|" not in e
+
+
+def test_verbose_is_accepted(out, capsys):
+    code, o, e = _run(capsys, "--output", out, "--verbose", "a tweet")
+    assert code == 0 and "emotions:" in o and "error" not in e

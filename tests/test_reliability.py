@@ -241,6 +241,26 @@ def write_bytes(rel, data: bytes):
     return f
 
 
+def edit_json(rel, fn):
+    """Rewrite a JSON file under the output/folds dirs (rel: '{out}/...'): fn(object) -> object, NaN allowed."""
+    def f(env):
+        p = Path(env.fmt([rel])[0])
+        p.write_text(json.dumps(fn(json.loads(p.read_text(encoding="utf-8")))), encoding="utf-8")
+    return f
+
+
+def put(key, value):
+    """A JSON edit: obj[key] = value (key 'a.b' reaches into obj['a'])."""
+    def fn(obj):
+        *path, last = key.split(".")
+        inner = obj
+        for k in path:
+            inner = inner[k]
+        inner[last] = value
+        return obj
+    return fn
+
+
 def oof_cell(value):
     def fn(text):
         lines = text.split("\n")
@@ -328,6 +348,23 @@ def folds_ok(env):
 
 def model_ok(env):
     assert len(read_as_written(env.output / "tfidf-lr" / "oof.csv")) == 60
+
+
+def rm_out(name):
+    return lambda env: (env.output / name).unlink()
+
+
+def trained(*more):
+    """Folds and a trained tfidf-lr, then `more`."""
+    return steps(do(*FOLDS), do(*TRAIN), *more)
+
+
+def blended(*more):
+    return trained(do(*BLEND), *more)
+
+
+FOLD, CONFIG, REPORT = "{out}/tfidf-lr/fold", "{out}/tfidf-lr/config.json", "{out}/blend/report.json"
+NAN = float("nan")
 
 
 # (id, mutate, argv, exit code, message fragment: in the error line, or for code 0 in stderr (a warning))
@@ -444,11 +481,51 @@ CASES = [
     ("nan-fold-retrained-by-run", steps(do(*FOLDS), do(*TRAIN),
                                         rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_cell("nan"))), RUN, 0,
      "training fold(s) [0] into"),
+    # what a killed run left (atomic_path's temp names, a model folder half saved): swept by the next run of the
+    # step, in every folder it writes (a user's own *.tmp files are kept: test_the_sweep_keeps_other_files)
     ("stale-tmp-removed-by-train", steps(do(*FOLDS), do(*TRAIN, "--folds", "0"),
-                                         write_bytes("{out}/tfidf-lr/.oof.csv.k1ll3d.tmp", b"ID,anger\n"),
+                                         write_bytes("{out}/tfidf-lr/.oof.csv.k1ll3d00.tmp", b"ID,anger\n"),
                                          write_bytes("{out}/tfidf-lr/fold0/model.partial/x", b"")), TRAIN, 0, None),
-    ("stale-tmp-removed-by-folds", steps(do(*FOLDS), write_bytes("{folds}/.folds.csv.k1ll3d.tmp", b"ID")),
+    ("stale-tmp-removed-by-folds", steps(do(*FOLDS), write_bytes("{folds}/.folds.csv.k1ll3d00.tmp", b"ID")),
      (*FOLDS, "--force"), 0, None),
+    ("stale-tmp-removed-by-blend", steps(do(*FOLDS), do(*TRAIN),
+                                         write_bytes("{out}/.submission.csv.k1ll3d00.tmp", b"ID,anger\n"),
+                                         write_bytes("{out}/blend/.report.json.k1ll3d00.tmp", b"{")), BLEND, 0, None),
+    ("stale-tmp-removed-by-run", steps(do(*FOLDS), do(*TRAIN),
+                                       write_bytes("{out}/.submission.csv.k1ll3d00.tmp", b"ID"),
+                                       write_bytes("{out}/tfidf-lr/fold1/.metrics.json.k1ll3d00.tmp", b"{"),
+                                       write_bytes("{out}/tfidf-lr/fold2/model/.model.pkl.k1ll3d00.tmp", b""),
+                                       write_bytes("{out}/blend/.report.md.k1ll3d00.tmp", b"#")), RUN, 0, None),
+    # records the kit wrote, read back through one checked reader (io.read_checked): a record not of its shape
+    # makes its fold "not done" (train retrains it) or is one line naming the file; never a traceback or a NaN
+    ("metrics-json-a-list-retrained", trained(write_bytes(f"{FOLD}3/metrics.json", b"[]")), TRAIN, 0,
+     "fold(s) [0, 1, 2, 4] already done, skipping (--force retrains)\n[solution] tfidf-lr: training fold(s) [3]"),
+    ("metrics-json-nan-time-retrained", trained(edit_json(f"{FOLD}1/metrics.json", put("wall_time_s", NAN))),
+     (*TRAIN, "--time-budget", "10m"), 0, "tfidf-lr: training fold(s) [1]"),
+    ("metrics-json-negative-time-named-by-blend", trained(edit_json(f"{FOLD}2/metrics.json", put("wall_time_s", -5))),
+     BLEND, 2, "fold2/metrics.json: 'wall_time_s' is -5, not a finite number >= 0; run `python -m solution train "
+     "tfidf-lr` to retrain that fold"),
+    ("metrics-json-empty-named-by-predict", blended(write_bytes(f"{FOLD}4/metrics.json", b"{}")), PREDICT, 2,
+     "fold4/metrics.json: no 'config_fingerprint' field; not a record the kit wrote; retrain that fold with "
+     "`python -m solution train tfidf-lr"),
+    ("done-json-truncated-retrained", trained(rewrite(f"{FOLD}2/DONE.json", lambda t: t[: len(t) // 2])), TRAIN, 0,
+     "tfidf-lr: training fold(s) [2]"),
+    ("config-json-config-a-list-named-by-blend", trained(edit_json(CONFIG, put("config", []))), BLEND, 2,
+     "tfidf-lr/config.json: 'config' is [], not an object; retrain it with `python -m solution train tfidf-lr "
+     "--force`"),
+    ("config-json-config-a-list-named-by-train", trained(edit_json(CONFIG, put("config", []))), TRAIN, 2,
+     "tfidf-lr holds a model whose config.json is damaged ("),
+    ("config-json-labels-not-strings-named-by-predict", blended(edit_json(CONFIG, put("labels", [1, 2]))), PREDICT, 2,
+     "tfidf-lr/config.json: labels[0] is 1, not a string; retrain with `python -m solution train tfidf-lr"),
+    ("config-json-fold-count-a-word-named-by-predict", blended(edit_json(CONFIG, put("folds.n_splits", "five"))),
+     PREDICT, 2, "tfidf-lr/config.json: 'folds' has no fold count; retrain with"),
+    ("report-json-a-list-named-by-predict", blended(write_bytes(REPORT, b"[]"), rm_out("submission.csv")), PREDICT, 2,
+     "blend/report.json: not valid JSON for the kit (a list, not an object); remake it with `python -m solution "
+     "blend`"),
+    ("report-json-nan-threshold-named-by-predict", blended(edit_json(REPORT, put("thresholds.joy", NAN))), PREDICT, 2,
+     "blend/report.json: thresholds['joy'] is NaN, not a finite number; remake it with"),
+    ("report-json-models-a-string-named-by-predict", blended(edit_json(REPORT, put("models", "tfidf-lr"))), PREDICT, 2,
+     "blend/report.json: 'models' is \"tfidf-lr\", not a list of strings"),
     # values that pass a naive check but crash a library
     ("setting-nan", do(*FOLDS), (*TRAIN, "--set", "C=nan"), 2, "C must be a finite number, got nan"),
     ("setting-inf", do(*FOLDS), (*TRAIN, "--set", "C=inf"), 2, "C must be a finite number, got inf"),
@@ -526,6 +603,58 @@ def test_every_case_id_names_one_case_and_every_expected_failure_a_case():
     """A repeated id would run one case under another's name; an XFAIL entry of no case hides nothing."""
     ids = [c[0] for c in CASES]
     assert len(set(ids)) == len(ids) and set(XFAIL) <= set(ids)
+
+
+# --- records read back, temp files swept -------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [NAN, float("inf"), -500, "12s", None, True, [1]],
+                         ids=["nan", "inf", "negative", "string", "null", "bool", "list"])
+def test_a_damaged_fold_time_never_reaches_the_plan(env, capsys, bad):
+    """A fold's wall_time_s that is not a number >= 0: that fold is retrained, and the plan prices the folds from
+    the sound records (fold 3 lost only its DONE.json), never as nan or a negative time."""
+    env.cli(*FOLDS)
+    env.cli(*TRAIN)
+    edit_json(f"{FOLD}1/metrics.json", put("wall_time_s", bad))(env)
+    (env.output / "tfidf-lr" / "fold3" / "DONE.json").unlink()
+    capsys.readouterr()
+    assert cli.main(env.fmt([*TRAIN, "--time-budget", "10m"])) == 0
+    said = "".join(capsys.readouterr())
+    row = next(ln for ln in said.splitlines() if ln.startswith("  tfidf-lr "))  # the plan's row
+    folds, per_fold = row.split()[1:3]
+    assert folds == "1,3" and float(per_fold) >= 0 and "measured (4 folds here)" in row, said
+    assert "nan" not in said.lower() and "Traceback" not in said
+
+
+def test_the_sweep_keeps_other_files_and_a_live_runs_temps(env, capsys):
+    """Only atomic_path's names and half-saved model folders go, and only under the lock their writers hold:
+    a temp file of a blend still running stays (the second blend is refused), and goes once that run is gone."""
+    from solution.io import remove_stale_tmp
+
+    env.cli(*FOLDS)
+    env.cli(*TRAIN)
+    mine = [env.output / n for n in ("notes.tmp", ".mine.tmp", "blend/.draft.tmp", "tfidf-lr/fold0/x.tmp",
+                                     "tfidf-lr/a.partial", ".submission.csv.tmp")]
+    for p in mine:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("mine")
+    live = env.output / ".submission.csv.l1ve0000.tmp"
+    live.write_text("ID")
+    code = ("import sys, time\nfrom solution import lock\nwith lock.hold(sys.argv[1]):\n"
+            "    print('held', flush=True)\n    time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(env.output / "blend")], stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        capsys.readouterr()
+        assert cli.main(env.fmt(BLEND)) == 2
+        assert "is in use by another run" in capsys.readouterr().err and live.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    env.cli(*RUN)
+    assert not live.exists() and all(p.read_text() == "mine" for p in mine)
+    with pytest.raises(RuntimeError, match="without holding the lock"):
+        remove_stale_tmp(env.output)
 
 
 # --- interruption ----------------------------------------------------------------------------------
@@ -776,6 +905,63 @@ def test_damaged_trained_model_is_named(trained_lora, tmp_path, capsys, file):
 def test_saved_lora_files_get_the_usual_mode(trained_lora):
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in trained_lora.rglob("*") if p.is_file()}
     assert set(modes.values()) == {oct(0o666 & ~_umask())}, modes
+
+
+def test_predict_logs_into_its_output_folder_else_a_private_file(trained_lora, tmp_path, capsys, monkeypatch):
+    """The libraries' messages of predict go to OUTPUT/predict.log; where this run may not write that file, to a
+    private temp file of its own (never a fixed shared one, never a logging traceback); --verbose shows them."""
+    import tempfile
+
+    out, tmp = tmp_path / "output", tmp_path / "tmp"
+    shutil.copytree(trained_lora, out)
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+
+    def predict(*extra):
+        capsys.readouterr()
+        assert cli.main(["predict", "--output", str(out), *extra, "a tweet"]) == 0
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "Logging error" not in err
+        return err
+
+    err = predict()
+    assert f"written to {out / 'predict.log'} (--verbose shows them here)" in err
+    assert "LOAD REPORT" in (out / "predict.log").read_text() and not list(tmp.iterdir())
+    (out / "predict.log").unlink()
+    (out / "predict.log").mkdir()  # a log this run may not write (as another user's file would be)
+    err = predict()
+    private = list(tmp.iterdir())
+    assert len(private) == 1 and private[0].name.endswith("-predict.log")
+    assert oct(private[0].stat().st_mode & 0o777) == "0o600" and f"written to {private[0]} " in err
+    assert "LOAD REPORT" in private[0].read_text()
+    private[0].unlink()
+    err = predict("--verbose")
+    assert "LOAD REPORT" in err and "message(s) from the libraries" not in err and not list(tmp.iterdir())
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_every_command_takes_verbose(command, capsys):
+    """The step logs' line says "(--verbose shows them here)": every command's parser knows the option (an unknown
+    one beside it is the only one refused) and its --help lists it."""
+    with pytest.raises(SystemExit):
+        cli.main([command, "--verbose", "--no-such-option"])
+    refused = [ln for ln in capsys.readouterr().err.splitlines() if "unrecognized arguments" in ln]
+    assert refused and refused[0].endswith("unrecognized arguments: --no-such-option")
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    assert "--verbose" in capsys.readouterr().out
+
+
+def test_a_log_file_that_refuses_a_line_costs_no_traceback(tmp_path, capsys):
+    import logging
+
+    from solution import log
+
+    with log.library_log(tmp_path / "x.log") as path:
+        path.mkdir()  # no longer a file it can append to
+        log._HANDLER.emit(logging.LogRecord("transformers", logging.WARNING, __file__, 1, "LOAD REPORT", None, None))
+    err = capsys.readouterr().err
+    assert "LOAD REPORT" in err and "Logging error" not in err and "Traceback" not in err
 
 
 def _umask() -> int:

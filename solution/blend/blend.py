@@ -19,7 +19,7 @@ from solution.blend import stack as stack_mod
 from solution.blend.report import ENCODER_WEIGHT, _warn_if_a_member_wins, build_report, print_summary, score_all
 from solution.data import ID, CompetitionData
 from solution.errors import UserError
-from solution.io import atomic_path, read_json, remove_stale_tmp
+from solution.io import atomic_path, remove_stale_tmp
 from solution.options import common_parser, resolve_data
 from solution.train import model_dir as trained
 
@@ -183,7 +183,7 @@ def weights_cv(y: np.ndarray, stack: np.ndarray, fold: np.ndarray, w_all: np.nda
 
 
 def member_kinds(output: Path, names: list[str]) -> list[str]:
-    return [read_json(Path(output) / n / "config.json").get("config", {}).get("kind", "") for n in names]
+    return [trained.read_config(Path(output) / n)["config"].get("kind", "") for n in names]
 
 
 def encoder_weights(kinds: list[str]) -> np.ndarray:
@@ -305,6 +305,7 @@ def blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str]
     folder = Path(output) / "blend"
     with lock.hold(folder), log.library_log(folder / "blend.log"):
         remove_stale_tmp(folder)
+        remove_stale_tmp(output, recursive=False, lock_of=folder)  # submission.csv: blend's, under this lock
         return _blend(data, folds_dir, Path(output), names, **options)
 
 

@@ -9,7 +9,7 @@ from solution import log
 from solution.blend import metrics, thresholds
 from solution.blend.plots import plot_f1_vs_threshold, plot_per_class_f1
 from solution.errors import UserError
-from solution.io import read_json, write_json, write_text
+from solution.io import METRICS_JSON, read_checked, write_json, write_text
 
 COLUMNS = [("macro_f1_at_0.5", "macro-F1 @0.5"), ("macro_f1_tuned", "macro-F1 tuned"), ("macro_f1_cv", "macro-F1 CV"),
            ("macro_f1_cv_std", "CV std (folds)"), ("micro_f1", "micro-F1"), ("subset_accuracy", "subset acc"),
@@ -319,17 +319,12 @@ def diversity(stack_oof: np.ndarray) -> list[list[float | None]]:
 
 
 def train_time_s(output: Path, name: str, n_splits: int) -> float | None:
-    """Sum of the folds' wall_time_s; None when one is missing."""
-    total = 0.0
-    for k in range(n_splits):
-        try:
-            t = read_json(Path(output) / name / f"fold{k}" / "metrics.json").get("wall_time_s")
-        except (UserError, OSError, AttributeError):
-            return None
-        if not isinstance(t, (int, float)):
-            return None
-        total += float(t)
-    return total
+    """Sum of the folds' wall_time_s; None when a fold's metrics.json is missing or not of its shape."""
+    try:
+        return sum(read_checked(Path(output) / name / f"fold{k}" / "metrics.json", METRICS_JSON)["wall_time_s"]
+                   for k in range(n_splits))
+    except (UserError, OSError):
+        return None
 
 
 def method_info(names, w, weight_info, stack_info) -> dict:

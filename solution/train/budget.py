@@ -18,6 +18,7 @@ from solution import hardware
 from solution.data import TEXT
 from solution.errors import UserError
 from solution.hardware import mixed_precision
+from solution.io import METRICS_JSON, read_checked
 from solution.models.weights import resolve
 
 # (fixed seconds per training sample, FLOP/s) per device class; all but cpu and H100 scaled by spec sheet
@@ -213,16 +214,14 @@ def tokens_per_tweet(cfg, mean_chars: float) -> float:
 
 
 def fold_metrics(mdir: Path, cfg) -> list[dict]:
-    """The metrics.json records of this config's folds in `mdir`; an unreadable or malformed one is skipped."""
-    import json
-
+    """The metrics.json records of this config's folds in `mdir`; one that is not of its shape is skipped."""
     records = []
     for p in sorted(Path(mdir).glob("fold*/metrics.json")):
         try:
-            m = json.loads(p.read_text())
-        except (OSError, ValueError):
+            m = read_checked(p, METRICS_JSON)
+        except (UserError, OSError):
             continue
-        if isinstance(m, dict) and m.get("config_fingerprint") == cfg.fingerprint():
+        if m["config_fingerprint"] == cfg.fingerprint():
             records.append(m)
     return records
 
@@ -231,10 +230,10 @@ def measured(mdir: Path, cfg, machine: str, n_train: int) -> FoldCost | None:
     """From metrics.json of this config's finished folds made on this machine."""
     times, once = [], 0.0
     for m in fold_metrics(mdir, cfg):
-        if m.get("machine") == machine and m.get("n_train"):
-            fold_once = float(m.get("once_s", 0.0))  # a once-per-process pass, not a per-fold cost
+        if m.get("machine") == machine:
+            fold_once = m.get("once_s", 0.0)  # a once-per-process pass, not a per-fold cost
             once = max(once, fold_once)
-            times.append((float(m["wall_time_s"]) - fold_once) * n_train / m["n_train"])
+            times.append(max(m["wall_time_s"] - fold_once, 0.0) * n_train / m["n_train"])
     if not times:
         return None
     return FoldCost(sum(times) / len(times), once, f"measured ({len(times)} fold{'s' * (len(times) > 1)} here)")

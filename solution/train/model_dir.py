@@ -11,8 +11,17 @@ from solution import config as config_mod
 from solution import folds as folds_mod
 from solution import lock, log
 from solution.data import ID, CompetitionData
-from solution.errors import UserError
-from solution.io import prob_table, read_json, read_prob_table, write_csv, write_json
+from solution.errors import UserError, os_error
+from solution.io import (
+    CONFIG_JSON,
+    DONE_JSON,
+    METRICS_JSON,
+    prob_table,
+    read_checked,
+    read_prob_table,
+    write_csv,
+    write_json,
+)
 
 DONE = "DONE.json"  # written last by training
 
@@ -23,8 +32,8 @@ def folds_signature(folds_dir: Path) -> dict:
 
 
 def fold_done(fold_dir: Path, fingerprint: str | None) -> bool:
-    """DONE.json names `fingerprint` (None: never) and the probability files read."""
-    return marked_done(fold_dir, fingerprint) and bad_probs(fold_dir) is None
+    """DONE.json names `fingerprint` (None: never) and the files it vouches for read."""
+    return marked_done(fold_dir, fingerprint) and bad_fold(fold_dir) is None
 
 
 def marked_done(fold_dir: Path, fingerprint: str | None) -> bool:
@@ -32,24 +41,33 @@ def marked_done(fold_dir: Path, fingerprint: str | None) -> bool:
     if fingerprint is None or not p.exists():
         return False
     try:
-        done = read_json(p)
-    except UserError:
+        return read_checked(p, DONE_JSON)["config_fingerprint"] == fingerprint
+    except (UserError, OSError):
         return False
-    return isinstance(done, dict) and done.get("config_fingerprint") == fingerprint
 
 
-def bad_probs(fold_dir: Path) -> str | None:
-    """Why the fold's oof.csv or test.csv cannot be read, or None."""
+def bad_fold(fold_dir: Path) -> str | None:
+    """Why the fold's metrics.json, oof.csv or test.csv cannot be used, or None."""
     fold_dir = Path(fold_dir)
     try:
-        labels = read_json(fold_dir.parent / "config.json").get("labels")
-        if not isinstance(labels, list):
-            return f"{fold_dir.parent / 'config.json'}: no labels"
+        labels = read_config(fold_dir.parent)["labels"]
+        read_metrics(fold_dir)
         for name in ("oof.csv", "test.csv"):
             read_prob_table(fold_dir / name, labels)
     except UserError as e:
         return str(e)
+    except OSError as e:  # a folder where a file belongs, say
+        return os_error(e)
     return None
+
+
+def read_config(mdir: Path) -> dict:
+    """The model folder's config.json, checked for its shape."""
+    return read_checked(Path(mdir) / "config.json", CONFIG_JSON)
+
+
+def read_metrics(fold_dir: Path) -> dict:
+    return read_checked(Path(fold_dir) / "metrics.json", METRICS_JSON)
 
 
 def missing_folds(mdir: Path, fingerprint: str | None, n_splits: int) -> list[int]:
@@ -61,11 +79,14 @@ def read_record(mdir: Path, data: CompetitionData, folds_dir: Path) -> dict:
     mdir, name = Path(mdir), Path(mdir).name
     if not (mdir / "config.json").exists():
         raise UserError(f"{mdir}: no trained model {name!r}; train it with `python -m solution train {name}`")
-    rec = read_json(mdir / "config.json")
-    if rec.get("folds") != folds_signature(folds_dir):
+    try:
+        rec = read_config(mdir)
+    except UserError as e:
+        raise UserError(f"{e}; retrain it with `python -m solution train {name} --force`") from None
+    if rec["folds"] != folds_signature(folds_dir):
         raise UserError(f"{mdir} was trained with other folds than {Path(folds_dir) / 'folds.csv'}; "
                         f"retrain it with `python -m solution train {name} --force`")
-    if rec.get("labels") != data.labels:
+    if rec["labels"] != data.labels:
         raise UserError(f"{mdir} was trained with other labels than {data.input_dir / 'sample_submission.csv'}")
     return rec
 
@@ -77,7 +98,7 @@ def fold_probs(mdir: Path, data: CompetitionData, fold: np.ndarray, fingerprint:
     n_splits = int(fold.max()) + 1
     missing = missing_folds(mdir, fingerprint, n_splits)
     unreadable = [why for k in missing if marked_done(mdir / f"fold{k}", fingerprint)
-                  for why in [bad_probs(mdir / f"fold{k}")] if why]
+                  for why in [bad_fold(mdir / f"fold{k}")] if why]
     if unreadable:  # `train` redoes such a fold
         raise UserError(f"{unreadable[0]}; run `python -m solution train {name}` to retrain that fold")
     if missing:
@@ -106,29 +127,36 @@ def model_dir(output: Path, name: str) -> Path:
     return Path(output) / name
 
 
+def config_difference(path: Path, record: dict) -> str | None:
+    """How the config.json at `path` differs from `record` (None: it does not)."""
+    try:
+        old = read_config(path.parent)
+    except UserError as e:
+        return f"whose config.json is damaged ({e})"
+    new = json.loads(json.dumps(record["config"]))  # as stored: tuples read back as lists
+    diff = sorted(k for k, v in new.items()
+                  if k not in config_mod.RUNTIME_FIELDS and old["config"].get(k) != v)
+    if old["config_fingerprint"] != record["config_fingerprint"]:
+        return f"trained with another config (differs in: {', '.join(diff) or '?'})"
+    if old["folds"] != record["folds"] or old["labels"] != record["labels"]:
+        return "trained with other folds or data than the current folds/"
+    return None
+
+
 def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], force: bool) -> None:
     """One config per folder: another config's folds are never mixed in."""
     path = mdir / "config.json"
     record = {"name": cfg.name, "config": cfg.to_dict(), "config_fingerprint": cfg.fingerprint(),
               "folds": signature, "labels": labels}
     if path.exists():
-        old = read_json(path)
-        new = json.loads(json.dumps(record["config"]))  # as stored: tuples read back as lists
-        diff = sorted(k for k, v in new.items()
-                      if k not in config_mod.RUNTIME_FIELDS and old.get("config", {}).get(k) != v)
-        if old.get("config_fingerprint") != record["config_fingerprint"]:
-            problem = f"another config (differs in: {', '.join(diff) or '?'})"
-        elif old.get("folds") != signature or old.get("labels") != labels:
-            problem = "other folds or data than the current folds/"
-        else:
-            problem = None
+        problem = config_difference(path, record)
         finished = any(mdir.glob(f"fold*/{DONE}"))
         if problem and finished and not force:
-            raise UserError(f"{mdir} holds a model trained with {problem}; rerun with --force to retrain it, "
+            raise UserError(f"{mdir} holds a model {problem}; rerun with --force to retrain it, "
                             f"or use another --output")
         if problem:
             why = "--force given" if finished else "no fold finished"
-            log.info(f"{mdir}: trained with {problem}; {why}, removing it")
+            log.info(f"{mdir}: a model {problem}; {why}, removing it")
             lock.clear(mdir)
     write_json(record, path)
 
