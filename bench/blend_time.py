@@ -1,6 +1,7 @@
 """How long the final blend takes as the members and rows grow: the numbers behind the plan's blend reserve.
 
-Copies one trained model's folder as NAME-seedN members and times blend() on 1..K of them.
+Copies one trained model's folder as NAME-seedN members, each with its own noise on the logits (identical copies
+would be collinear, which no real blend is), and times blend() on 1..K of them.
 usage: python bench/blend_time.py --input DATA --output OUT_OF_A_RUN --model tfidf-lr [--max 8]
 (OUT_OF_A_RUN: the output folder of `python -m solution run --input DATA --models tfidf-lr`)"""
 from __future__ import annotations
@@ -11,9 +12,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from solution import data as data_mod
 from solution.blend import blend as blend_mod
 from solution.train import budget
+
+
+def perturb(mdir: Path, labels: list[str], rng) -> None:
+    """Logit noise on every probability file of a model folder."""
+    for f in mdir.rglob("*.csv"):
+        t = pd.read_csv(f, dtype={"ID": str})
+        logit = np.log(t[labels] / (1 - t[labels]).clip(1e-9)).clip(-20, 20) + rng.normal(0, 0.5, (len(t), len(labels)))
+        t[labels] = 1 / (1 + np.exp(-logit))
+        t.to_csv(f, index=False, float_format="%.17g")
 
 
 def main(argv=None) -> int:
@@ -29,8 +42,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         names = [args.model] + [f"{args.model}-seed{k}" for k in range(1, args.max)]
-        for n in names:
+        for k, n in enumerate(names):
             shutil.copytree(args.output / args.model, out / n)
+            if k:
+                perturb(out / n, data.labels, np.random.default_rng(k))
         print(f"{'members':>7} {'rows':>6} {'blend s':>8} {'reserve s':>9}")
         for k in sorted({1, 2, 4, args.max}):
             t0 = time.perf_counter()
