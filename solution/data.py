@@ -144,10 +144,10 @@ def _warn_constant_labels(train: pd.DataFrame, labels: list[str], path: Path) ->
     n = sum(len(cols) for cols, _ in groups)
     if n:
         them = "it" if n == 1 else "them"
-        what = " and ".join(f"{', '.join(map(repr, cols))} {'is' if len(cols) == 1 else 'are'} {how} positive"
-                            for cols, how in groups)
-        log.warn(f"{path}: {'label' if n == 1 else 'labels'} {what} in its {len(train)} rows: no model can learn "
-                 f"{them} (check the file, or expect {them} predicted as train has {them})")
+        what = " and ".join(f"label{'' if len(cols) == 1 else 's'} {', '.join(map(repr, cols))} "
+                            f"{'is' if len(cols) == 1 else 'are'} {how} positive" for cols, how in groups)
+        log.warn(f"{path}: {what} in its {len(train)} rows: no model can learn {them} (check the file, or expect "
+                 f"{them} predicted as train has {them})")
 
 
 def _check_same_ids(test: pd.DataFrame, sample: pd.DataFrame, test_path: Path, sample_path: Path) -> None:

@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def verbose_requested(argv) -> bool:
 
 def route_libraries(verbose: bool = False, transformers: bool = True) -> None:
     """Send the libraries' warnings through one handler, once, before they load."""
+    # in Jupyter, importing tqdm.auto (huggingface_hub does) asks for ipywidgets; the kit's progress is plain lines
+    warnings.filterwarnings("ignore", message="IProgress not found")
     if verbose:
         return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -400,7 +400,7 @@ CASES = [
     # a label train never (or always) shows: one warning, naming it
     ("label-never-positive", constant(trust=0), RUN, 0, "label 'trust' is never positive in its 60 rows"),
     ("labels-never-and-always-positive", constant(trust=0, fear=0, joy=1), FOLDS, 0,
-     "labels 'fear', 'trust' are never positive and 'joy' is always positive in its 60 rows"),
+     "labels 'fear', 'trust' are never positive and label 'joy' is always positive in its 60 rows"),
     # values
     ("duplicate-train-ids", dup_id("train.csv"), RUN, 2, "train.csv, row 7, column 'ID': duplicate ID 'tr-0002'"),
     ("duplicate-test-ids", dup_id("test.csv"), RUN, 2, "test.csv, row 7, column 'ID': duplicate ID 'te-0002'"),
@@ -455,7 +455,7 @@ CASES = [
     ("nothing-to-blend", do(*FOLDS), BLEND, 2, "no trained models to blend"),
     ("oof-out-of-range", steps(do(*FOLDS), do(*TRAIN), rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_out_of_range)),
      BLEND, 2, "not in [0, 1]"),
-    ("no-submission-to-submit", do(*FOLDS), SUBMIT, 2, "make it with `python -m solution blend`"),
+    ("no-submission-to-submit", do(*FOLDS), SUBMIT, 2, "make it with `python -m solution blend --input {in}"),
     ("predict-without-blend", steps(do(*FOLDS), do(*TRAIN)), PREDICT, 2, "make it with `python -m solution blend`"),
     ("predict-model-gone", steps(do(*FOLDS), do(*TRAIN), do(*BLEND, "tfidf-lr"),
                                  lambda env: shutil.rmtree(env.output / "tfidf-lr" / "fold3")),
