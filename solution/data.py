@@ -1,7 +1,9 @@
 """The competition files, read and validated; the labels are sample_submission.csv's emotion columns."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pandas as pd
 
 from solution import log
 from solution.errors import UserError, where
-from solution.io import read_table
+from solution.io import read_table, read_text
 
 ID, TEXT = "ID", "Tweet"
 FILES = ("train.csv", "test.csv", "sample_submission.csv")
@@ -43,7 +45,30 @@ class CompetitionData:
 
 def read_csv(path: Path, required: list[str], label_cols: list[str] | None = None) -> pd.DataFrame:
     """Read one CSV, checking the header and the IDs."""
-    return _checked(read_table(path, required), Path(path), required, label_cols)
+    return _checked(read_columns(path, required), Path(path), required, label_cols)
+
+
+def read_columns(path, required) -> pd.DataFrame:
+    """io.read_table, whose refusal also names a required column the file has in another case."""
+    try:
+        return read_table(path, required)
+    except UserError as e:
+        hint = _case_hint(path, required)
+        if hint:
+            raise UserError(f"{e} ({hint})") from None
+        raise
+
+
+def _case_hint(path, required) -> str:
+    """"found 'Anger': columns are case-sensitive" for required columns the header has only in another case."""
+    try:
+        header = next((row for row in csv.reader(io.StringIO(read_text(path))) if row), [])
+    except (UserError, OSError, csv.Error):
+        return ""
+    header = [h.strip() for h in header]
+    by_lower = {h.lower(): h for h in header}
+    found = [by_lower[c.lower()] for c in required if c not in header and c.lower() in by_lower]
+    return f"found {', '.join(map(repr, found))}: columns are case-sensitive" if found else ""
 
 
 def _checked(df: pd.DataFrame, path: Path, required: list[str], label_cols: list[str] | None) -> pd.DataFrame:
@@ -68,8 +93,9 @@ def _checked(df: pd.DataFrame, path: Path, required: list[str], label_cols: list
 
 
 def _check_ids(df: pd.DataFrame, path: Path) -> None:
-    ids = df[ID].str.strip()
-    blank = ids == ""
+    """IDs stay byte for byte as written: the submission must match sample_submission's."""
+    ids = df[ID]
+    blank = ids.str.strip() == ""
     if blank.any():
         i = int(np.flatnonzero(blank.to_numpy())[0])
         raise UserError(f"{where(path, i + 2, ID)}: blank ID")
@@ -80,11 +106,10 @@ def _check_ids(df: pd.DataFrame, path: Path) -> None:
         same = [int(r) + 2 for r in rows if ids.iloc[r] == first]
         raise UserError(f"{where(path, same[1], ID)}: duplicate ID {first!r} (rows {', '.join(map(str, same[:5]))}); "
                         f"{int(ids.duplicated().sum())} duplicate(s) in all")
-    df[ID] = ids
 
 
 def read_sample(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    df = read_table(path, [ID])
+    df = read_columns(path, [ID])
     labels = [h for h in df.columns if h != ID]
     if not labels:
         raise UserError(f"{where(path, 1)}: no label columns besides {ID}")
@@ -101,6 +126,7 @@ def load(input_dir: str | Path) -> CompetitionData:
     train = read_csv(input_dir / "train.csv", [ID, TEXT, *labels], label_cols=labels)
     test = read_csv(input_dir / "test.csv", [ID, TEXT])
     _check_same_ids(test, sample, input_dir / "test.csv", input_dir / "sample_submission.csv")
+    _warn_constant_labels(train, labels, input_dir / "train.csv")
     for name, df in (("train.csv", train), ("test.csv", test)):
         empty = df[TEXT].str.strip() == ""
         if empty.any():
@@ -108,6 +134,20 @@ def load(input_dir: str | Path) -> CompetitionData:
                      f"(first: row {int(np.flatnonzero(empty.to_numpy())[0]) + 2})")
     return CompetitionData(train=train.reset_index(drop=True), test=test.reset_index(drop=True),
                            sample=sample.reset_index(drop=True), labels=labels, input_dir=input_dir)
+
+
+def _warn_constant_labels(train: pd.DataFrame, labels: list[str], path: Path) -> None:
+    """A label train never shows (or always shows) cannot be learned: say so once, where the data is read."""
+    y = train[labels]
+    groups = [(cols, how) for cols, how in (([c for c in labels if not y[c].any()], "never"),
+                                            ([c for c in labels if y[c].all()], "always")) if cols]
+    n = sum(len(cols) for cols, _ in groups)
+    if n:
+        them = "it" if n == 1 else "them"
+        what = " and ".join(f"label{'' if len(cols) == 1 else 's'} {', '.join(map(repr, cols))} "
+                            f"{'is' if len(cols) == 1 else 'are'} {how} positive" for cols, how in groups)
+        log.warn(f"{path}: {what} in its {len(train)} rows: no model can learn {them} (check the file, or expect "
+                 f"{them} predicted as train has {them})")
 
 
 def _check_same_ids(test: pd.DataFrame, sample: pd.DataFrame, test_path: Path, sample_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from solution import config as config_mod
 from solution.data import DEFAULT_LABELS
 from solution.io import write_csv
 
@@ -38,11 +39,13 @@ PHRASES = {
 }
 NEUTRAL = ["just got home", "watching the match", "@friend see you later", "morning coffee", "new post is up",
            "on the train, again", "lunch time", "reading the news", "it's Monday", "the weather today, huh"]
+N_TRAIN = 480
 # label frequencies close to the competition's (surprise and trust are rare there too)
 RATES = dict(zip(DEFAULT_LABELS, [0.35, 0.15, 0.33, 0.18, 0.35, 0.12, 0.28, 0.12, 0.28, 0.08, 0.08]))
 
 
-def make_demo(n_train: int = 480, n_test: int = 120, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def make_demo(n_train: int = N_TRAIN, n_test: int = 120,
+              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     labels = DEFAULT_LABELS
     n = n_train + n_test
@@ -80,3 +83,10 @@ def write_demo(directory: str | Path, **kwargs) -> Path:
     write_csv(test, directory / "test.csv")
     write_csv(sample, directory / "sample_submission.csv")
     return directory
+
+
+def weak_here(models) -> list[str]:
+    """One line for each member that is expected weak on the demo set: it fine-tunes, which 480 tweets and a
+    minute do not teach."""
+    return [f"{m} fine-tunes a transformer, which {N_TRAIN} generated tweets in a minute barely teach: expect it weak "
+            f"on the demo (it is not on the competition's data)" for m in models if config_mod.get(m).kind == "hf"]

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from solution import lock, log
-from solution.data import ID, CompetitionData
+from solution import hints, lock, log
+from solution.data import ID, CompetitionData, read_columns
 from solution.errors import UserError
-from solution.io import read_json, read_table, remove_stale_tmp, write_csv, write_json
+from solution.io import read_json, remove_stale_tmp, write_csv, write_json
 from solution.options import common_parser, resolve_data
 
 DEFAULT_FOLDS_DIR = Path("folds")
@@ -50,19 +50,19 @@ def meta(folds_dir: Path) -> dict:
 
 
 def load(data: CompetitionData, folds_dir: Path = DEFAULT_FOLDS_DIR) -> np.ndarray:
-    """Fold index per train row; refuses missing or stale folds."""
+    """Fold index per train row; refuses missing, stale or hand-broken folds."""
     folds_dir = Path(folds_dir)
     csv_path, meta_path = folds_dir / "folds.csv", folds_dir / "folds.json"
     if not csv_path.exists() or not meta_path.exists():
-        raise UserError(f"{csv_path}: no folds yet; make them with `python -m solution folds --input {data.input_dir}`")
+        raise UserError(f"{csv_path}: no folds yet; make them with {_make(data, folds_dir)}")
     m = read_json(meta_path)
+    rebuild = f"rebuild with {_make(data, folds_dir, '--force')}"
     if m.get("fingerprint") != data.fingerprint():
         raise UserError(f"{csv_path} was made from other train data than {data.input_dir / 'train.csv'} "
-                        f"(fingerprint {m.get('fingerprint')} vs {data.fingerprint()}); rebuild with "
-                        f"`python -m solution folds --input {data.input_dir} --force` (trained models then retrain)")
-    rebuild = f"rebuild with `python -m solution folds --input {data.input_dir} --force`"
+                        f"(fingerprint {m.get('fingerprint')} vs {data.fingerprint()}); {rebuild} "
+                        f"(trained models then retrain)")
     try:
-        df = read_table(csv_path, [ID, "fold"])
+        df = read_columns(csv_path, [ID, "fold"])
     except UserError as e:
         raise UserError(f"{e}; {rebuild}") from None
     fold_col = pd.to_numeric(df["fold"], errors="coerce")
@@ -72,7 +72,25 @@ def load(data: CompetitionData, folds_dir: Path = DEFAULT_FOLDS_DIR) -> np.ndarr
     fold = np.array([by_id.get(i, -1) for i in data.train[ID]], dtype=np.int64)
     if (fold < 0).any() or len(df) != len(fold):
         raise UserError(f"{csv_path} does not cover train.csv row for row; {rebuild}")
+    _check_every_fold(fold, m.get("n_splits"), csv_path, rebuild)
     return fold
+
+
+def _check_every_fold(fold: np.ndarray, n_splits, csv_path: Path, rebuild: str) -> None:
+    """Folds 0..n_splits-1, none empty: an empty fold would train or score on no rows."""
+    n = n_splits if type(n_splits) is int and n_splits > 1 else int(fold.max()) + 1
+    present = sorted(set(fold.tolist()))
+    problems = [f"fold {k} has no rows" for k in range(n) if k not in present]
+    problems += [f"fold {k} is beyond n_splits={n}" for k in present if k >= n]
+    if len(present) < 2:
+        problems.append("a single fold leaves no rows to train on")
+    if problems:
+        raise UserError(f"{csv_path}: {problems[0]} (it holds fold(s) {', '.join(map(str, present))}; "
+                        f"folds.json says n_splits={n_splits}); {rebuild}")
+
+
+def _make(data: CompetitionData, folds_dir: Path, *args) -> str:
+    return f"`{hints.command('folds', *args, input=data.input_dir, folds=folds_dir)}`"
 
 
 def ensure(data: CompetitionData, folds_dir: Path, n_splits: int = DEFAULT_N_SPLITS, seed: int = DEFAULT_SEED,
@@ -91,8 +109,11 @@ def _ensure(data: CompetitionData, folds_dir: Path, n_splits: int, seed: int, fo
         m = meta(folds_dir)
         fold = load(data, folds_dir)  # raises on stale data
         if (m.get("n_splits"), m.get("seed")) != (n_splits, seed):
+            asked = [*(["--n-splits", n_splits] if n_splits != DEFAULT_N_SPLITS else []),
+                     *(["--fold-seed", seed] if seed != DEFAULT_SEED else [])]
             raise UserError(f"{folds_dir / 'folds.csv'} has n_splits={m.get('n_splits')} seed={m.get('seed')}, "
-                            f"not n_splits={n_splits} seed={seed}; rebuild with `python -m solution folds --force`")
+                            f"not n_splits={n_splits} seed={seed}; rebuild with "
+                            f"{_make(data, folds_dir, *asked, '--force')}")
         log.info(f"folds up to date: {folds_dir / 'folds.csv'} ({n_splits} folds, seed {seed})")
         return fold
     path = write(data, folds_dir, n_splits, seed)

@@ -1,6 +1,7 @@
-"""Console helpers (progress to stderr, output to stdout) and the libraries' log.
+"""Console helpers (progress to stderr, in a notebook stdout; output to stdout) and the libraries' log.
 
 Within a step the libraries' warnings go to a log file beside its output; with `--verbose`, to stderr.
+Off a terminal progress is whole lines, never a bar's carriage returns.
 """
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import os
 import sys
 import tempfile
 import threading
+import time
+import warnings
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from tqdm.std import tqdm
 
 from solution.hardware import is_main_process
 
@@ -23,19 +28,34 @@ def _main() -> bool:  # under `accelerate launch` one process talks
     return is_main_process()
 
 
+def in_notebook() -> bool:
+    """Jupyter's kernel streams: there stderr is shaded as an error."""
+    return type(sys.stderr).__module__.split(".")[0] == "ipykernel"
+
+
+def console():
+    """Where progress and [solution] lines go: stderr, but stdout in a notebook."""
+    return sys.stdout if in_notebook() else sys.stderr
+
+
+def _say(text: str, stream) -> None:
+    with tqdm.external_write_mode(file=stream):  # a bar on this terminal steps aside: no shared line
+        print(text, file=stream, flush=True)
+
+
 def info(msg: str) -> None:
     if _main():
-        print(f"[solution] {msg}", file=sys.stderr, flush=True)
+        _say(f"[solution] {msg}", console())
 
 
 def warn(msg: str) -> None:
     if _main():
-        print(f"[solution] WARNING: {msg}", file=sys.stderr, flush=True)
+        _say(f"[solution] WARNING: {msg}", sys.stderr)
 
 
 def banner(msg: str) -> None:
     line = "=" * min(100, max(40, len(msg) + 8))
-    print(f"\n{line}\n    {msg}\n{line}\n", file=sys.stderr, flush=True)
+    _say(f"\n{line}\n    {msg}\n{line}\n", console())
 
 
 class _LibraryHandler(logging.Handler):
@@ -79,6 +99,8 @@ def verbose_requested(argv) -> bool:
 
 def route_libraries(verbose: bool = False, transformers: bool = True) -> None:
     """Send the libraries' warnings through one handler, once, before they load."""
+    # in Jupyter, importing tqdm.auto (huggingface_hub does) asks for ipywidgets; the kit's progress is plain lines
+    warnings.filterwarnings("ignore", message="IProgress not found")
     if verbose:
         return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -134,11 +156,55 @@ def _appendable(path: Path) -> bool:
 
 
 def progress(iterable=None, **kw):
-    """A tqdm bar on stderr, refreshing rarely off a terminal: a log keeps every refresh."""
-    from tqdm.auto import tqdm
-
-    interactive = sys.stderr.isatty()
+    """A tqdm bar on a terminal; elsewhere (a log file, a notebook) whole lines (Lines)."""
     if not is_main_process():  # accelerate launch: one bar
         kw["disable"] = True
-    every = 2 if interactive else 60
-    return tqdm(iterable, file=sys.stderr, mininterval=every, maxinterval=max(10, every), leave=False, **kw)
+    stream = console()
+    if stream.isatty():
+        return tqdm(iterable, file=stream, mininterval=2, maxinterval=10, leave=False, **kw)
+    return Lines(iterable, stream=stream, **kw)
+
+
+class Lines:
+    """tqdm's calls as whole lines: one when a pass of LINE_AFTER_S or more ends, one each LINE_EVERY_S before."""
+
+    LINE_AFTER_S, LINE_EVERY_S = 10.0, 300.0
+
+    def __init__(self, iterable=None, desc: str = "", total=None, unit: str = "it", disable: bool = False,
+                 stream=None, **_):
+        self.iterable, self.desc, self.unit, self.disable = iterable, desc, unit, disable
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.stream, self.n, self.postfix = stream or sys.stderr, 0, ""
+        self.start = self.last = time.monotonic()
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.update(1)
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if not self.disable and time.monotonic() - self.last >= self.LINE_EVERY_S:
+            self._line()
+
+    def set_postfix(self, refresh: bool = True, **kw) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
+
+    def close(self) -> None:
+        if not self.disable and time.monotonic() - self.start >= self.LINE_AFTER_S:
+            self._line()
+        self.disable = True  # once
+
+    def _line(self) -> None:
+        self.last = time.monotonic()
+        done = f"{self.n}/{self.total}" if self.total else str(self.n)
+        took = tqdm.format_interval(self.last - self.start)
+        print(f"{self.desc}: {done} {self.unit} in {took}" + (f" ({self.postfix})" if self.postfix else ""),
+              file=self.stream, flush=True)

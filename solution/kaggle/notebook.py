@@ -376,13 +376,14 @@ def check_accelerator(cfgs) -> int:
     return n
 
 
-def run_argv(data_dir, models, overrides=(), report_to=None) -> list[str]:
+def run_argv(data_dir, models, overrides=(), report_to=None, time_budget=None) -> list[str]:
     p = paths()
     argv = ["run", "--input", str(data_dir), "--folds-dir", str(p.folds), "--output", str(p.working),
             "--models", ",".join(models)]
     for item in overrides:
         argv += ["--set", item]
-    return argv + (["--report-to", report_to] if report_to else [])
+    argv += ["--report-to", report_to] if report_to else []
+    return argv + (["--time-budget", str(time_budget)] if time_budget else [])
 
 
 def run_cli(argv: list[str]) -> None:

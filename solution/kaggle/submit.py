@@ -49,10 +49,10 @@ def command(path: Path, competition: str, message: str) -> list[str]:
 
 
 def submit(path: Path, sample: pd.DataFrame, competition: str | None = None, message: str | None = None,
-           dry_run: bool = False) -> list[str]:
+           dry_run: bool = False, dirs=None) -> list[str]:
     """Check `path` against `sample`, then submit it (or only print the command with dry_run)."""
     path = Path(path)
-    sub = submission.read(path)
+    sub = submission.read(path, dirs)
     submission.check(sub, sample, str(path))
     competition = competition or DEFAULT_COMPETITION
     message = (message or default_message(path)).strip() or f"solution: {path.name}"
@@ -97,5 +97,5 @@ def main(argv=None) -> int:
             raise UserError(f"no competition data: {path} would be checked against the generated demo set; refusing "
                             f"to submit (put the competition files in input/ or pass --input)")
         log.warn(f"checking {path} against the generated demo set; without --dry-run this is refused")
-    submit(path, data.sample, args.competition, args.message, dry_run=args.dry_run)
+    submit(path, data.sample, args.competition, args.message, dry_run=args.dry_run, dirs=dirs)
     return 0
