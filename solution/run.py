@@ -17,6 +17,7 @@ from solution.hardware import cuda_count, is_main_process
 from solution.kaggle.submit import submit
 from solution.models import weights
 from solution.options import (
+    add_engine_args,
     add_model_args,
     common_parser,
     configs_from_args,
@@ -46,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="exit 2 when a model failed, even though the others made a submission (it is still written)")
     add_model_args(p)
+    add_engine_args(p)
     return p
 
 
@@ -76,7 +78,8 @@ def main(argv=None) -> int:
 
     def train(cfgs, before=()):  # `before`: models complete earlier in this run
         return train_models(cfgs, data, dirs, force=args.force, budget_s=budget_s, verbose=args.verbose, clock=clock,
-                            estimate=estimate, on_model_done=lambda done: interim.request(names, [*before, *done]))
+                            estimate=estimate, on_model_done=lambda done: interim.request(names, [*before, *done]),
+                            engine=args.engine, ray_address=args.ray_address)
 
     try:
         if estimate is None:
