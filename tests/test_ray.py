@@ -175,6 +175,28 @@ def test_fake_gpus_run_two_jobs_at_once_each_on_its_own_gpu(cluster, tiny_data, 
     assert a["start"] < b["end"] and b["start"] < a["end"]  # at the same time
 
 
+def test_a_job_no_live_node_can_take_ends_in_one_line(cluster, tiny_data, tmp_path, monkeypatch):
+    """Its only fitting node is gone: the job waits a while for a replacement, then fails, and the run goes on."""
+    import ray
+
+    from solution import config
+    from solution import data as data_mod
+    from solution.train import ray_engine
+    from solution.train.budget import Job
+
+    monkeypatch.setattr(ray_engine, "CHECK_EVERY_S", 0.0)
+    monkeypatch.setattr(ray_engine, "INFEASIBLE_S", 0.0)
+    pool = ray_engine.connect(cluster[0].address, data_mod.load(tiny_data[0]), None, False)
+    monkeypatch.setattr(pool, "can_run", lambda cfg_dict: False)
+    worker = ray_engine.RayWorker(0, pool, tmp_path)
+    worker.job, worker.cfg_dict = Job("tfidf-lr", 1), config.get("tfidf-lr").to_dict()
+    worker.ref = ray.remote(lambda: None).options(num_gpus=8).remote()  # never placed
+    r = worker.collect(0)
+    assert r.job == Job("tfidf-lr", 1) and not worker.busy
+    assert r.error == (f"tfidf-lr fold 1: no live node of the Ray cluster has 0 GPU(s) and {pool.cpus_per_job} "
+                       f"CPU(s) for it; add a node and rerun the same command")
+
+
 def test_without_ray_one_line_says_how_to_install_it(tiny_data, tmp_path, monkeypatch, capsys):
     input_dir, folds_dir = tiny_data
     with monkeypatch.context() as m:  # put back before the cluster's teardown needs ray

@@ -29,7 +29,7 @@ from solution.train.model_dir import DONE
 from solution.train.schedule import Result
 
 MAX_RETRIES = 3  # a job whose node is lost runs again on another
-GPU_KINDS = ("hf", "embed")  # the torch models: on a GPU where the cluster has one
+GPU_KINDS = ("hf",)  # on a GPU where the cluster has one (embed's encoder pass runs on the CPU)
 CHECK_EVERY_S = 10.0  # how often a waiting job checks that some live node can still take it
 INFEASIBLE_S = 120.0  # how long it may wait without one (a replacement node may join)
 VERSIONS = ("torch", "transformers", "peft", "scikit-learn", "numpy")  # another version may train differently
@@ -91,8 +91,10 @@ class Cluster:
         if not any(n.cpus for n in self.nodes):
             raise UserError(f"--engine ray: the Ray cluster at {address} has no node with a CPU")
         self.gpus = sum(n.gpus for n in self.nodes)
-        # a CPU job takes the smallest node's CPUs: each node fits one, and every job trains with the same threads
-        self.cpus_per_job = min(n.cpus for n in self.nodes if n.cpus)
+        # a CPU job's slot: the smallest node's CPUs (a GPU's share of them where there are GPUs), so that every
+        # node fits one and every job trains with the same threads
+        self.cpus_per_job = (max(1, min(n.cpus // n.gpus for n in self.nodes if n.gpus)) if self.gpus
+                             else min(n.cpus for n in self.nodes if n.cpus))
         self.n_workers = self.gpus or sum(n.cpus // self.cpus_per_job for n in self.nodes)
         self.data, self.fold = ray.put(data), ray.put(fold)
         self.avoid: dict[tuple, set] = {}  # (backbone, weights) -> ids of the nodes that cannot load it
@@ -122,7 +124,7 @@ class Cluster:
     def resources(self, cfg) -> dict:
         if self.gpus and cfg.kind in GPU_KINDS:
             return {"num_gpus": 1, "num_cpus": 1}
-        return {"num_cpus": 1 if self.gpus else self.cpus_per_job}
+        return {"num_cpus": self.cpus_per_job}
 
     def launch(self, job, cfg_dict: dict):
         """The job's Ray task, kept off the nodes known not to load its backbone; None if no other node can."""
@@ -194,7 +196,7 @@ class RayWorker:
             out = ray.get(self.ref)
         except ray.exceptions.RayTaskError as e:  # a bug on the node: one line here, its traceback in ray.log
             logging.getLogger("ray").error(str(e))
-            cause = e.cause if isinstance(e.cause, BaseException) else e
+            cause = getattr(e, "cause", None) or e
             return Result(job, error=f"{what}: {type(cause).__name__}: {cause} (in its Ray task; see ray.log)")
         except ray.exceptions.RayError as e:
             why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
@@ -236,7 +238,7 @@ class RayWorker:
         job, self.job, self.ref = self.job, None, None
         need = self.cluster.resources(config_mod.from_dict(self.cfg_dict))
         return Result(job, error=f"{job.model} fold {job.fold}: no live node of the Ray cluster has "
-                                 f"{need.get('num_gpus', 0)} GPU(s) and {need['num_cpus']} CPU(s) free for it; "
+                                 f"{need.get('num_gpus', 0)} GPU(s) and {need['num_cpus']} CPU(s) for it; "
                                  f"add a node and rerun the same command")
 
     def install(self, out: dict) -> None:
