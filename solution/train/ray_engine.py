@@ -62,6 +62,9 @@ def live_nodes() -> list[Node]:
     return out
 
 
+_connected = {}  # the address this process joined: later runs in it reuse the connection
+
+
 def connect(address: str | None, data, fold, verbose: bool) -> "Cluster":
     """Join --ray-address, else RAY_ADDRESS, else start Ray on this machine; the data goes to the object store."""
     wanted = address or os.environ.get("RAY_ADDRESS") or "local"
@@ -78,9 +81,6 @@ def connect(address: str | None, data, fold, verbose: bool) -> "Cluster":
                             f"`ray start --head` (docs/parallel.md), or check --ray-address and RAY_ADDRESS") from None
         _connected["address"] = wanted
     return Cluster(ray.get_runtime_context().gcs_address, data, fold, verbose)
-
-
-_connected = {}  # the address this process joined: later runs in it reuse the connection
 
 
 class Cluster:
@@ -190,8 +190,8 @@ class RayWorker:
 
     def result(self) -> Result | None:
         job, what = self.job, f"{self.job.model} fold {self.job.fold}"
-        if self.ref is None:
-            return Result(job, error=f"{what}: no live node of the Ray cluster can load its backbone")
+        if self.ref is None:  # every node failed to load the backbone before this job was sent
+            return Result(job, error=f"{job.model}: no node of the Ray cluster could load its backbone")
         try:
             out = ray.get(self.ref)
         except ray.exceptions.RayTaskError as e:  # a bug on the node: one line here, its traceback in ray.log
