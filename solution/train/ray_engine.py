@@ -215,11 +215,11 @@ class RayWorker:
         job = self.job
         self.cluster.avoid.setdefault(backbone_key(config_mod.from_dict(self.cfg_dict)), set()).add(out["node_id"])
         self.ref = self.cluster.launch(job, self.cfg_dict)
-        moved = "; the job moves to another node" if self.ref is not None else ""
-        log.warn(f"{out['node']} cannot train {job.model} fold {job.fold}: {out['error']}{moved}")
         if self.ref is None:
             return Result(job, error=f"{job.model}: no node of the Ray cluster could load its backbone (last: "
                                      f"{out['node']}: {out['error']})")
+        log.warn(f"{out['node']} cannot train {job.model} fold {job.fold}: {out['error']}; the job moves to another "
+                 f"node")
         return None
 
     def unplaceable(self) -> Result | None:
