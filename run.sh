@@ -57,10 +57,20 @@ setup() {
 covers() { local e; for e in ${2//,/ }; do [[ ",$1," == *",$e,"* ]] || return 1; done; }
 union() { local out="$1" e; [ "$out" = "-" ] && out=""; for e in ${2//,/ }; do covers "$out" "$e" || out="${out:+$out,}$e"; done; echo "$out"; }
 
-# What each use needs beyond the kit: the tests pytest (and bitsandbytes: they train 4-bit models on the CPU);
-# a machine with an NVIDIA GPU bitsandbytes for QLoRA.
+# What each use needs beyond the kit: the tests pytest (and bitsandbytes: they train 4-bit models on the CPU; ray);
+# a machine with an NVIDIA GPU bitsandbytes for QLoRA; --engine ray Ray.
 gpu_extra=""
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then gpu_extra="gpu"; fi
+
+# extras ARGS: the GPU's extra, plus ray where the arguments ask for --engine ray
+extras() {
+  local want="$gpu_extra" prev="" a
+  for a in "$@"; do
+    if [ "$a" = "--engine=ray" ] || { [ "$prev" = "--engine" ] && [ "$a" = "ray" ]; }; then want="$(union "$want" ray)"; fi
+    prev="$a"
+  done
+  echo "$want"
+}
 
 case "${1:-}" in
   test)
@@ -72,7 +82,7 @@ case "${1:-}" in
     ;;
   folds|train|blend|submit|predict|kernel|run)
     cmd="$1"; shift
-    setup "$gpu_extra"
+    setup "$(extras "$@")"
     SOLUTION_CWD="$CALLER_DIR" exec "$PY" -m solution "$cmd" "$@"
     ;;
   -h|--help)
@@ -80,7 +90,7 @@ case "${1:-}" in
     exec "$PY" -m solution --help
     ;;
   *)
-    setup "$gpu_extra"
+    setup "$(extras "$@")"
     SOLUTION_CWD="$CALLER_DIR" exec "$PY" -m solution run "$@"
     ;;
 esac

@@ -117,6 +117,12 @@ def write_text(text: str, path) -> Path:
     return Path(path)
 
 
+def write_bytes(blob: bytes, path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
+    return Path(path)
+
+
 def _json_default(o):
     if isinstance(o, (np.integer,)):
         return int(o)

@@ -20,7 +20,7 @@ from tqdm.std import tqdm
 from solution.hardware import is_main_process
 
 LIBRARIES = ("transformers", "peft", "accelerate", "bitsandbytes", "torch", "datasets", "huggingface_hub",
-             "sklearn", "py.warnings", "urllib3", "filelock")
+             "sklearn", "py.warnings", "urllib3", "filelock", "ray")
 
 
 def _main() -> bool:  # under `accelerate launch` one process talks

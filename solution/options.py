@@ -29,6 +29,19 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                         "profile on a CPU 28m; else none)")
 
 
+ENGINES = ("local", "ray")
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """--engine and --ray-address, for `run` and `train`."""
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="where the (model, fold) jobs run: local (this machine: one worker per GPU, else this "
+                        "process) or ray (a Ray cluster's GPUs or CPU slots, one Ray task a job; docs/parallel.md)")
+    p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="with --engine ray: the cluster to join (`auto`: the one `ray start` made on this machine; "
+                        "default: RAY_ADDRESS, else a Ray instance started on this machine for the run)")
+
+
 def configs_from_args(names: list[str], args) -> list:
     return configs_for(names, model_settings(args))
 

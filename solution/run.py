@@ -18,6 +18,7 @@ from solution.hardware import cuda_count, is_main_process
 from solution.kaggle.submit import submit
 from solution.models import weights
 from solution.options import (
+    add_engine_args,
     add_model_args,
     common_parser,
     configs_for,
@@ -47,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="exit 2 when a model failed, even though the others made a submission (it is still written)")
     add_model_args(p)
+    add_engine_args(p)
     return p
 
 
@@ -71,6 +73,8 @@ class RunOptions:
     submit: bool
     message: str | None
     competition: str | None
+    engine: str
+    ray_address: str | None
 
     @classmethod
     def from_args(cls, args, demo: bool) -> "RunOptions":
@@ -82,7 +86,8 @@ class RunOptions:
                    settings=(*(config_mod.DEMO_SETTINGS if demo_set else ()), *model_settings(args)),
                    n_splits=n_splits, fold_seed=args.fold_seed, budget_s=budget_of(args, ladder), ladder=ladder,
                    demo=demo, force=args.force, verbose=args.verbose, strict=args.strict, submit=args.submit,
-                   message=args.message, competition=args.competition)
+                   message=args.message, competition=args.competition, engine=args.engine,
+                   ray_address=args.ray_address)
 
 
 def main(argv=None) -> int:
@@ -102,7 +107,8 @@ def main(argv=None) -> int:
     def train(cfgs, names, before=()):  # `before`: models complete earlier in this run
         return train_models(cfgs, data, dirs, force=opts.force, budget_s=opts.budget_s, verbose=opts.verbose,
                             clock=clock, estimate=planner.estimate if replan else None, announce=plan is None,
-                            on_model_done=lambda done: interim.request(names, [*before, *done]))
+                            on_model_done=lambda done: interim.request(names, [*before, *done]),
+                            engine=opts.engine, ray_address=opts.ray_address)
 
     try:
         if replan:

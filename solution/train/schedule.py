@@ -1,4 +1,5 @@
-"""The job queue of `train` and `run`: (model, fold) jobs on one worker per GPU, or in this process.
+"""The job queue of `train` and `run`: (model, fold) jobs on one worker per GPU, or in this process
+(ray_engine.py: on a Ray cluster).
 
 Only the parent writes model-level files, so workers never race.
 """
@@ -91,6 +92,11 @@ class ProcessWorker:
     def alive(self) -> bool:
         return self.proc.is_alive()
 
+    @staticmethod
+    def wait_any(workers: list, timeout: float) -> None:
+        """Block until one of these busy workers may have a result."""
+        wait_any([w.conn for w in workers] + [w.proc.sentinel for w in workers], timeout=timeout)
+
     def close(self) -> None:
         try:
             self.conn.send(None)
@@ -145,8 +151,8 @@ def next_result(workers: list, poll_s: float = 1.0) -> list[Result]:
         out = [r for w in workers if w.busy for r in [w.collect(0)] if r is not None]
         if out:
             return out
-        procs = [w for w in workers if isinstance(w, ProcessWorker) and w.busy]
-        if not procs:
+        waiting = [w for w in workers if w.busy and hasattr(w, "wait_any")]  # an InProcessWorker never waits
+        if not waiting:
             return out
-        wait_any([w.conn for w in procs] + [w.proc.sentinel for w in procs], timeout=poll_s)
+        type(waiting[0]).wait_any(waiting, poll_s)
         time.sleep(0.01)

@@ -17,6 +17,7 @@ from solution.hardware import is_main_process
 from solution.io import read_prob_table, remove_stale_tmp
 from solution.options import (
     Dirs,
+    add_engine_args,
     add_model_args,
     common_parser,
     configs_from_args,
@@ -52,13 +53,13 @@ class Outcome:
 
 
 def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool = False, budget_s=None,
-                 on_model_done=None, verbose: bool = False, clock=None, estimate=None,
-                 announce: bool = True) -> Outcome:
+                 on_model_done=None, verbose: bool = False, clock=None, estimate=None, announce: bool = True,
+                 engine: str = "local", ray_address: str | None = None) -> Outcome:
     """Every (model, fold) job of `cfgs` within the budget; on_model_done(names) as each model completes.
 
     `announce`: print the plan table (False where the caller printed its own plan)."""
-
-    n_gpus = hardware.check_gpus()  # before any model loads
+    ray_engine = load_engine(engine, ray_address)
+    n_gpus = hardware.check_gpus() if ray_engine is None else 0  # before any model loads
     data_parallel = hardware.world_size() > 1  # accelerate launch
     if data_parallel:
         n_gpus = 1
@@ -73,21 +74,49 @@ def train_models(cfgs, data: CompetitionData, dirs, only_folds=None, force: bool
         raise UserError(f"--folds {bad}: folds are 0..{n_splits - 1}")
     by_name = {c.name: c for c in cfgs}
     with contextlib.ExitStack() as held:
+        cluster = None
+        if ray_engine is not None:  # before the folders change: a cluster that cannot be joined stops the run here
+            held.enter_context(log.library_log(dirs.output / "ray.log"))
+            cluster = ray_engine.connect(ray_address, data, fold, verbose)
+            estimate = estimate or cluster.estimator(data, int((fold != 0).sum()), dirs.output)
         for c in cfgs if hardware.is_main_process() else []:  # one run per model folder
             held.enter_context(lock.hold(model_dir(dirs.output, c.name)))
             remove_stale_tmp(model_dir(dirs.output, c.name))
         todo = folds_together(cfgs, data, dirs, wanted, force) if data_parallel else \
             {c.name: prepare_model_dir(c, data, dirs, wanted, force) for c in cfgs}
-        run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(), max(1, n_gpus), estimate)
+        workers = cluster.workers(dirs.output) if cluster else None  # names the nodes before the plan
+        run = JobRun(by_name, data, fold, dirs, todo, budget_s, clock or budget_mod.Clock(),
+                     len(workers) if cluster else max(1, n_gpus), estimate)
         if announce:
             run.announce()
-        workers = schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
+        workers = workers or schedule.make_workers(n_gpus, run.run_in_process, dirs, verbose)
         try:
             run.drive(workers, on_model_done)
         finally:
             for w in workers:
                 w.close()
     return Outcome(run.complete, run.skipped, run.trained, run.failed)
+
+
+RAY_INSTALL = "pip install 'ray>=2.10'"
+
+
+def load_engine(engine: str, ray_address: str | None):
+    """The ray_engine module for --engine ray, None for local; one line when Ray is missing."""
+    if engine != "ray":
+        if ray_address:
+            raise UserError("--ray-address is for --engine ray; add --engine ray, or leave it out")
+        return None
+    if hardware.world_size() > 1:
+        raise UserError("--engine ray under accelerate launch: Ray places whole folds; choose one of the two")
+    try:
+        from solution.train import ray_engine  # lazy: ray
+    except ImportError as e:
+        if not (e.name or "").startswith("ray"):
+            raise
+        raise UserError(f"--engine ray needs Ray, which is not installed here: {RAY_INSTALL} (in the kit's folder "
+                        f"pip install -e '.[ray]'; ./run.sh --engine ray installs it itself)") from None
+    return ray_engine
 
 
 def folds_together(cfgs, data, dirs, wanted, force) -> dict:
@@ -111,7 +140,7 @@ class JobRun:
         self.cfgs, self.data, self.fold, self.dirs, self.clock = cfgs, data, fold, dirs, clock
         self.budget_s, self.n_workers = budget_s, n_workers
         self.blend_s = budget_mod.blend_reserve(len(data.train), len(cfgs))  # every model may join the blend
-        self.machine = budget_mod.machine_id()
+        self.machine = estimate.machine if estimate else budget_mod.machine_id()
         self.estimate = estimate or budget_mod.Estimator(data, int((fold != 0).sum()), budget_mod.device_class(),
                                                          self.machine, dirs.output)
         self.values = budget_mod.expected_values(cfgs, dirs.output, metrics.constant_f1(data.y))
@@ -220,7 +249,8 @@ class JobRun:
             self.started.add(job.model)
             log.info(f"{job.model}: training fold(s) {self.todo[job.model]} into {self.mdir(job.model)}/")
         if len(self.cfgs) > 1 or self.n_workers > 1:
-            log.info(f"{job.model} fold {job.fold}" + (f" on GPU worker {worker.index}" if self.n_workers > 1 else "")
+            where = getattr(worker, "label", f"GPU worker {worker.index}")
+            log.info(f"{job.model} fold {job.fold}" + (f" on {where}" if self.n_workers > 1 else "")
                      + f" (about {est / 60:.1f} min)")
         worker.submit(job, self.cfgs[job.model].to_dict())
 
@@ -292,13 +322,14 @@ def main(argv=None) -> int:
     p.add_argument("--folds", default=None, help="only these folds, e.g. 0,2 (default: all)")
     p.add_argument("--force", action="store_true", help="retrain folds that are already done")
     add_model_args(p)
+    add_engine_args(p)
     args = p.parse_args(argv)
     names = args.models or config_mod.profile_models(args.profile or default_profile())
     cfgs = configs_from_args(names, args)  # validate before any work
     data, dirs = resolve_data(args)
     budget_s = parse_budget(args)
     train_models(cfgs, data, dirs, parse_folds(args.folds), force=args.force, budget_s=budget_s,
-                 verbose=args.verbose).raise_failures()
+                 verbose=args.verbose, engine=args.engine, ray_address=args.ray_address).raise_failures()
     return 0
 
 
