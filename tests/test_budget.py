@@ -247,3 +247,16 @@ def test_measured_folds_replace_the_cost_model(tmp_path):
 def test_a_setting_no_model_of_the_run_has_is_an_error():
     with pytest.raises(UserError, match="--set eppchs=1: no model of this run"):
         configs_from_args(["tfidf-lr", "minilm-lora"], types.SimpleNamespace(overrides=["eppchs=1"], report_to=None))
+
+
+def test_the_blend_reserve_grows_with_rows_and_members_and_a_tiny_budget_still_trains_a_cheap_member(tmp_path, capsys):
+    """The reserve is named in the plan and scales: a 40 s budget trains tfidf-lr on small data (a fixed 90 s
+    reserve left it nothing), and a 7-member blend of 6,838 rows keeps a minute and a half."""
+    assert budget.blend_reserve(60, 1) < budget.blend_reserve(6838, 1) < budget.blend_reserve(6838, 7)
+    assert budget.blend_reserve(480, 2) < 15 and 60 < budget.blend_reserve(6838, 7) < 120
+    inp, folds = make_input_dir(tmp_path / "input"), tmp_path / "folds"
+    assert cli.main(["run", "--models", "tfidf-lr", "--input", str(inp), "--folds-dir", str(folds), "--output",
+                     str(tmp_path / "out"), "--time-budget", "40s"]) == 0
+    printed = "".join(capsys.readouterr())
+    assert "budget 40 s (10 s of it kept for the blend)" in printed and "planned" in printed
+    assert (tmp_path / "out" / "submission.csv").exists()

@@ -57,13 +57,13 @@ CALIBRATION_OVER_SUSTAINED = 1.15
 CALIBRATION_MODEL = "minilm-lora"
 PROBE_MIN_S = 20.0  # a shorter pass says too little
 CHECKED_FOLDS = 3  # finished folds of a kind after which its estimates count as checked
-BLEND_FIXED_S = 10.0  # the final blend's reserve: start-up and plots
-BLEND_S_PER_MODEL_ROW = 1e-3  # and per member and train row (weights, stacker and thresholds by CV)
+BLEND_FIXED_S = 10.0  # the final blend's start-up and plots
+BLEND_S_ROW_MEMBER2 = 2.5e-4  # its fits grow with the rows and the square of the members; twice bench/blend_time.py's
 
 
 def blend_reserve(n_rows: int, n_models: int) -> float:
     """Seconds kept free for the final blend of `n_models` members on `n_rows` train rows."""
-    return BLEND_FIXED_S + BLEND_S_PER_MODEL_ROW * n_rows * max(1, n_models)
+    return BLEND_FIXED_S + BLEND_S_ROW_MEMBER2 * n_rows * max(1, n_models) ** 2
 
 
 def parse_duration(text: str) -> float:
