@@ -976,7 +976,7 @@ def test_damaged_trained_model_is_named(trained_lora, tmp_path, capsys, file):
     assert code == 2 and "Traceback" not in err
     line = err.rstrip("\n").splitlines()[-1]
     assert line.startswith(f"error: {damaged.parent}: cannot load the fold model: {file} is damaged (")
-    assert line.endswith("retrain it with `python -m solution train minilm-lora --force`")
+    assert line.endswith(f"retrain it with `python -m solution train minilm-lora --force --output {out}`")
 
 
 def test_saved_lora_files_get_the_usual_mode(trained_lora):
