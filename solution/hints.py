@@ -22,6 +22,12 @@ def command(name: str, *args, dirs=None, **where) -> str:
     return shlex.join(words)
 
 
+def fold_model_output(directory) -> Path | None:
+    """The --output of a fold model saved in OUTPUT/NAME/fold<k>/model (None: a path too short to be one)."""
+    parents = Path(directory).parents
+    return parents[2] if len(parents) > 2 else None
+
+
 def again(name: str, argv, *extra: str) -> str:
     """The user's own command line `python -m solution NAME ARGV`, with `extra` added."""
     return shlex.join(["python", "-m", "solution", name, *map(str, argv), *extra])

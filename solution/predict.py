@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from solution import config as config_mod
-from solution import log
+from solution import hints, log
 from solution.blend import stack as stack_mod
 from solution.blend import thresholds as thresholds_mod
 from solution.blend.blend import fold_average
@@ -39,27 +39,28 @@ def read_blend(output: Path) -> dict:
     """Models, labels, thresholds, rules, and the weights or stacker of the last blend."""
 
     path = Path(output) / "blend" / "report.json"
+    rerun = f"rerun {blend_hint(output)}"
     if not path.exists():
-        raise UserError(f"{path}: no blend report, so no models to predict with; make it with "
-                        f"`python -m solution blend` (after `python -m solution train`), or `./run.sh`")
+        train, run = hints.command("train", output=output), hints.command("run", output=output)
+        raise UserError(f"{path}: no blend report, so no models to predict with; make it with {blend_hint(output)} "
+                        f"(after `{train}`), or `{run}`")
     try:
         rep = read_checked(path, REPORT_JSON)
     except UserError as e:
-        raise UserError(f"{e}; remake it with `python -m solution blend`") from None
+        raise UserError(f"{e}; remake it with {blend_hint(output)}") from None
     stacker = rep.get("stacker") or {}
     stacked = bool(stacker.get("used"))
     needed = ("models", "thresholds", *(("coef", "intercept") if stacked else ("weights",)))
     missing = [k for k in needed if not (stacker if k in ("coef", "intercept") else rep).get(k)]
     if missing:
-        raise UserError(f"{path}: incomplete blend report (no {', '.join(missing)}); rerun `python -m solution blend`")
+        raise UserError(f"{path}: incomplete blend report (no {', '.join(missing)}); {rerun}")
     labels = list(rep.get("labels") or rep["thresholds"])
     absent = [lab for lab in labels if lab not in rep["thresholds"]]
     if absent:
-        raise UserError(f"{path}: incomplete blend report (no threshold for {', '.join(absent)}); "
-                        f"rerun `python -m solution blend`")
-    weights = None if stacked else _weights(path, rep)
+        raise UserError(f"{path}: incomplete blend report (no threshold for {', '.join(absent)}); {rerun}")
+    weights = None if stacked else _weights(path, rep, rerun)
     if stacked:
-        _check_stacker(path, stacker, len(rep["models"]), len(labels))
+        _check_stacker(path, stacker, len(rep["models"]), len(labels), rerun)
     weighting = (rep.get("weights_info") or {}).get("method")
     return {
         "path": path, "models": list(rep["models"]), "weights": weights, "labels": labels,
@@ -70,20 +71,22 @@ def read_blend(output: Path) -> dict:
     }
 
 
-def _weights(path: Path, rep: dict) -> dict:
+def blend_hint(output: Path) -> str:
+    return f"`{hints.command('blend', output=output)}`"
+
+
+def _weights(path: Path, rep: dict, rerun: str) -> dict:
     unweighted = [m for m in rep["models"] if m not in rep["weights"]]
     if unweighted:
-        raise UserError(f"{path}: incomplete blend report (no weight for {', '.join(unweighted)}); "
-                        f"rerun `python -m solution blend`")
+        raise UserError(f"{path}: incomplete blend report (no weight for {', '.join(unweighted)}); {rerun}")
     weights = {m: float(rep["weights"][m]) for m in rep["models"]}
     total = sum(weights.values())
     if not np.isfinite(total) or total <= 0:
-        raise UserError(f"{path}: the blend's weights do not sum to a positive number; "
-                        f"rerun `python -m solution blend`")
+        raise UserError(f"{path}: the blend's weights do not sum to a positive number; {rerun}")
     return {m: w / total for m, w in weights.items()}
 
 
-def _check_stacker(path: Path, stacker: dict, n_models: int, n_labels: int) -> None:
+def _check_stacker(path: Path, stacker: dict, n_models: int, n_labels: int, rerun: str) -> None:
     """The stacker's coefficients as stack.fit wrote them: (labels, models x labels) and (labels,), finite."""
     for key, shape in (("coef", (n_labels, n_models * n_labels)), ("intercept", (n_labels,))):
         try:
@@ -92,17 +95,17 @@ def _check_stacker(path: Path, stacker: dict, n_models: int, n_labels: int) -> N
             ok = False
         if not ok:
             raise UserError(f"{path}: the stacker's {key} is not {shape[0]} row(s) of finite numbers for "
-                            f"{n_models} model(s) and {n_labels} labels; rerun `python -m solution blend`")
+                            f"{n_models} model(s) and {n_labels} labels; {rerun}")
 
 
 def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[Path]]:
     """(config, [fold<k>/model dirs]) of a model whose folds are all done."""
 
     mdir = Path(output) / name
-    train_cmd = f"`python -m solution train {name} --output {output}`"
+    train_cmd = f"`{hints.command('train', name, output=output)}`"
     if not (mdir / "config.json").exists():
         raise UserError(f"{mdir}: no trained model {name!r} (the blend used it); train it with {train_cmd}")
-    retrain = f"retrain with {train_cmd[:-1]} --force`"
+    retrain = f"retrain with `{hints.command('train', name, '--force', output=output)}`"
     try:
         rec = read_config(mdir)
         cfg = config_mod.from_dict(rec["config"])
@@ -111,8 +114,8 @@ def fold_dirs(output: Path, name: str, labels: list[str]) -> tuple[object, list[
     except (KeyError, TypeError) as e:
         raise UserError(f"{mdir / 'config.json'}: not a model config ({e}); {retrain}") from None
     if rec["labels"] != labels:
-        raise UserError(f"{mdir} was trained with other labels than the blend's; retrain it with "
-                        f"{train_cmd[:-1]} --force`, then rerun `python -m solution blend`")
+        raise UserError(f"{mdir} was trained with other labels than the blend's; {retrain}, then rerun "
+                        f"{blend_hint(output)}")
     n_splits = rec["folds"].get("n_splits")
     if not COUNT.ok(n_splits):
         raise UserError(f"{mdir / 'config.json'}: 'folds' has no fold count; {retrain}")
@@ -139,7 +142,8 @@ def load_fold_model(cfg, directory: Path, labels: list[str]):
     import pickle
 
     cls = model_class(cfg.kind)
-    retrain = f"retrain it with `python -m solution train {cfg.name} --force`"
+    output = hints.fold_model_output(directory)
+    retrain = f"retrain it with `{hints.command('train', cfg.name, '--force', output=output)}`"
     try:
         return cls.load(directory, cfg, labels)
     except Exception as e:  # a UserError too: a loader may blame the backbone for a damaged file
@@ -220,7 +224,7 @@ def predict_probs(output: Path, texts: list[str], blend: dict | None = None, ver
     for m, (cfg, dirs) in located.items():
         if any((d.parent / "DONE.json").stat().st_mtime > report_time for d in dirs):
             log.warn(f"{output / m} was retrained after the last blend: its thresholds may not fit; "
-                     f"rerun `python -m solution blend`")
+                     f"rerun {blend_hint(output)}")
     # the libraries' load reports (a head "missing" until the adapter restores it) go to this run's log
     logged = nullcontext() if verbose else log.library_log(output / "predict.log")
     n_folds = sum(len(dirs) for _, dirs in located.values())

@@ -10,7 +10,7 @@ import threading
 import time
 
 from solution import config as config_mod
-from solution import demo, log
+from solution import demo, hints, log
 from solution import folds as folds_mod
 from solution.blend import blend as blend_mod
 from solution.errors import UserError
@@ -159,7 +159,7 @@ def demo_ending(dirs, report) -> None:
     for note in demo.weak_here(report["models"]):
         log.info(note)
     probs, rep = predict_probs(dirs.output, DEMO_TWEETS)
-    print("\npredict (python -m solution predict --output " + str(dirs.output) + " \"TWEET\"):")
+    print(f"\npredict ({hints.command('predict', 'a tweet', output=dirs.output)}):")
     print(format_table(predictions(["1", "2"], DEMO_TWEETS, probs, rep), rep))
     log.banner(f"DEMO RESULT ONLY: {report['submission']} was made from generated demo data, not the competition's.")
     print("To run on the competition's data: put train.csv, test.csv and sample_submission.csv in input/ (or pass "

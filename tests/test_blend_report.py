@@ -281,5 +281,6 @@ def test_a_fold_whose_probabilities_cannot_be_read_is_not_done(env, file, cell):
     assert trained.marked_done(fdir, "fp-fake-b") and not trained.fold_done(fdir, "fp-fake-b")
     assert trained.missing_folds(env["output"] / "fake-b", "fp-fake-b", 5) == [2]
     with pytest.raises(Exception, match=rf"fold2/{file}, row 2, column 'disgust': probability '{cell}' not in "
-                                        rf"\[0, 1\]; run `python -m solution train fake-b` to retrain that fold"):
+                                        rf"\[0, 1\]; run `python -m solution train fake-b --input .* --output .*` to "
+                                        "retrain that fold"):
         _blend(env, ["fake-a", "fake-b"], stack="off")

@@ -371,6 +371,16 @@ def test_resume_uses_trains_own_rules(earlier_output, kaggle, capsys):
     assert "trained with another config or other folds; retraining tfidf-lr" in capsys.readouterr().out
 
 
+def test_resume_retrains_a_model_whose_config_json_is_damaged(earlier_output, kaggle, capsys):
+    """config.json is read checked: labels that are not strings make the earlier model unusable, not resumed."""
+    data, prev = attach(earlier_output, kaggle)
+    config = prev / "tfidf-lr" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "labels": [1, 2]}))
+    assert kaggle_env.resume(["emotion-kit"], data, cfgs("tfidf-lr")) == {"tfidf-lr": []}
+    assert "retraining tfidf-lr" in capsys.readouterr().out
+    assert not (kaggle / "working" / "tfidf-lr" / "config.json").exists()
+
+
 def test_resume_refuses_folds_of_other_data(earlier_output, kaggle, capsys):
     data, prev = attach(earlier_output, kaggle)
     other = write_demo(kaggle / "input" / "other-data", n_train=100, n_test=20)

@@ -311,7 +311,23 @@ def test_failed_wheel_download_writes_no_notebook(tmp_path, monkeypatch):
                         lambda cmd: subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution\n"))
     with pytest.raises(UserError, match="No matching distribution"):
         generate(tmp_path, "--wheels")
-    assert not (tmp_path / "kernel").exists()
+    assert not [p.name for p in (tmp_path / "kernel").iterdir() if p.name != ".lock"]  # its lock only
+
+
+def test_kernel_sweeps_what_a_killed_kernel_left_and_keeps_the_users_files(tmp_path, monkeypatch):
+    """atomic_path's temp names in the kernel and wheels folders go on the next run; other files stay, and the
+    wheels folder, uploaded whole as a dataset, gets no lock file."""
+    monkeypatch.setattr(wheels_mod, "_run_pip", fake_pip)
+    kdir, wdir = tmp_path / "kernel", tmp_path / "kernel-wheels"
+    stale = [kdir / f".{SLUG}.ipynb.abcd1234.tmp", kdir / ".kernel-metadata.json.k1ll3d00.tmp",
+             wdir / ".dataset-metadata.json.abcd1234.tmp"]
+    mine = [kdir / "notes.txt", kdir / "draft.tmp", wdir / ".mine.tmp", wdir / "README.md"]
+    for p in stale + mine:
+        p.parent.mkdir(exist_ok=True)
+        p.write_text("x")
+    generate(tmp_path, "--wheels")
+    assert [p for p in stale if p.exists()] == [] and all(p.read_text() == "x" for p in mine)
+    assert (kdir / f"{SLUG}.ipynb").exists() and not (wdir / ".lock").exists()
 
 
 def test_placeholder_owner_without_kaggle_username(tmp_path, monkeypatch, capsys):

@@ -477,6 +477,14 @@ CASES = [
      "run `python -m solution train --input {in} --folds-dir {folds} --output {out}` first"),
     ("hint-no-submission", do(*FOLDS), SUBMIT, 2,
      "make it with `python -m solution blend --input {in} --folds-dir {folds} --output {out}`$"),
+    ("hint-model-trained-with-other-folds", steps(do(*FOLDS), do(*TRAIN), do(*FOLDS, "--force", "--fold-seed", "7")),
+     BLEND, 2, "retrain it with `python -m solution train tfidf-lr --force --input {in} --folds-dir {folds} "
+     "--output {out}`$"),
+    ("hint-predict-model-never-trained", blended(lambda env: shutil.rmtree(env.output / "tfidf-lr")), PREDICT, 2,
+     "no trained model 'tfidf-lr' (the blend used it); train it with `python -m solution train tfidf-lr "
+     "--output {out}`$"),
+    ("hint-predict-weights-not-positive", blended(edit_json(REPORT, put("weights.tfidf-lr", 0))), PREDICT, 2,
+     "the blend's weights do not sum to a positive number; rerun `python -m solution blend --output {out}`$"),
     ("corrupt-folds-json", steps(do(*FOLDS), rewrite("{folds}/folds.json", lambda t: t[: len(t) // 2])), TRAIN, 2,
      "folds.json: not valid JSON"),
     ("folds-csv-without-fold-column",
@@ -489,15 +497,19 @@ CASES = [
     ("older-config", steps(do(*FOLDS), do(*TRAIN)), (*TRAIN, "--set", "C=1.0"), 2,
      "holds a model trained with another config (differs in: C)"),
     ("incomplete-model", steps(do(*FOLDS), do(*TRAIN, "--folds", "0,2")), BLEND, 2,
-     "fold(s) [1, 3, 4] not trained; run `python -m solution train tfidf-lr`"),
+     "fold(s) [1, 3, 4] not trained; run `python -m solution train tfidf-lr --input {in} --folds-dir {folds} "
+     "--output {out}` to finish them$"),
     ("nothing-to-blend", do(*FOLDS), BLEND, 2, "no trained models to blend"),
     ("oof-out-of-range", steps(do(*FOLDS), do(*TRAIN), rewrite("{out}/tfidf-lr/fold0/oof.csv", oof_out_of_range)),
      BLEND, 2, "not in [0, 1]"),
     ("no-submission-to-submit", do(*FOLDS), SUBMIT, 2, "make it with `python -m solution blend --input {in}"),
-    ("predict-without-blend", steps(do(*FOLDS), do(*TRAIN)), PREDICT, 2, "make it with `python -m solution blend`"),
+    ("predict-without-blend", steps(do(*FOLDS), do(*TRAIN)), PREDICT, 2,
+     "make it with `python -m solution blend --output {out}` (after `python -m solution train --output {out}`), "
+     "or `python -m solution run --output {out}`$"),
     ("predict-model-gone", steps(do(*FOLDS), do(*TRAIN), do(*BLEND, "tfidf-lr"),
                                  lambda env: shutil.rmtree(env.output / "tfidf-lr" / "fold3")),
-     PREDICT, 2, "fold model(s) [3] missing or incomplete; finish them with `python -m solution train tfidf-lr"),
+     PREDICT, 2, "fold model(s) [3] missing or incomplete; finish them with `python -m solution train tfidf-lr "
+     "--output {out}`$"),
     # arguments
     ("unknown-model", do(*FOLDS), ("train", "tfidf-xl", *COMMON), 2, "unknown model 'tfidf-xl'; known models:"),
     ("bad-setting-value", do(*FOLDS), (*TRAIN, "--set", "C=lots"), 2, "--set C=lots: expected float"),
@@ -538,7 +550,7 @@ CASES = [
     ("nan-fold-named-by-blend", steps(do(*FOLDS), do(*TRAIN),
                                       rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), BLEND, 2,
      "test.csv, row 2, column 'disgust': probability 'nan' not in [0, 1]; run `python -m solution train "
-     "tfidf-lr` to retrain that fold"),
+     "tfidf-lr --input {in} --folds-dir {folds} --output {out}` to retrain that fold$"),
     ("nan-fold-retrained-by-train", steps(do(*FOLDS), do(*TRAIN),
                                           rewrite("{out}/tfidf-lr/fold3/test.csv", oof_cell("nan"))), TRAIN, 0,
      "tfidf-lr: training fold(s) [3] into"),
@@ -568,7 +580,7 @@ CASES = [
      (*TRAIN, "--time-budget", "10m"), 0, "tfidf-lr: training fold(s) [1]"),
     ("metrics-json-negative-time-named-by-blend", trained(edit_json(f"{FOLD}2/metrics.json", put("wall_time_s", -5))),
      BLEND, 2, "fold2/metrics.json: 'wall_time_s' is -5, not a finite number >= 0; run `python -m solution train "
-     "tfidf-lr` to retrain that fold"),
+     "tfidf-lr --input {in} --folds-dir {folds} --output {out}` to retrain that fold$"),
     ("metrics-json-empty-named-by-predict", blended(write_bytes(f"{FOLD}4/metrics.json", b"{}")), PREDICT, 2,
      "fold4/metrics.json: no 'config_fingerprint' field; not a record the kit wrote; retrain that fold with "
      "`python -m solution train tfidf-lr"),
@@ -576,7 +588,7 @@ CASES = [
      "tfidf-lr: training fold(s) [2]"),
     ("config-json-config-a-list-named-by-blend", trained(edit_json(CONFIG, put("config", []))), BLEND, 2,
      "tfidf-lr/config.json: 'config' is [], not an object; retrain it with `python -m solution train tfidf-lr "
-     "--force`"),
+     "--force --input {in} --folds-dir {folds} --output {out}`$"),
     ("config-json-config-a-list-named-by-train", trained(edit_json(CONFIG, put("config", []))), TRAIN, 2,
      "tfidf-lr holds a model whose config.json is damaged ("),
     ("config-json-labels-not-strings-named-by-predict", blended(edit_json(CONFIG, put("labels", [1, 2]))), PREDICT, 2,
@@ -585,7 +597,7 @@ CASES = [
      PREDICT, 2, "tfidf-lr/config.json: 'folds' has no fold count; retrain with"),
     ("report-json-a-list-named-by-predict", blended(write_bytes(REPORT, b"[]"), rm_out("submission.csv")), PREDICT, 2,
      "blend/report.json: not valid JSON for the kit (a list, not an object); remake it with `python -m solution "
-     "blend`"),
+     "blend --output {out}`$"),
     ("report-json-nan-threshold-named-by-predict", blended(edit_json(REPORT, put("thresholds.joy", NAN))), PREDICT, 2,
      "blend/report.json: thresholds['joy'] is NaN, not a finite number; remake it with"),
     ("report-json-models-a-string-named-by-predict", blended(edit_json(REPORT, put("models", "tfidf-lr"))), PREDICT, 2,
@@ -964,7 +976,7 @@ def test_damaged_trained_model_is_named(trained_lora, tmp_path, capsys, file):
     assert code == 2 and "Traceback" not in err
     line = err.rstrip("\n").splitlines()[-1]
     assert line.startswith(f"error: {damaged.parent}: cannot load the fold model: {file} is damaged (")
-    assert line.endswith("retrain it with `python -m solution train minilm-lora --force`")
+    assert line.endswith(f"retrain it with `python -m solution train minilm-lora --force --output {out}`")
 
 
 def test_saved_lora_files_get_the_usual_mode(trained_lora):

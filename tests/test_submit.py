@@ -145,6 +145,10 @@ def test_submit_default_competition_and_message_from_report(env, monkeypatch):
     # a report describing another file is not quoted as this file's score
     write_json({"models": ["x"], "submission_sha256": "0" * 64, "scores": {}}, env["out"] / "blend" / "report.json")
     assert "macro-F1" not in submit_mod.default_message(env["sub"])
+    # a report not of the kit's shape (read checked): the plain message, not "t+f+i+d+f+-+l+r"
+    write_json({"models": "tfidf-lr", "submission_sha256": sha, "scores": {"blend": {"at_tuned": {"macro_f1": 0.6}}}},
+               env["out"] / "blend" / "report.json")
+    assert submit_mod.default_message(env["sub"]) == f"solution: {env['sub'].name}"
 
 
 def test_pipeline_signature_submit(env, demo, monkeypatch, capsys):

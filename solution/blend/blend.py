@@ -68,7 +68,7 @@ def load_probs(output: Path, name: str, data: CompetitionData, folds_dir: Path, 
     mdir = Path(output) / name
     rec = trained.read_record(mdir, data, folds_dir)
     fold = folds_mod.load(data, folds_dir) if fold is None else fold
-    oof, tests = trained.fold_probs(mdir, data, fold, rec.get("config_fingerprint"))
+    oof, tests = trained.fold_probs(mdir, data, fold, rec.get("config_fingerprint"), folds_dir)
     return oof, fold_average(tests, how)
 
 

@@ -53,3 +53,8 @@ def read_archive(notebook_path: Path) -> dict[str, bytes]:
         raise UserError(f"{notebook_path}: no embedded kit archive")
     return unpack_archive(base64.b64decode("".join(m.group(1).split())))
 
+
+def base64_lines(archive: bytes, width: int = 100) -> str:
+    """The archive in base64, `width` characters a line."""
+    text = base64.b64encode(archive).decode("ascii")
+    return "\n".join(text[i:i + width] for i in range(0, len(text), width))

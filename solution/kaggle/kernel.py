@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import os
 import sys
@@ -10,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from solution import config as config_mod
-from solution import hints, log
+from solution import hints, lock, log
 from solution.errors import UserError
-from solution.io import write_json, write_text
+from solution.io import remove_stale_tmp, write_json, write_text
 from solution.kaggle import notebook
 from solution.kaggle import wheels as wheels_mod
-from solution.kaggle.archive import make_archive, package_files
+from solution.kaggle.archive import base64_lines, make_archive, package_files
 from solution.kaggle.cli import DEFAULT_COMPETITION
 from solution.kaggle.metadata import (
     DEFAULT_ACCELERATOR,
@@ -177,14 +176,10 @@ def settings_source(settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _wrap(text: str, width: int = 100) -> str:
-    return "\n".join(text[i:i + width] for i in range(0, len(text), width))
-
-
 def kit_source(archive: bytes) -> str:
     sha = hashlib.sha256(archive).hexdigest()
     return (KIT_CELL.replace("__SHA256__", repr(sha))
-            .replace("__ARCHIVE__", _wrap(base64.b64encode(archive).decode("ascii"))))
+            .replace("__ARCHIVE__", base64_lines(archive)))
 
 
 def intro_markdown(plan: Plan, meta: dict) -> str:
@@ -371,9 +366,12 @@ def write_kernel(args, argv=()) -> dict:
     _notes(plan, out_root)
     meta = build_metadata(plan)
     nb, sha = build_notebook(plan, meta, package_files())
-    # the wheels first: a failed download leaves no notebook that expects them
-    w = wheels_mod.build(out_root / "kernel-wheels", plan.wheels_id) if args.wheels else None
-    result = {**_write(plan, meta, nb, out_root), "sha256": sha, "plan": plan}
+    kdir = out_root / "kernel"
+    with lock.hold(kdir):  # it guards the wheels folder too: a .lock there would be uploaded with the wheels
+        remove_stale_tmp(kdir)
+        # the wheels first: a failed download leaves no notebook that expects them
+        w = wheels_mod.build(out_root / "kernel-wheels", plan.wheels_id, lock_of=kdir) if args.wheels else None
+        result = {**_write(plan, meta, nb, out_root), "sha256": sha, "plan": plan}
     gpu = f"GPU {plan.accelerator}" if plan.gpu else "no GPU (CPU models; --gpu asks for one)"
     print(f"notebook: {result['notebook']} ({result['size']:,} bytes; models: {', '.join(plan.names)})")
     print(f"metadata: {result['metadata']} (id {plan.kernel_id}; {gpu})")

@@ -18,15 +18,14 @@ from pathlib import Path
 from solution import cli, config, hardware
 from solution import data as data_mod
 from solution import folds as folds_mod
-from solution.data import ID
 from solution.errors import UserError
 from solution.hardware import KAGGLE_T4_HINT as T4_HINT
-from solution.io import read_json
+from solution.io import REPORT_JSON, read_checked, read_table
 from solution.kaggle import wheels
 from solution.models import weights
 from solution.options import configs_for
 from solution.run import models_table
-from solution.train.model_dir import fold_done, folds_signature
+from solution.train.model_dir import fold_done, folds_signature, read_config
 
 ROOT_ENV = "SOLUTION_KAGGLE_ROOT"
 CSVS = ("train.csv", "test.csv", "sample_submission.csv")
@@ -343,8 +342,8 @@ def _copy_finished(prev: Path, working: Path, cfg, signature: dict) -> list[str]
     if not (src / "config.json").is_file():
         return []
     try:
-        record = read_json(src / "config.json")
-    except UserError:
+        record = read_config(src)
+    except UserError:  # damaged: retrained, as another config would be
         record = {}
     if record.get("config_fingerprint") != cfg.fingerprint() or record.get("folds") != signature:
         print(f"resume: {src} was trained with another config or other folds; retraining {cfg.name}")
@@ -395,16 +394,14 @@ def run_cli(argv: list[str]) -> None:
 
 @stops
 def show_result() -> Path:
-    import pandas as pd
-
     p = paths()
     path, report = p.working / "submission.csv", p.working / "blend" / "report.json"
     if not path.is_file():
         raise NotebookStop(f"no {path}: the run cell above says why")
-    sub = pd.read_csv(path, dtype={ID: str})
+    sub = read_table(path)  # IDs as written
     print(f"{path}: {len(sub)} rows; report: {report.with_suffix('.md')}")
     print(sub.head().to_string(index=False))
-    rows = read_json(report).get("run_models") if report.is_file() else None
+    rows = read_checked(report, REPORT_JSON).get("run_models") if report.is_file() else None
     if rows:
         print(models_table(rows))
     return path

@@ -14,7 +14,7 @@ import pandas as pd
 from solution import log
 from solution.blend import submission
 from solution.errors import UserError
-from solution.io import read_json
+from solution.io import REPORT_JSON, read_checked
 from solution.kaggle.cli import CREDENTIALS_HELP, DEFAULT_COMPETITION, has_credentials, run_kaggle, scrub
 from solution.options import common_parser, resolve_data, user_path
 
@@ -28,7 +28,7 @@ def default_message(path: Path) -> str:
     if not rep_path.exists():
         return f"solution: {path.name}"
     try:
-        rep = read_json(rep_path)
+        rep = read_checked(rep_path, REPORT_JSON)
         if rep.get("submission_sha256") and rep["submission_sha256"] != hashlib.sha256(path.read_bytes()).hexdigest():
             return f"solution: {path.name} (not the file {rep_path} describes)"
         b = rep["scores"]["blend"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from solution import log
 from solution.errors import UserError
-from solution.io import write_json
+from solution.io import remove_stale_tmp, write_json
 
 # the oldest versions the kit runs on (a test keeps setup.cfg equal)
 FLOORS = {"transformers": "4.56", "peft": "0.13", "accelerate": "1.0", "bitsandbytes": "0.43"}
@@ -76,8 +76,9 @@ def title_from_slug(slug: str) -> str:
     return " ".join(w.capitalize() for w in slug.split("-"))
 
 
-def build(dest: Path, dataset_id: str, packages=KAGGLE_WHEELS, title: str | None = None) -> dict:
-    """Download the wheels and dataset-metadata.json into `dest`."""
+def build(dest: Path, dataset_id: str, packages=KAGGLE_WHEELS, title: str | None = None, lock_of=None) -> dict:
+    """Download the wheels and dataset-metadata.json into `dest`, under the lock of `lock_of` (default `dest`)
+    that the caller holds."""
     slug = dataset_id.split("/", 1)[1]
     meta = {"title": title or title_from_slug(slug), "id": dataset_id, "licenses": [{"name": "other"}]}
     if not 6 <= len(meta["title"]) <= 50:
@@ -85,6 +86,7 @@ def build(dest: Path, dataset_id: str, packages=KAGGLE_WHEELS, title: str | None
                         f"(choose a longer --wheels-dataset slug)")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(dest, lock_of=lock_of)
     cmd = pip_download_command(dest, packages)
     log.info(f"downloading {len(packages)} wheel(s) for Python {KAGGLE_PYTHON} into {dest}/")
     try:

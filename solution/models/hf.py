@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from solution import hardware, log
+from solution import hardware, hints, log
 from solution.config import IA3_TARGETS, LORA_TARGETS, HFConfig
 from solution.errors import UserError
 from solution.io import read_json, usual_mode
@@ -228,7 +228,8 @@ class HFModel:
     def load(cls, directory: Path, cfg: HFConfig, labels: list[str]) -> "HFModel":
         directory = Path(directory)
         if not (directory / META).exists():
-            raise UserError(f"{directory}: no saved model; train it with `python -m solution train {cfg.name}`")
+            train = hints.command("train", cfg.name, output=hints.fold_model_output(directory))
+            raise UserError(f"{directory}: no saved model; train it with `{train}`")
         meta = read_json(directory / META)
         if isinstance(meta, dict) and meta.get("overflow_safe"):  # predict in the form it trained in
             cfg = dataclasses.replace(cfg, overflow_safe=True)

@@ -9,7 +9,7 @@ import numpy as np
 
 from solution import config as config_mod
 from solution import folds as folds_mod
-from solution import lock, log
+from solution import hints, lock, log
 from solution.data import ID, CompetitionData
 from solution.errors import UserError, os_error
 from solution.io import (
@@ -70,6 +70,12 @@ def read_metrics(fold_dir: Path) -> dict:
     return read_checked(Path(fold_dir) / "metrics.json", METRICS_JSON)
 
 
+def train_hint(mdir: Path, data: CompetitionData, folds_dir: Path | None, *args: str) -> str:
+    """`python -m solution train NAME ARGS` with the user's own folders (an unknown folds folder left out)."""
+    mdir = Path(mdir)
+    return f"`{hints.command('train', mdir.name, *args, input=data.input_dir, folds=folds_dir, output=mdir.parent)}`"
+
+
 def missing_folds(mdir: Path, fingerprint: str | None, n_splits: int) -> list[int]:
     return [k for k in range(n_splits) if not fold_done(Path(mdir) / f"fold{k}", fingerprint)]
 
@@ -77,33 +83,34 @@ def missing_folds(mdir: Path, fingerprint: str | None, n_splits: int) -> list[in
 def read_record(mdir: Path, data: CompetitionData, folds_dir: Path) -> dict:
     """config.json, refused unless the model was trained on these folds and labels."""
     mdir, name = Path(mdir), Path(mdir).name
+    retrain = f"retrain it with {train_hint(mdir, data, folds_dir, '--force')}"
     if not (mdir / "config.json").exists():
-        raise UserError(f"{mdir}: no trained model {name!r}; train it with `python -m solution train {name}`")
+        raise UserError(f"{mdir}: no trained model {name!r}; train it with {train_hint(mdir, data, folds_dir)}")
     try:
         rec = read_config(mdir)
     except UserError as e:
-        raise UserError(f"{e}; retrain it with `python -m solution train {name} --force`") from None
+        raise UserError(f"{e}; {retrain}") from None
     if rec["folds"] != folds_signature(folds_dir):
-        raise UserError(f"{mdir} was trained with other folds than {Path(folds_dir) / 'folds.csv'}; "
-                        f"retrain it with `python -m solution train {name} --force`")
+        raise UserError(f"{mdir} was trained with other folds than {Path(folds_dir) / 'folds.csv'}; {retrain}")
     if rec["labels"] != data.labels:
         raise UserError(f"{mdir} was trained with other labels than {data.input_dir / 'sample_submission.csv'}")
     return rec
 
 
-def fold_probs(mdir: Path, data: CompetitionData, fold: np.ndarray, fingerprint: str | None
-               ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(OOF in train order, [each fold's test probabilities])."""
-    mdir, name = Path(mdir), Path(mdir).name
+def fold_probs(mdir: Path, data: CompetitionData, fold: np.ndarray, fingerprint: str | None,
+               folds_dir: Path | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(OOF in train order, [each fold's test probabilities]); folds_dir only for the hints."""
+    mdir = Path(mdir)
     n_splits = int(fold.max()) + 1
     missing = missing_folds(mdir, fingerprint, n_splits)
     unreadable = [why for k in missing if marked_done(mdir / f"fold{k}", fingerprint)
                   for why in [bad_fold(mdir / f"fold{k}")] if why]
     if unreadable:  # `train` redoes such a fold
-        raise UserError(f"{unreadable[0]}; run `python -m solution train {name}` to retrain that fold")
+        raise UserError(f"{unreadable[0]}; run {train_hint(mdir, data, folds_dir)} to retrain that fold")
     if missing:
-        raise UserError(f"{mdir}: fold(s) {missing} not trained; run `python -m solution train {name}` to finish them")
-    retrain = f"retrain with `python -m solution train {name} --force`"
+        raise UserError(f"{mdir}: fold(s) {missing} not trained; run {train_hint(mdir, data, folds_dir)} to finish "
+                        f"them")
+    retrain = f"retrain with {train_hint(mdir, data, folds_dir, '--force')}"
     pos = {i: r for r, i in enumerate(data.train[ID])}
     oof = np.full((len(data.train), len(data.labels)), np.nan)
     tests = []
@@ -161,11 +168,11 @@ def _check_or_write_config(cfg, mdir: Path, signature: dict, labels: list[str], 
     write_json(record, path)
 
 
-def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path) -> bool:
+def assemble(cfg, data: CompetitionData, fold: np.ndarray, mdir: Path, folds_dir: Path | None = None) -> bool:
     """Write oof.csv (train order) and test.csv (mean over folds) once every fold is done."""
     if missing_folds(mdir, cfg.fingerprint(), int(fold.max()) + 1):
         return False
-    oof, tests = fold_probs(mdir, data, fold, cfg.fingerprint())
+    oof, tests = fold_probs(mdir, data, fold, cfg.fingerprint(), folds_dir)
     write_csv(prob_table(data.train[ID], oof, data.labels), mdir / "oof.csv")
     write_csv(prob_table(data.test[ID], np.mean(tests, axis=0), data.labels), mdir / "test.csv")
     return True

@@ -150,7 +150,7 @@ class JobRun:
         self.base_cost = {n: self.estimate.base(c) for n, c in cfgs.items()}  # corrected in cost()
         self.todo, self.skipped, self.trained, self.failed, self.dead = todo, {}, {}, {}, set()
         self.running, self.loaded, self.started = {}, set(), set()  # worker -> (job, started, FoldCost)
-        self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n))]
+        self.complete = [n for n in cfgs if not todo[n] and assemble(cfgs[n], data, fold, self.mdir(n), dirs.folds)]
 
     def mdir(self, name: str) -> Path:
         return model_dir(self.dirs.output, name)
@@ -286,7 +286,7 @@ class JobRun:
         self.pending.pop(name, None)
         release_cached_base()
         try:
-            if not assemble(self.cfgs[name], self.data, self.fold, self.mdir(name)):
+            if not assemble(self.cfgs[name], self.data, self.fold, self.mdir(name), self.dirs.folds):
                 return  # --folds asked for some
         except UserError as e:  # the other models go on
             self.failed.setdefault(name, str(e))
