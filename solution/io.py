@@ -221,6 +221,26 @@ def _first_bad(key: str, value, kind: Kind) -> tuple[str, object, str]:
 
 # --- the one CSV reader ----------------------------------------------------------------------------
 
+class NotText(ValueError):
+    """Bytes that are not UTF-8 text: the first bad byte (None: a NUL, binary data), its offset and line."""
+
+    def __init__(self, byte: int | None, offset: int, line: int):
+        super().__init__(byte, offset, line)
+        self.byte, self.offset, self.line = byte, offset, line
+
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 with a BOM dropped; NotText for bytes that are not UTF-8 or hold a NUL."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise NotText(raw[e.start], e.start, raw.count(b"\n", 0, e.start) + 1) from None
+    if "\x00" in text:
+        at = raw.index(b"\x00")
+        raise NotText(None, at, raw.count(b"\n", 0, at) + 1)
+    return text
+
+
 def read_text(path) -> str:
     """UTF-8 without a BOM; refuses a missing, non-UTF-8, binary (NUL bytes) or empty file."""
     path = Path(path)
@@ -228,14 +248,11 @@ def read_text(path) -> str:
         raise UserError(f"{path}: file not found")
     raw = path.read_bytes()  # a folder: IsADirectoryError, worded by errors.os_error
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UserError(f"{where(path, line)}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); "
-                        "save the file as UTF-8") from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise UserError(f"{where(path, line)}: a NUL byte (binary data); save the file as UTF-8 text")
+        text = decode_text(raw)
+    except NotText as e:
+        what = (f"not UTF-8 (byte 0x{e.byte:02x} at offset {e.offset}); save the file as UTF-8" if e.byte is not None
+                else "a NUL byte (binary data); save the file as UTF-8 text")
+        raise UserError(f"{where(path, e.line)}: {what}") from None
     if not text.strip():
         raise UserError(f"{path}: file is empty")
     return text

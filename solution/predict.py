@@ -22,7 +22,7 @@ from solution.blend.blend import fold_average
 from solution.blend.report import describe_method
 from solution.data import ID, TEXT, read_csv
 from solution.errors import UserError
-from solution.io import COUNT, REPORT_JSON, read_checked
+from solution.io import COUNT, REPORT_JSON, NotText, decode_text, read_checked
 from solution.models.registry import model_class
 from solution.options import user_path
 from solution.train.model_dir import bad_fold, marked_done, read_config
@@ -267,18 +267,11 @@ def read_tweets(args, stdin=None) -> tuple[list[str], list[str]]:
 def _text(raw: bytes, where: str) -> str:
     """UTF-8 text without NUL bytes; anything else is one line naming `where` (and, on stdin, the line)."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        at, what = e.start, f"not UTF-8 (byte 0x{raw[e.start]:02x})"
-    else:
-        if "\x00" not in text:
-            return text
-        at, what = raw.index(b"\x00"), "a NUL byte (binary data)"
-    line = f" on line {raw.count(NEWLINE, 0, at) + 1}" if where == "stdin" else ""
-    raise UserError(f"{where}: {what}{line}; give the tweets as UTF-8 text")
-
-
-NEWLINE = b"\n"
+        return decode_text(raw)
+    except NotText as e:
+        what = f"not UTF-8 (byte 0x{e.byte:02x})" if e.byte is not None else "a NUL byte (binary data)"
+        line = f" on line {e.line}" if where == "stdin" else ""
+        raise UserError(f"{where}: {what}{line}; give the tweets as UTF-8 text") from None
 
 
 def _isatty(stream) -> bool:
