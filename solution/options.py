@@ -43,13 +43,12 @@ def add_engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def configs_from_args(names: list[str], args) -> list:
-    return configs_for(names, model_settings(args))
+    return configs_for(names, model_settings(args.overrides, getattr(args, "report_to", None)))
 
 
-def model_settings(args) -> tuple[str, ...]:
+def model_settings(overrides, report_to: str | None = None) -> tuple[str, ...]:
     """The user's --set items, with --report-to as one more."""
-    report_to = getattr(args, "report_to", None)
-    return (*args.overrides, *([f"report_to={report_to}"] if report_to else []))
+    return (*overrides, *([f"report_to={report_to}"] if report_to else []))
 
 
 def configs_for(names: list[str], settings) -> list:

@@ -83,7 +83,8 @@ class RunOptions:
         n_splits = (config_mod.DEMO_N_SPLITS if demo_set and args.n_splits == folds_mod.DEFAULT_N_SPLITS
                     else args.n_splits)
         return cls(models=() if ladder else tuple(model_names(args, demo_set)),
-                   settings=(*(config_mod.DEMO_SETTINGS if demo_set else ()), *model_settings(args)),
+                   settings=model_settings([*(config_mod.DEMO_SETTINGS if demo_set else ()), *args.overrides],
+                                           args.report_to),
                    n_splits=n_splits, fold_seed=args.fold_seed, budget_s=budget_of(args, ladder), ladder=ladder,
                    demo=demo, force=args.force, verbose=args.verbose, strict=args.strict, submit=args.submit,
                    message=args.message, competition=args.competition, engine=args.engine,
@@ -147,7 +148,8 @@ def model_names(args, demo: bool) -> list[str]:
 
 def check_models(args) -> None:
     """Unknown models and --set items that reach none of them fail here."""
-    configs_for(ladder_models() if uses_ladder(args) else model_names(args, demo=False), model_settings(args))
+    configs_for(ladder_models() if uses_ladder(args) else model_names(args, demo=False),
+                model_settings(args.overrides, args.report_to))
 
 
 DEMO_TWEETS = ["what a wonderful surprise, thank you all! #happy", "I can't believe they lied to us again"]

@@ -23,7 +23,7 @@ from solution.hardware import KAGGLE_T4_HINT as T4_HINT
 from solution.io import REPORT_JSON, read_checked, read_table
 from solution.kaggle import wheels
 from solution.models import weights
-from solution.options import configs_for
+from solution.options import configs_for, model_settings
 from solution.run import models_table
 from solution.train.model_dir import fold_done, folds_signature, read_config
 
@@ -82,7 +82,7 @@ def paths() -> Paths:
 
 @stops
 def configs(models, overrides=(), report_to=None) -> list:
-    return configs_for(list(models), [*overrides, *([f"report_to={report_to}"] if report_to else [])])
+    return configs_for(list(models), model_settings(overrides, report_to))
 
 
 def packages_for(cfgs) -> dict[str, str]:
